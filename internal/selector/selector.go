@@ -1,0 +1,162 @@
+// Package selector is rffmpeg's host-selection policy: pure functions over a
+// state snapshot, taking the time and a liveness test as arguments. The shim,
+// `rffmpeg status` and the console all classify hosts through it, so they
+// never disagree about which host is bad, busy or idle.
+package selector
+
+import (
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+// Policy holds what the decision depends on besides the snapshot.
+type Policy struct {
+	Now      time.Time
+	BadTTL   time.Duration // how long a bad mark lasts
+	Fallback bool          // run locally when no host is usable
+	// Dead tells whether the writer of a row has ended (see package owner).
+	// Nil means every writer is alive.
+	Dead func(pid int, owner string, heartbeat time.Time) bool
+}
+
+// HostView is a host as users and the policy see it.
+type HostView struct {
+	state.Host
+	State     string          // idle, active, bad or draining
+	Processes []state.Process // live jobs on it
+	Load      int             // len(Processes) / Weight, the original's "weighted count"
+	Bad       *state.Mark     // the bad mark in force, if any
+	BadUntil  time.Time       // when that mark expires (zero: when its writer ends)
+}
+
+// View is a classified snapshot.
+type View struct {
+	Hosts    []HostView
+	Fallback []state.Process // jobs run by the local fallback (host 0)
+	Orphans  []state.Process // live jobs whose host was removed
+	// Rows to delete: processes whose writer is dead, bad marks that expired,
+	// "active" states rows whose job is gone.
+	DeadProcesses []int64
+	DeadMarks     []int64
+}
+
+func (p Policy) dead(pid int, owner string, hb time.Time) bool {
+	return p.Dead != nil && p.Dead(pid, owner, hb)
+}
+
+// Classify sorts a snapshot into hosts with their state and live jobs.
+func (p Policy) Classify(snap state.Snapshot) View {
+	var v View
+	live := map[string]bool{} // pid|owner of live jobs
+	byHost := map[int64][]state.Process{}
+	for _, pr := range snap.Processes {
+		if p.dead(pr.PID, pr.Owner, pr.Heartbeat) {
+			v.DeadProcesses = append(v.DeadProcesses, pr.ID)
+			continue
+		}
+		live[jobKey(pr.PID, pr.Owner)] = true
+		byHost[pr.HostID] = append(byHost[pr.HostID], pr)
+	}
+	bad := map[int64]*state.Mark{}
+	badUntil := map[int64]time.Time{}
+	for i := range snap.Marks {
+		m := &snap.Marks[i]
+		switch m.State {
+		case state.StateBad:
+			var until time.Time
+			if m.Created.IsZero() {
+				// The original's mark: it lasts while its writer runs.
+				if p.dead(m.PID, m.Owner, time.Time{}) {
+					v.DeadMarks = append(v.DeadMarks, m.ID)
+					continue
+				}
+			} else {
+				until = m.Created.Add(p.BadTTL)
+				if !p.Now.Before(until) {
+					v.DeadMarks = append(v.DeadMarks, m.ID)
+					continue
+				}
+			}
+			if cur, ok := bad[m.HostID]; !ok || m.ID > cur.ID {
+				bad[m.HostID], badUntil[m.HostID] = m, until
+			}
+		case state.StateActive:
+			if !live[jobKey(m.PID, m.Owner)] {
+				v.DeadMarks = append(v.DeadMarks, m.ID)
+			}
+		}
+	}
+	known := map[int64]bool{}
+	for _, h := range snap.Hosts {
+		known[h.ID] = true
+		hv := HostView{Host: h, Processes: byHost[h.ID]}
+		hv.Load = len(hv.Processes) / h.Weight
+		switch {
+		case bad[h.ID] != nil && !h.IsLocal(): // a local host is never bad
+			hv.State, hv.Bad, hv.BadUntil = state.StateBad, bad[h.ID], badUntil[h.ID]
+		case h.Drain:
+			hv.State = state.StateDraining
+		case len(hv.Processes) > 0:
+			hv.State = state.StateActive
+		default:
+			hv.State = state.StateIdle
+		}
+		v.Hosts = append(v.Hosts, hv)
+	}
+	v.Fallback = byHost[state.LocalHostID]
+	for id, prs := range byHost {
+		if id != state.LocalHostID && !known[id] {
+			v.Orphans = append(v.Orphans, prs...)
+		}
+	}
+	sort.Slice(v.Orphans, func(i, j int) bool { return v.Orphans[i].ID < v.Orphans[j].ID })
+	return v
+}
+
+func jobKey(pid int, owner string) string { return owner + "#" + strconv.Itoa(pid) }
+
+// Reason says why a host was chosen (for the debug log).
+type Reason string
+
+const (
+	ReasonIdle      Reason = "idle"
+	ReasonLeastBusy Reason = "least busy (processes // weight)"
+	ReasonFallback  Reason = "no usable host: local fallback"
+	ReasonNone      Reason = "no usable host and fallback disabled"
+)
+
+// Choose applies the original's rules to a classified view: bad and draining
+// hosts are skipped; in id order, the first idle host wins at once; otherwise
+// the host with the lowest processes // weight (the first of equals); no host
+// → the local fallback when allowed.
+func (p Policy) Choose(v View) (hostID int64, none bool, why Reason) {
+	best := -1
+	for i, h := range v.Hosts {
+		if h.State == state.StateBad || h.State == state.StateDraining {
+			continue
+		}
+		if len(h.Processes) == 0 {
+			return h.ID, false, ReasonIdle
+		}
+		if best < 0 || h.Load < v.Hosts[best].Load {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return v.Hosts[best].ID, false, ReasonLeastBusy
+	}
+	if p.Fallback {
+		return state.LocalHostID, false, ReasonFallback
+	}
+	return 0, true, ReasonNone
+}
+
+// Decide is Classify then Choose, in the form state.Store.Acquire takes.
+func (p Policy) Decide(snap state.Snapshot) state.Decision {
+	v := p.Classify(snap)
+	id, none, _ := p.Choose(v)
+	return state.Decision{HostID: id, None: none, ReapProcesses: v.DeadProcesses, ReapMarks: v.DeadMarks}
+}

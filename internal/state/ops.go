@@ -1,0 +1,388 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}
+
+const hostColumns = `id, servername, hostname, weight, created, drain, checked_at, last_error, last_error_at`
+
+func scanHosts(rows *sql.Rows) ([]Host, error) {
+	defer rows.Close()
+	var out []Host
+	for rows.Next() {
+		var h Host
+		var created any
+		var weight sql.NullInt64
+		var servername, lastErr sql.NullString
+		var checked, errAt sql.NullInt64
+		if err := rows.Scan(&h.ID, &servername, &h.Hostname, &weight, &created, &h.Drain, &checked, &lastErr, &errAt); err != nil {
+			return nil, err
+		}
+		h.Servername = servername.String
+		if h.Servername == "" {
+			h.Servername = h.Hostname
+		}
+		h.Weight = int(weight.Int64)
+		if !weight.Valid || h.Weight < 1 {
+			h.Weight = 1 // the original's default; never divide by zero
+		}
+		h.Created = parseCreated(created)
+		h.CheckedAt = fromMS(checked)
+		h.LastError = lastErr.String
+		h.LastErrAt = fromMS(errAt)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) readSnapshot(ctx context.Context, q querier) (Snapshot, error) {
+	var snap Snapshot
+	rows, err := q.QueryContext(ctx, `SELECT `+hostColumns+` FROM hosts ORDER BY id`)
+	if err != nil {
+		return snap, err
+	}
+	if snap.Hosts, err = scanHosts(rows); err != nil {
+		return snap, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT id, host_id, process_id, cmd, started, owner, heartbeat FROM processes ORDER BY id`)
+	if err != nil {
+		return snap, err
+	}
+	for rows.Next() {
+		var p Process
+		var host, pid sql.NullInt64
+		var cmd, owner sql.NullString
+		var started, hb sql.NullInt64
+		if err := rows.Scan(&p.ID, &host, &pid, &cmd, &started, &owner, &hb); err != nil {
+			rows.Close()
+			return snap, err
+		}
+		p.HostID, p.PID, p.Cmd, p.Owner = host.Int64, int(pid.Int64), cmd.String, owner.String
+		p.Started, p.Heartbeat = fromMS(started), fromMS(hb)
+		snap.Processes = append(snap.Processes, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return snap, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT id, host_id, process_id, state, created, reason, owner FROM states ORDER BY id`)
+	if err != nil {
+		return snap, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m Mark
+		var host, pid, created sql.NullInt64
+		var st, reason, owner sql.NullString
+		if err := rows.Scan(&m.ID, &host, &pid, &st, &created, &reason, &owner); err != nil {
+			return snap, err
+		}
+		m.HostID, m.PID, m.State, m.Reason, m.Owner = host.Int64, int(pid.Int64), st.String, reason.String, owner.String
+		m.Created = fromMS(created)
+		snap.Marks = append(snap.Marks, m)
+	}
+	return snap, rows.Err()
+}
+
+// Snapshot reads hosts, processes and states consistently.
+func (s *Store) Snapshot(ctx context.Context) (Snapshot, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.d.name() == "postgresql" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	t, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read state: %w", err)
+	}
+	defer t.Rollback()
+	snap, err := s.readSnapshot(ctx, t)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read state: %w", err)
+	}
+	return snap, nil
+}
+
+// DataVersion returns a number that changes whenever another connection
+// commits a write (SQLite: PRAGMA data_version on a pinned connection;
+// PostgreSQL: a digest of the tables' contents). Live views poll it and
+// re-read only on change.
+func (s *Store) DataVersion(ctx context.Context, conn *sql.Conn) (string, error) {
+	var v string
+	var err error
+	if s.d.name() == "sqlite" {
+		var n int64
+		err = conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&n)
+		v = strconv.FormatInt(n, 10)
+	} else {
+		err = conn.QueryRowContext(ctx, `SELECT md5(
+			(SELECT coalesce(string_agg(h::text, ',' ORDER BY id), '') FROM hosts h) ||
+			(SELECT coalesce(string_agg(p::text, ',' ORDER BY id), '') FROM processes p) ||
+			(SELECT coalesce(string_agg(s::text, ',' ORDER BY id), '') FROM states s))`).Scan(&v)
+	}
+	return v, err
+}
+
+// Conn pins one connection (for DataVersion).
+func (s *Store) Conn(ctx context.Context) (*sql.Conn, error) { return s.db.Conn(ctx) }
+
+// validName rejects what would break the ssh command line or the display:
+// empty, whitespace or control characters, a leading dash (ssh would read an option).
+func validName(what, v string) error {
+	if v == "" {
+		return fmt.Errorf("%s is empty: %w", what, ErrInvalid)
+	}
+	if strings.HasPrefix(v, "-") {
+		return fmt.Errorf("%s %q starts with '-': %w", what, v, ErrInvalid)
+	}
+	for _, r := range v {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("%s %q contains whitespace or control characters: %w", what, v, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func validWeight(w int) error {
+	if w < 1 {
+		return fmt.Errorf("weight %d: must be a whole number of at least 1: %w", w, ErrInvalid)
+	}
+	return nil
+}
+
+// AddHost registers a transcode host. name defaults to the hostname; it must
+// be unique (the same hostname may be added again under another name).
+func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, now time.Time) (Host, error) {
+	if name == "" {
+		name = hostname
+	}
+	for _, c := range []struct{ what, v string }{{"hostname", hostname}, {"server name", name}} {
+		if err := validName(c.what, c.v); err != nil {
+			return Host{}, fmt.Errorf("add host: %w", err)
+		}
+	}
+	if err := validWeight(weight); err != nil {
+		return Host{}, fmt.Errorf("add host %q: %w", name, err)
+	}
+	var h Host
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM hosts WHERE servername = ?`), name).Scan(&id)
+		if err == nil {
+			return fmt.Errorf("server name %q is taken by host %d: %w; pick another with -n NAME", name, id, ErrDuplicate)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, s.q(`INSERT INTO hosts (hostname, weight, servername, created) VALUES (?, ?, ?, ?) RETURNING id`),
+			hostname, weight, name, s.d.created(now)).Scan(&id)
+		if err != nil {
+			return err
+		}
+		hosts, err := s.hostsWhere(ctx, tx, `id = ?`, id)
+		if err != nil {
+			return err
+		}
+		h = hosts[0]
+		return nil
+	})
+	if err != nil {
+		return Host{}, fmt.Errorf("add host %q: %w", hostname, err)
+	}
+	return h, nil
+}
+
+func (s *Store) hostsWhere(ctx context.Context, q querier, where string, args ...any) ([]Host, error) {
+	rows, err := q.QueryContext(ctx, s.q(`SELECT `+hostColumns+` FROM hosts WHERE `+where+` ORDER BY id`), args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanHosts(rows)
+}
+
+// resolve finds the hosts a user means by ref: an id, else a server name,
+// else every host with that hostname (the original's remove rule).
+func (s *Store) resolve(ctx context.Context, q querier, ref string) ([]Host, error) {
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		hosts, err := s.hostsWhere(ctx, q, `id = ?`, id)
+		if err != nil || len(hosts) > 0 {
+			return hosts, err
+		}
+	}
+	hosts, err := s.hostsWhere(ctx, q, `servername = ?`, ref)
+	if err != nil || len(hosts) > 0 {
+		return hosts, err
+	}
+	hosts, err = s.hostsWhere(ctx, q, `hostname = ?`, ref)
+	if err != nil {
+		return nil, err
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("no host with id, server name or hostname %q: %w", ref, ErrNotFound)
+	}
+	return hosts, nil
+}
+
+// Resolve returns the hosts ref names (see RemoveHosts).
+func (s *Store) Resolve(ctx context.Context, ref string) ([]Host, error) {
+	return s.resolve(ctx, s.db, ref)
+}
+
+func idList(hosts []Host) (string, []any) {
+	marks := make([]string, len(hosts))
+	args := make([]any, len(hosts))
+	for i, h := range hosts {
+		marks[i], args[i] = "?", h.ID
+	}
+	return "(" + strings.Join(marks, ",") + ")", args
+}
+
+// RemoveHosts deletes the hosts ref names, with their process and state rows.
+func (s *Store) RemoveHosts(ctx context.Context, ref string) ([]Host, error) {
+	var removed []Host
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		hosts, err := s.resolve(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		in, args := idList(hosts)
+		for _, stmt := range []string{`DELETE FROM processes WHERE host_id IN `, `DELETE FROM states WHERE host_id IN `, `DELETE FROM hosts WHERE id IN `} {
+			if _, err := tx.ExecContext(ctx, s.q(stmt+in), args...); err != nil {
+				return err
+			}
+		}
+		removed = hosts
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remove host %q: %w", ref, err)
+	}
+	return removed, nil
+}
+
+// SetWeight changes the weight of the hosts ref names, keeping their ids.
+func (s *Store) SetWeight(ctx context.Context, ref string, weight int) ([]Host, error) {
+	if err := validWeight(weight); err != nil {
+		return nil, fmt.Errorf("set weight of %q: %w", ref, err)
+	}
+	return s.updateHosts(ctx, "set weight of", ref, `weight = ?`, weight)
+}
+
+// SetDrain stops (or resumes) sending new jobs to the hosts ref names;
+// running jobs finish where they are.
+func (s *Store) SetDrain(ctx context.Context, ref string, drain bool) ([]Host, error) {
+	v := 0
+	if drain {
+		v = 1
+	}
+	return s.updateHosts(ctx, "drain", ref, `drain = ?`, v)
+}
+
+func (s *Store) updateHosts(ctx context.Context, op, ref, set string, val any) ([]Host, error) {
+	var out []Host
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		hosts, err := s.resolve(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		in, args := idList(hosts)
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET `+set+` WHERE id IN `+in), append([]any{val}, args...)...); err != nil {
+			return err
+		}
+		out, err = s.hostsWhere(ctx, tx, `id IN `+in, args...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", op, ref, err)
+	}
+	return out, nil
+}
+
+// Cleared counts what Clear deleted.
+type Cleared struct{ Processes, States int64 }
+
+// FallbackRef names the local fallback's rows in Clear.
+const FallbackRef = "fallback"
+
+// Clear deletes process and state rows: all of them when ref is "", those of
+// the hosts ref names otherwise ("0" or "fallback": the local fallback's).
+// With onlyBad, only bad marks are deleted.
+func (s *Store) Clear(ctx context.Context, ref string, onlyBad bool) (Cleared, error) {
+	var c Cleared
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		where, args := "", []any{}
+		switch ref {
+		case "":
+		case FallbackRef, "0":
+			where, args = ` WHERE host_id = ?`, []any{LocalHostID}
+		default:
+			hosts, err := s.resolve(ctx, tx, ref)
+			if err != nil {
+				return err
+			}
+			var in string
+			in, args = idList(hosts)
+			where = ` WHERE host_id IN ` + in
+		}
+		if onlyBad {
+			if where == "" {
+				where = ` WHERE state = 'bad'`
+			} else {
+				where += ` AND state = 'bad'`
+			}
+		} else {
+			r, err := tx.ExecContext(ctx, s.q(`DELETE FROM processes`+where), args...)
+			if err != nil {
+				return err
+			}
+			c.Processes, _ = r.RowsAffected()
+		}
+		r, err := tx.ExecContext(ctx, s.q(`DELETE FROM states`+where), args...)
+		if err != nil {
+			return err
+		}
+		c.States, _ = r.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		if ref == "" {
+			return c, fmt.Errorf("clear: %w", err)
+		}
+		return c, fmt.Errorf("clear %q: %w", ref, err)
+	}
+	return c, nil
+}
+
+// Reap deletes process and state rows known to be dead or expired.
+func (s *Store) Reap(ctx context.Context, processes, marks []int64) error {
+	if len(processes) == 0 && len(marks) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.reap(ctx, tx, processes, marks) })
+}
+
+func (s *Store) reap(ctx context.Context, tx *sql.Tx, processes, marks []int64) error {
+	for _, x := range []struct {
+		table string
+		ids   []int64
+	}{{"processes", processes}, {"states", marks}} {
+		for _, id := range x.ids {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+x.table+` WHERE id = ?`), id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

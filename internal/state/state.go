@@ -1,0 +1,326 @@
+// Package state is rffmpeg's state store: the hosts, the running processes and
+// the host states, in the original rffmpeg's schema (so an existing rffmpeg.db
+// keeps working and a downgrade still reads it) plus forward migrations for
+// what the shim and the console need. One implementation over database/sql
+// serves SQLite (embedded, the default) and PostgreSQL (shared by several
+// media-server frontends). No SQL lives outside this package.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" driver
+)
+
+// Errors callers tell apart. Store methods wrap them with the operation.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrDuplicate      = errors.New("already exists")
+	ErrInvalid        = errors.New("invalid")
+	ErrNotInitialized = errors.New("database not initialized")
+	ErrNotRffmpeg     = errors.New("not an rffmpeg database")
+)
+
+// Host states as written to the states table (the original's values) and the
+// derived ones shown to users.
+const (
+	StateIdle     = "idle"
+	StateActive   = "active"
+	StateBad      = "bad"
+	StateDraining = "draining"
+)
+
+// LocalHostID is the host_id of jobs run by the local fallback.
+const LocalHostID = 0
+
+// Host is a row of the hosts table.
+type Host struct {
+	ID         int64
+	Servername string
+	Hostname   string
+	Weight     int
+	Created    time.Time
+	Drain      bool      // no new jobs are sent to it
+	CheckedAt  time.Time // last successful health check; zero when never
+	LastError  string    // why it last failed, kept after its bad mark expires
+	LastErrAt  time.Time
+}
+
+// IsLocal reports whether the host runs jobs on this machine without SSH
+// (the original's rule: hostname localhost or 127.0.0.1).
+func (h Host) IsLocal() bool { return h.Hostname == "localhost" || h.Hostname == "127.0.0.1" }
+
+// Process is a row of the processes table: one running ffmpeg/ffprobe.
+type Process struct {
+	ID        int64
+	HostID    int64
+	PID       int
+	Cmd       string
+	Started   time.Time // zero for rows written by the original rffmpeg
+	Owner     string    // identity of the writing process (see package owner); "" for the original's rows
+	Heartbeat time.Time
+}
+
+// Mark is a row of the states table.
+type Mark struct {
+	ID      int64
+	HostID  int64
+	PID     int
+	State   string
+	Created time.Time // zero for the original's rows
+	Reason  string
+	Owner   string
+}
+
+// Snapshot is everything selection and display need, read in one go.
+type Snapshot struct {
+	Hosts     []Host
+	Processes []Process
+	Marks     []Mark
+}
+
+// Options say which database to open.
+type Options struct {
+	Backend string // "sqlite" or "postgresql"
+	Path    string // SQLite file
+	// PostgreSQL connection.
+	Host, User, Password, Name string
+	Port                       int
+}
+
+// Describe names the database for messages: the SQLite path or user@host:port/db.
+func (o Options) Describe() string {
+	if o.Backend == "postgresql" {
+		return fmt.Sprintf("postgresql %s@%s:%d/%s", o.User, o.Host, o.Port, o.Name)
+	}
+	return "sqlite " + o.Path
+}
+
+// Store is an open state database.
+type Store struct {
+	db   *sql.DB
+	d    dialect
+	opts Options
+}
+
+// Options returns what the store was opened with.
+func (s *Store) Options() Options { return s.opts }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Open opens an initialized rffmpeg database and migrates it forward. A
+// missing or foreign database is a clear error naming the fix.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s, err := connect(ctx, o, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Init creates the database (and the SQLite file) with the original's tables,
+// dropping existing ones, then migrates it to the current schema.
+func Init(ctx context.Context, o Options) (*Store, error) {
+	s, err := connect(ctx, o, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.create(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func connect(ctx context.Context, o Options, create bool) (*Store, error) {
+	switch o.Backend {
+	case "postgresql":
+		return connectPostgres(ctx, o)
+	case "sqlite", "":
+		o.Backend = "sqlite"
+		return connectSQLite(ctx, o, create)
+	}
+	return nil, fmt.Errorf("unknown database type %q", o.Backend)
+}
+
+func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) {
+	fi, err := os.Stat(o.Path)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("database %s is a directory", o.Path)
+	case errors.Is(err, os.ErrNotExist) && !create:
+		return nil, fmt.Errorf("database %s does not exist: %w; create it with 'sudo rffmpeg init'", o.Path, ErrNotInitialized)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("database %s: %w", o.Path, err)
+	}
+	mode := "rw"
+	if create {
+		mode = "rwc"
+	}
+	// busy_timeout: a library scan runs hundreds of shims at once; they queue
+	// for the write lock instead of failing with "database is locked".
+	// _txlock=immediate: every transaction takes the write lock up front, so
+	// selection and insertion are one atomic step and never deadlock on upgrade.
+	q := url.Values{}
+	q.Set("mode", mode)
+	q.Set("_txlock", "immediate")
+	q.Add("_pragma", "busy_timeout(60000)")
+	q.Add("_pragma", "foreign_keys(off)")
+	q.Add("_pragma", "synchronous(normal)")
+	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
+	}
+	s := &Store{db: db, d: sqliteDialect{}, opts: o}
+	// WAL lets readers (status, the console) run beside writers and makes a
+	// write cheap; it is a property of the file, set once.
+	var jm string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&jm); err != nil {
+		db.Close()
+		return nil, s.wrapOpenErr(err)
+	}
+	if !strings.EqualFold(jm, "wal") {
+		if err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("database %s: enable WAL: %w", o.Path, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) wrapOpenErr(err error) error {
+	var se *sqlite3.Error
+	notDB := errors.As(err, &se) && (se.Code() == sqlite3.NOTADB || se.Code() == sqlite3.CORRUPT)
+	// The driver reports a failed _pragma as text, not as *sqlite3.Error.
+	if notDB || strings.Contains(err.Error(), "file is not a database") {
+		return fmt.Errorf("%s: %w (not an SQLite database file)", s.opts.Path, ErrNotRffmpeg)
+	}
+	return fmt.Errorf("database %s: %w", s.opts.Path, err)
+}
+
+// pgQuote quotes a value for a keyword/value connection string.
+func pgQuote(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+func connectPostgres(ctx context.Context, o Options) (*Store, error) {
+	dsn := fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
+		pgQuote(o.Host), o.Port, pgQuote(o.User), pgQuote(o.Password), pgQuote(o.Name))
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
+	}
+	s := &Store{db: db, d: postgresDialect{}, opts: o}
+	// A shim holds a connection only for moments; keep at most two.
+	db.SetMaxOpenConns(2)
+	// "too many clients" is load, not failure: a 200-way library scan may
+	// briefly exceed max_connections; wait for a slot.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err = db.PingContext(ctx)
+		if err == nil || !isTooManyClients(err) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20*time.Millisecond + time.Duration(time.Now().UnixNano()%30)*time.Millisecond)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgresql at %s:%d (database %s, user %s): %s",
+			o.Host, o.Port, o.Name, o.User, pgReason(err))
+	}
+	return s, nil
+}
+
+func isTooManyClients(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53300"
+}
+
+// pgReason trims pgx's error to its last, most specific clause.
+func pgReason(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "failed to connect") {
+		return strings.TrimSpace(msg[i+2:])
+	}
+	return msg
+}
+
+// tx runs fn in a transaction that holds the store's write lock (SQLite:
+// BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
+// writers from any number of processes or frontends serialize.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.d.lock(ctx, t); err != nil {
+		t.Rollback()
+		return err
+	}
+	if err := fn(t); err != nil {
+		t.Rollback()
+		return err
+	}
+	return t.Commit()
+}
+
+// q rewrites ? placeholders for the dialect.
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// Time helpers. Our own columns hold Unix milliseconds, which both backends
+// store and compare the same way.
+func ms(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+func fromMS(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.Int64)
+}
+
+// parseCreated reads hosts.created, which the original wrote as Python's
+// str(datetime) in SQLite and as a TIMESTAMP in PostgreSQL.
+func parseCreated(v any) time.Time {
+	switch v := v.(type) {
+	case time.Time:
+		return v
+	case []byte:
+		return parseCreated(string(v))
+	case string:
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02T15:04:05.999999999"} {
+			if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+				return t
+			}
+		}
+	case int64:
+		return time.Unix(v, 0)
+	case float64:
+		return time.Unix(int64(v), 0)
+	}
+	return time.Time{}
+}
