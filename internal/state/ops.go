@@ -142,14 +142,14 @@ func (s *Store) Conn(ctx context.Context) (*sql.Conn, error) { return s.db.Conn(
 // empty, whitespace or control characters, a leading dash (ssh would read an option).
 func validName(what, v string) error {
 	if v == "" {
-		return fmt.Errorf("%s is empty: %w", what, ErrInvalid)
+		return kindErr(ErrInvalid, "%s is empty", what)
 	}
 	if strings.HasPrefix(v, "-") {
-		return fmt.Errorf("%s %q starts with '-': %w", what, v, ErrInvalid)
+		return kindErr(ErrInvalid, "%s %q starts with '-'", what, v)
 	}
 	for _, r := range v {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return fmt.Errorf("%s %q contains whitespace or control characters: %w", what, v, ErrInvalid)
+			return kindErr(ErrInvalid, "%s %q contains whitespace or control characters", what, v)
 		}
 	}
 	return nil
@@ -157,7 +157,7 @@ func validName(what, v string) error {
 
 func validWeight(w int) error {
 	if w < 1 {
-		return fmt.Errorf("weight %d: must be a whole number of at least 1: %w", w, ErrInvalid)
+		return kindErr(ErrInvalid, "weight %d: must be a whole number of at least 1", w)
 	}
 	return nil
 }
@@ -181,7 +181,7 @@ func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, 
 		var id int64
 		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM hosts WHERE servername = ?`), name).Scan(&id)
 		if err == nil {
-			return fmt.Errorf("server name %q is taken by host %d: %w; pick another with -n NAME", name, id, ErrDuplicate)
+			return kindErr(ErrDuplicate, "server name %q is taken by host %d; pick another with -n NAME", name, id)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -230,7 +230,7 @@ func (s *Store) resolve(ctx context.Context, q querier, ref string) ([]Host, err
 		return nil, err
 	}
 	if len(hosts) == 0 {
-		return nil, fmt.Errorf("no host with id, server name or hostname %q: %w", ref, ErrNotFound)
+		return nil, kindErr(ErrNotFound, "no host with id, server name or hostname %q", ref)
 	}
 	return hosts, nil
 }

@@ -212,16 +212,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		if !tables["hosts"] {
 			if len(tables) == 0 {
-				return fmt.Errorf("%s has no tables: %w; create them with 'sudo rffmpeg init'", s.opts.Describe(), ErrNotInitialized)
+				return kindErr(ErrNotInitialized, "%s has no tables; create them with 'sudo rffmpeg init'", s.opts.Describe())
 			}
-			return fmt.Errorf("%s: %w (it has no hosts table)", s.opts.Describe(), ErrNotRffmpeg)
+			return kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (it has no hosts table)", s.opts.Describe())
 		}
 		cols, err := s.d.columns(ctx, tx, "hosts")
 		if err != nil {
 			return err
 		}
 		if !cols["hostname"] || !cols["id"] {
-			return fmt.Errorf("%s: %w (its hosts table has no hostname column)", s.opts.Describe(), ErrNotRffmpeg)
+			return kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (its hosts table has no hostname column)", s.opts.Describe())
 		}
 		for _, stmt := range s.d.originalSchema()[1:] {
 			table := strings.Fields(stmt)[2]

@@ -31,6 +31,20 @@ var (
 	ErrNotRffmpeg     = errors.New("not an rffmpeg database")
 )
 
+// kindError is an error with a human message that still matches its
+// sentinel with errors.Is.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func kindErr(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
 // Host states as written to the states table (the original's values) and the
 // derived ones shown to users.
 const (
@@ -168,7 +182,7 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	case err == nil && fi.IsDir():
 		return nil, fmt.Errorf("database %s is a directory", o.Path)
 	case errors.Is(err, os.ErrNotExist) && !create:
-		return nil, fmt.Errorf("database %s does not exist: %w; create it with 'sudo rffmpeg init'", o.Path, ErrNotInitialized)
+		return nil, kindErr(ErrNotInitialized, "database %s does not exist; create it with 'sudo rffmpeg init'", o.Path)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("database %s: %w", o.Path, err)
 	}
@@ -213,7 +227,7 @@ func (s *Store) wrapOpenErr(err error) error {
 	notDB := errors.As(err, &se) && (se.Code() == sqlite3.NOTADB || se.Code() == sqlite3.CORRUPT)
 	// The driver reports a failed _pragma as text, not as *sqlite3.Error.
 	if notDB || strings.Contains(err.Error(), "file is not a database") {
-		return fmt.Errorf("%s: %w (not an SQLite database file)", s.opts.Path, ErrNotRffmpeg)
+		return kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (not an SQLite file)", s.opts.Path)
 	}
 	return fmt.Errorf("database %s: %w", s.opts.Path, err)
 }

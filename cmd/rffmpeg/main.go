@@ -1,0 +1,55 @@
+// Command rffmpeg runs a media server's ffmpeg and ffprobe calls on remote
+// transcode hosts over SSH. One binary, three faces chosen by the name it is
+// called by: "ffmpeg" and "ffprobe" symlinks are the shim, "rffmpeg" is the
+// admin CLI (and `rffmpeg tui` the console).
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rffmpeg/rffmpeg/internal/remote"
+)
+
+func main() {
+	os.Exit(dispatch(os.Args))
+}
+
+// Mode is what argv[0] asks for.
+type Mode int
+
+const (
+	ModeCLI Mode = iota
+	ModeFFmpeg
+	ModeFFprobe
+)
+
+// ModeOf applies the original's rule to argv[0]'s base name.
+func ModeOf(argv0 string) Mode {
+	base := filepath.Base(argv0)
+	switch {
+	case strings.Contains(base, "ffprobe"):
+		return ModeFFprobe
+	case strings.Contains(base, "ffmpeg") && !strings.Contains(base, "rffmpeg"):
+		return ModeFFmpeg
+	}
+	return ModeCLI
+}
+
+func dispatch(args []string) int {
+	if len(args) >= 2 && args[1] == remote.GuardArg {
+		kill := args[2:]
+		if len(kill) > 0 && kill[0] == "--" {
+			kill = kill[1:]
+		}
+		return remote.Guard(os.NewFile(3, "lifeline"), kill)
+	}
+	switch ModeOf(args[0]) {
+	case ModeFFmpeg:
+		return newApp().shim("ffmpeg", args)
+	case ModeFFprobe:
+		return newApp().shim("ffprobe", args)
+	}
+	return newApp().cli(args[1:])
+}
