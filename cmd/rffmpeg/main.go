@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/rffmpeg/rffmpeg/internal/remote"
 )
 
 func main() {
@@ -38,13 +36,6 @@ func ModeOf(argv0 string) Mode {
 }
 
 func dispatch(args []string) int {
-	if len(args) >= 2 && args[1] == remote.GuardArg {
-		kill := args[2:]
-		if len(kill) > 0 && kill[0] == "--" {
-			kill = kill[1:]
-		}
-		return remote.Guard(os.NewFile(3, "lifeline"), kill)
-	}
 	switch ModeOf(args[0]) {
 	case ModeFFmpeg:
 		return newApp().shim("ffmpeg", args)

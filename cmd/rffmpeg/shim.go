@@ -158,16 +158,21 @@ func (a *app) runJob(c *config.Config, log *logging.Logger, j job) int {
 			return 1
 		}
 		stop := a.heartbeat(store, lease)
-		code, retry, reason := a.attempt(c, log, j, chosen, why, sigs)
+		out := a.attempt(c, store, log, j, chosen, why, sigs)
 		stop()
-		if !retry {
+		if !out.retry {
 			if err := store.Release(context.Background(), lease); err != nil {
 				log.Errorf("%v", err)
 			}
-			return code
+			return out.code
 		}
-		log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", chosen.Hostname, chosen.Servername, code, reason)
-		req.Replace, req.MarkBad = &lease, &state.BadMark{HostID: chosen.ID, Reason: reason}
+		req.Replace, req.MarkBad = &lease, nil
+		if out.mark {
+			log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", chosen.Hostname, chosen.Servername, out.code, out.reason)
+			req.MarkBad = &state.BadMark{HostID: chosen.ID, Reason: out.reason}
+		} else {
+			log.Infof("Skipping host %s (%s): %s", chosen.Hostname, chosen.Servername, out.reason)
+		}
 	}
 	log.Errorf("Gave up after %d hosts failed", maxAttempts)
 	return 1
@@ -191,32 +196,48 @@ func (a *app) heartbeat(store *state.Store, lease state.Lease) func() {
 	return func() { close(done) }
 }
 
-// attempt runs the job on the chosen host (id 0: the fallback). retry means
-// the host failed before anything ran; code is then ssh's.
-func (a *app) attempt(c *config.Config, log *logging.Logger, j job, h selector.HostView, why selector.Reason, sigs chan os.Signal) (code int, retry bool, reason string) {
+// outcome is how an attempt on one host ended.
+type outcome struct {
+	code   int    // the job's exit code (ssh's when retry)
+	retry  bool   // nothing ran: select again
+	mark   bool   // with retry: mark the host bad for reason
+	reason string // why the host failed
+}
+
+// attempt runs the job on the chosen host (id 0: the fallback).
+func (a *app) attempt(c *config.Config, store *state.Store, log *logging.Logger, j job, h selector.HostView, why selector.Reason, sigs chan os.Signal) outcome {
 	if h.ID == state.LocalHostID || h.IsLocal() {
 		log.Debugf("Chose %s: %s", hostLabel(h), why)
-		return a.runLocal(log, j, sigs), false, ""
+		return outcome{code: a.runLocal(log, j, sigs)}
 	}
 	log.Debugf("Chose %s: %s (%d running, weight %d)", hostLabel(h), why, len(h.Processes), h.Weight)
 	sshc := sshFor(c, h.Hostname)
-	now := a.now()
-	if h.CheckedAt.IsZero() || now.Sub(h.CheckedAt) >= time.Duration(c.Remote.CheckInterval)*time.Second {
-		rc, reason := a.check(c, sshc)
-		if rc != 0 {
-			return rc, true, reason
+	if a.stale(c, h.CheckedAt) {
+		// One check per host at a time on this machine: a burst of calls
+		// (a library scan) must not open a hundred handshakes at once.
+		unlock := lockHost(c, h.ID)
+		fresh, err := store.Host(context.Background(), h.ID)
+		if err == nil && fresh.LastErrAt.After(h.LastErrAt) {
+			// It failed for another call while this one waited: do not
+			// spend another timeout on it.
+			unlock()
+			return outcome{retry: true, reason: "failed a check for another call just now: " + fresh.LastError}
 		}
-		log.Debugf("Host %s passed its check (%s -version)", hostLabel(h), c.Commands.FFmpeg)
-		// Best effort: a failed write only means the next call checks again.
-		if s, err := openStore(context.Background(), c); err == nil {
-			s.MarkChecked(context.Background(), h.ID, now)
-			s.Close()
+		if err != nil || a.stale(c, fresh.CheckedAt) {
+			rc, reason := a.check(c, sshc)
+			if rc != 0 {
+				unlock()
+				return outcome{code: rc, retry: true, mark: true, reason: reason}
+			}
+			log.Debugf("Host %s passed its check (%s -version)", hostLabel(h), c.Commands.FFmpeg)
+			// Best effort: a failed write only means the next call checks again.
+			store.MarkChecked(context.Background(), h.ID, a.now())
 		}
+		unlock()
 	}
 	log.Infof("Running command on host '%s' (%s)", h.Hostname, h.Servername)
 	cwd, _ := os.Getwd()
 	script := remote.Script(cwd, append(append(append([]string{}, c.Commands.Pre...), j.remoteProg), j.args...))
-	exe, _ := os.Executable()
 	var guard *remote.Guardian
 	startTimeout := time.Duration(c.Remote.ConnectTimeout)*time.Second + 2*time.Second
 	if c.Remote.Persist == 0 {
@@ -236,10 +257,7 @@ func (a *app) attempt(c *config.Config, log *logging.Logger, j job, h selector.H
 		},
 		OnPID: func(pid int) {
 			log.Debugf("Remote PID %d on host '%s'", pid, h.Hostname)
-			if exe == "" {
-				return
-			}
-			g, err := remote.StartGuardian(exe, sshc.Argv(remote.SignalScript(pid, "TERM", true), remote.Quiet(true)))
+			g, err := remote.StartGuardian(sshc.Argv(remote.SignalScript(pid, "TERM", true), remote.Quiet(true)))
 			if err != nil {
 				log.Warnf("No guardian for remote PID %d: %v", pid, err)
 				return
@@ -251,19 +269,21 @@ func (a *app) attempt(c *config.Config, log *logging.Logger, j job, h selector.H
 	if err != nil {
 		log.Errorf("Cannot run %s: %v", c.Commands.SSH, err)
 		fmt.Fprintf(a.stderr, "rffmpeg: cannot run %s: %v\n", c.Commands.SSH, err)
-		return 1, false, ""
+		return outcome{code: 1}
 	}
 	if !res.Started {
+		out := outcome{code: res.Code, retry: true, mark: true}
 		switch {
 		case res.TimedOut:
-			return res.Code, true, fmt.Sprintf("timed out: the command did not start within %s", startTimeout)
+			out.reason = fmt.Sprintf("timed out: the command did not start within %s", startTimeout)
 		case res.Diag != "":
-			return res.Code, true, remote.Classify(res.Code, res.Diag)
+			out.reason = remote.Classify(res.Code, res.Diag)
 		default:
-			return res.Code, true, fmt.Sprintf("ssh failed before the command started (exit %d)", res.Code)
+			out.reason = fmt.Sprintf("ssh failed before the command started (exit %d)", res.Code)
 		}
+		return out
 	}
-	return res.Code, false, ""
+	return outcome{code: res.Code}
 }
 
 func hostLabel(h selector.HostView) string {
@@ -287,10 +307,38 @@ func signalName(s syscall.Signal) string {
 	return "SIGTERM"
 }
 
+// stale reports whether a host's last successful check is too old to trust.
+func (a *app) stale(c *config.Config, checked time.Time) bool {
+	return checked.IsZero() || a.now().Sub(checked) >= time.Duration(c.Remote.CheckInterval)*time.Second
+}
+
+// lockHost takes this machine's check lock for a host, waiting at most as
+// long as a check may take; it returns the unlock function.
+func lockHost(c *config.Config, id int64) func() {
+	path := filepath.Join(c.Directories.Persist, fmt.Sprintf("rffmpeg-check-%d.lock", id))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return func() {}
+	}
+	f.Chmod(0o666) // shared by the media server's user and admins
+	deadline := time.Now().Add(checkLimit(c) + time.Second)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return func() { f.Close() } // closing releases the lock
+}
+
+// checkLimit bounds a health check. A dead or hung host fails sooner, at
+// ssh's own ConnectTimeout (connect and banner); the rest of the margin is
+// for authentication and ffmpeg's start on a busy machine.
+func checkLimit(c *config.Config) time.Duration {
+	return time.Duration(c.Remote.ConnectTimeout)*time.Second + 4*time.Second
+}
+
 // check runs `ffmpeg -version` on the host (the original's test), bounded
-// by the connect timeout plus a margin, and says why it failed.
+// by checkLimit, and says why it failed.
 func (a *app) check(c *config.Config, sshc remote.SSH) (int, string) {
-	limit := time.Duration(c.Remote.ConnectTimeout)*time.Second + 1500*time.Millisecond
+	limit := checkLimit(c)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	argv := sshc.Argv(remote.Join([]string{c.Commands.FFmpeg, "-version"}), remote.Quiet(false))

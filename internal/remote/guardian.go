@@ -1,41 +1,38 @@
 package remote
 
 import (
-	"context"
-	"io"
 	"os"
 	"os/exec"
 	"syscall"
-	"time"
 )
 
 // A guardian stops a remote job when the shim that started it dies without
 // being able to (SIGKILL: Jellyfin's way to end a transcode that ignored
 // "q"). ssh's master connection keeps a channel open after its mux client
-// dies, so nothing on the remote side would notice. The guardian is a
-// child in its own process group, holding no stream of the caller's; it
-// waits on a pipe only the shim can write. The shim writes one byte when it
-// finishes normally; EOF without that byte means the shim died, and the
-// guardian runs the kill command (ssh … kill) and exits.
+// dies, so nothing on the remote side would notice.
+//
+// The guardian is a /bin/sh child in its own process group, holding none of
+// the caller's streams, blocked reading a pipe only the shim can write. The
+// shim writes a line when it finishes normally; EOF without that line means
+// the shim died, and the guardian execs the kill command (ssh … kill).
+// A shell costs a millisecond; a second copy of this binary would cost more
+// on every one of a library scan's hundreds of calls.
 type Guardian struct {
-	w   *os.File
-	cmd *exec.Cmd
+	w *os.File
 }
 
-// GuardArg is the argument that starts the binary as a guardian.
-const GuardArg = "__guard"
+const guardScript = `IFS= read -r line <&3 || exec "$@"`
 
-// StartGuardian starts exe (this binary) as a guardian for killArgv.
-func StartGuardian(exe string, killArgv []string) (*Guardian, error) {
+// StartGuardian starts a guardian that runs killArgv if the calling process dies.
+func StartGuardian(killArgv []string) (*Guardian, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, append([]string{GuardArg, "--"}, killArgv...)...)
-	cmd.Args[0] = "rffmpeg"
+	cmd := exec.Command("/bin/sh", append([]string{"-c", guardScript, "rffmpeg-guardian"}, killArgv...)...)
 	cmd.ExtraFiles = []*os.File{r} // fd 3
-	// Its own process group: a signal for the shim's group is the shim's to
-	// handle; the guardian must survive to act if the shim cannot.
+	// Its own process group: a signal meant for the shim's group is the
+	// shim's to handle; the guardian must be there if the shim cannot.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		r.Close()
@@ -44,32 +41,14 @@ func StartGuardian(exe string, killArgv []string) (*Guardian, error) {
 	}
 	r.Close()
 	go cmd.Wait() // reap it whenever it ends
-	return &Guardian{w: w, cmd: cmd}, nil
+	return &Guardian{w: w}, nil
 }
 
-// Release tells the guardian the job ended normally.
+// Release tells the guardian the job ended normally; it exits at once.
 func (g *Guardian) Release() {
 	if g == nil {
 		return
 	}
-	g.w.Write([]byte{'d'})
+	g.w.Write([]byte("done\n"))
 	g.w.Close()
-}
-
-// Guard is the guardian's main: it returns when the shim finished (0) or
-// after running the kill command because the shim died (1).
-func Guard(lifeline io.Reader, killArgv []string) int {
-	b := make([]byte, 1)
-	n, _ := lifeline.Read(b)
-	if n == 1 && b[0] == 'd' {
-		return 0
-	}
-	if len(killArgv) == 0 {
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, killArgv[0], killArgv[1:]...)
-	cmd.Run()
-	return 1
 }

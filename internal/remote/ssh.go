@@ -135,8 +135,9 @@ func Script(cwd string, command []string) string {
 		b.WriteString("cd -- " + Quote(cwd) + " 2>/dev/null; ")
 	}
 	b.WriteString(`printf '\0S\0' >&2; `)
-	// "<&0": a background job's stdin would otherwise be /dev/null.
-	b.WriteString(Join(command) + " <&0 & p=$!; ")
+	// A background job's stdin is /dev/null even with "<&0" (dash applies
+	// that first), so the caller's stdin is kept on fd 3 and handed over.
+	b.WriteString("exec 3<&0; " + Join(command) + " <&3 3<&- & p=$!; exec 3<&-; ")
 	b.WriteString(`printf '\0P%s\0' "$p" >&2; `)
 	b.WriteString(`(trap '' PIPE; while kill -0 "$p" 2>/dev/null; do printf '\0H\0' >&2 || { kill -TERM "$p"; sleep 2; kill -KILL "$p" 2>/dev/null; break; }; sleep ` +
 		HeartbeatInterval + ` </dev/null >/dev/null 2>&1; done) & w=$!; `)

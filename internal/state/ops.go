@@ -386,3 +386,15 @@ func (s *Store) reap(ctx context.Context, tx *sql.Tx, processes, marks []int64) 
 	}
 	return nil
 }
+
+// Host reads one host by id.
+func (s *Store) Host(ctx context.Context, id int64) (Host, error) {
+	hosts, err := s.hostsWhere(ctx, s.db, `id = ?`, id)
+	if err != nil {
+		return Host{}, fmt.Errorf("read host %d: %w", id, err)
+	}
+	if len(hosts) == 0 {
+		return Host{}, kindErr(ErrNotFound, "no host with id %d", id)
+	}
+	return hosts[0], nil
+}

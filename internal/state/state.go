@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/ncruces/go-sqlite3"
-	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" driver
+	"github.com/ncruces/go-sqlite3/driver"
 )
 
 // Errors callers tell apart. Store methods wrap them with the operation.
@@ -125,13 +125,19 @@ type Store struct {
 	db   *sql.DB
 	d    dialect
 	opts Options
+	lock *os.File // SQLite: the writers' queue (see writeLock)
 }
 
 // Options returns what the store was opened with.
 func (s *Store) Options() Options { return s.opts }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	return s.db.Close()
+}
 
 // Open opens an initialized rffmpeg database and migrates it forward. A
 // missing or foreign database is a clear error naming the fix.
@@ -197,15 +203,14 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	q := url.Values{}
 	q.Set("mode", mode)
 	q.Set("_txlock", "immediate")
-	q.Add("_pragma", "busy_timeout(60000)")
 	q.Add("_pragma", "foreign_keys(off)")
 	q.Add("_pragma", "synchronous(normal)")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
-	db, err := sql.Open("sqlite3", dsn)
+	db, err := driver.Open(dsn, func(c *sqlite3.Conn) error { return c.BusyHandler(backoff) })
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
 	}
-	s := &Store{db: db, d: sqliteDialect{}, opts: o}
+	s := &Store{db: db, d: sqliteDialect{}, opts: o, lock: openWriteLock(o.Path)}
 	// WAL lets readers (status, the console) run beside writers and makes a
 	// write cheap; it is a property of the file, set once.
 	var jm string
@@ -283,6 +288,8 @@ func pgReason(err error) string {
 // BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
 // writers from any number of processes or frontends serialize.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	unlock := s.writeLock()
+	defer unlock()
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
