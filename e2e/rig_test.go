@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
+	os.Chmod(dir, 0o755) // the test user runs it too
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "rffmpeg"), "../cmd/rffmpeg")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {

@@ -203,7 +203,9 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	q := url.Values{}
 	q.Set("mode", mode)
 	q.Set("_txlock", "immediate")
-	q.Add("_pragma", "foreign_keys(off)")
+	// The timeout covers the pragmas the driver runs while connecting; the
+	// backoff handler (lock.go) takes over once the connection is up.
+	q.Add("_pragma", "busy_timeout(60000)")
 	q.Add("_pragma", "synchronous(normal)")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
 	db, err := driver.Open(dsn, func(c *sqlite3.Conn) error { return c.BusyHandler(backoff) })

@@ -1,0 +1,35 @@
+# rffmpeg — see README.md.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+# Where the ffmpeg/ffprobe symlinks go (point the media server at $(SHIMDIR)/ffmpeg).
+SHIMDIR ?= $(BINDIR)
+GO      ?= go
+
+.PHONY: build install uninstall test demo bench screenshots clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rffmpeg ./cmd/rffmpeg
+
+install: build
+	install -D -m 0755 bin/rffmpeg $(DESTDIR)$(BINDIR)/rffmpeg
+	install -d $(DESTDIR)$(SHIMDIR)
+	ln -sf $(BINDIR)/rffmpeg $(DESTDIR)$(SHIMDIR)/ffmpeg
+	ln -sf $(BINDIR)/rffmpeg $(DESTDIR)$(SHIMDIR)/ffprobe
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rffmpeg $(DESTDIR)$(SHIMDIR)/ffmpeg $(DESTDIR)$(SHIMDIR)/ffprobe
+
+# Everything: installs what the tests need (apt, as root), starts PostgreSQL,
+# runs vet and every test against real sshd, ffmpeg, SQLite and PostgreSQL.
+test:
+	bash scripts/test.sh
+
+# A real transcode on a loopback transcode host through the ffmpeg symlink.
+demo:
+	bash scripts/demo.sh
+
+bench:
+	bash scripts/bench.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,63 @@
+package internal_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Imports point inward: state, remote, owner, config and logging are leaves;
+// selector uses only state; nothing but cmd wires everything, and only the
+// console uses Bubble Tea.
+func TestImportDirections(t *testing.T) {
+	allowed := map[string][]string{
+		"state":     {},
+		"remote":    {},
+		"owner":     {},
+		"config":    {},
+		"logging":   {},
+		"selector":  {"state"},
+		"statetest": {"state", "selector"},
+		"tui":       {"state", "selector"},
+	}
+	const mod = "github.com/rffmpeg/rffmpeg/internal/"
+	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		pkg := filepath.Base(filepath.Dir(path))
+		ok, known := allowed[pkg]
+		if !known {
+			t.Errorf("%s: package %s has no import rule", path, pkg)
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			if strings.Contains(p, "bubbletea") || strings.Contains(p, "bubbles") || strings.Contains(p, "lipgloss") {
+				if pkg != "tui" {
+					t.Errorf("%s imports %s: only the console may", path, p)
+				}
+			}
+			if !strings.HasPrefix(p, mod) {
+				continue
+			}
+			dep := strings.Split(strings.TrimPrefix(p, mod), "/")
+			name := dep[len(dep)-1]
+			permitted := false
+			for _, a := range ok {
+				permitted = permitted || a == name
+			}
+			if !permitted {
+				t.Errorf("%s (package %s) imports %s", path, pkg, p)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every test on real parts: installs what is missing (Debian, as root),
+# starts a PostgreSQL server for the state-store and CLI tests, then go vet
+# and go test. Missing prerequisites fail the run instead of skipping tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+need=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/bin/ffmpeg ] || need+=(ffmpeg)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+  echo "== installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# PostgreSQL: the packaged cluster, a role for the tests.
+if [ "$(id -u)" = 0 ]; then
+  ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  if ! pg_lsclusters -h | grep -q "^$ver main"; then
+    pg_createcluster "$ver" main >/dev/null
+  fi
+  pg_ctlcluster "$ver" main start 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    su postgres -c "psql -qtAc 'select 1'" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  su postgres -c "psql -qtAc \"select 1 from pg_roles where rolname='rffmpeg_test'\"" | grep -q 1 ||
+    su postgres -c "psql -qc \"create role rffmpeg_test login createdb password 'rffmpeg_test'\""
+  export RFFMPEG_TEST_PG_HOST=127.0.0.1 RFFMPEG_TEST_PG_USER=rffmpeg_test RFFMPEG_TEST_PG_PASS=rffmpeg_test
+  export RFFMPEG_TEST_REQUIRE_PG=1 RFFMPEG_TEST_REQUIRE_SSH=1
+else
+  echo "not root: PostgreSQL and sshd tests are skipped unless RFFMPEG_TEST_PG_HOST is set" >&2
+fi
+
+echo "== gofmt, go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+go vet ./...
+echo "== go test"
+go test -count=1 -timeout 20m ./...
