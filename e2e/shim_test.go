@@ -375,7 +375,7 @@ func TestCheapHealthChecks(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.run("ffmpeg", nil, "-version")
 	}
-	if n := strings.Count(e.logText(), "passed its check"); n != 1 {
+	if n := strings.Count(e.logText(), "Check passed for"); n != 1 {
 		t.Errorf("%d checks for 3 warm calls, want 1", n)
 	}
 	for _, host := range []string{"127.0.0.9", "127.0.0.4"} {
@@ -509,7 +509,7 @@ func warmBoth(t *testing.T, e *env) {
 	waitFor(5*time.Second, func() bool { return len(e.status().Hosts[0].Processes) == 1 })
 	e.run("ffprobe", nil, "-version")
 	hold.Wait()
-	if n := strings.Count(e.logText(), "passed its check"); n != 2 {
+	if n := strings.Count(e.logText(), "Check passed for"); n != 2 {
 		t.Fatalf("%d hosts warmed, want 2:\n%s", n, e.logText())
 	}
 }

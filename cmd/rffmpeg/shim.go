@@ -229,7 +229,7 @@ func (a *app) attempt(c *config.Config, store *state.Store, log *logging.Logger,
 				unlock()
 				return outcome{code: rc, retry: true, mark: true, reason: reason}
 			}
-			log.Debugf("Host %s passed its check (%s -version)", hostLabel(h), c.Commands.FFmpeg)
+			log.Debugf("Check passed for %s (%s -version)", hostLabel(h), c.Commands.FFmpeg)
 			// Best effort: a failed write only means the next call checks again.
 			store.MarkChecked(context.Background(), h.ID, a.now())
 		}

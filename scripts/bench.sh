@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make bench: the figures in README.md's "Performance" section. Sets up the
+# loopback transcode hosts (as make demo does) and runs scripts/bench.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_root bench
+install_packages
+build_binary
+DIR=${BENCH_DIR:-/tmp/rffmpeg-bench}
+PORT=${BENCH_PORT:-2023}
+setup_install "$DIR" "$PORT"
+trap 'stop_host "$DIR"; for d in "$DIR"/bench-*; do stop_host "$d"; done' EXIT
+go run ./scripts/bench -dir "$DIR" -port "$PORT" "$@"

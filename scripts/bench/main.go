@@ -1,0 +1,185 @@
+// Command bench measures rffmpeg's cost per call against the loopback
+// transcode host that scripts/bench.sh sets up, and prints the figures:
+// shim vs bare ssh over the same warm ControlMaster, local fallback vs direct
+// exec, per-call time with 1, 4 and 8 busy hosts, and the stall a dead or a
+// hung host causes (first call, then later calls).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/remote"
+)
+
+var (
+	dir  = flag.String("dir", "/tmp/rffmpeg-bench", "installation made by bench.sh")
+	port = flag.Int("port", 2023, "sshd port of the loopback hosts")
+	runs = flag.Int("n", 40, "calls per figure")
+)
+
+func main() {
+	flag.Parse()
+	base, err := os.ReadFile(filepath.Join(*dir, "rffmpeg.yml"))
+	must(err)
+
+	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (p90), on %s\n\n", *runs, hostInfo())
+
+	// 1. shim vs bare ssh over the same warm master.
+	e := install("one", base)
+	e.cli("add", "127.0.0.2")
+	e.call("ffmpeg", "-version") // check + master
+	ssh := remote.SSH{Path: "/usr/bin/ssh", User: os.Getenv("USER"), Host: "127.0.0.2", ConnectTimeout: 1, Persist: 300,
+		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
+		Extra: []string{"-i", filepath.Join(*dir, "clientkey"), "-p", fmt.Sprint(*port)}}
+	if ssh.User == "" {
+		ssh.User = "root"
+	}
+	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
+	bare := measure(func() { run(bareArgv...) })
+	shim := measure(func() { e.call("ffmpeg", "-version") })
+	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
+	fmt.Printf("remote  rffmpeg ffmpeg -version (same master)   %s   added %+.1f ms, ratio %.2fx\n",
+		shim, ms(shim.med-bare.med), float64(shim.med)/float64(bare.med))
+
+	// 2. fallback vs direct exec.
+	f := install("fallback", base)
+	direct := measure(func() { run("/usr/bin/ffmpeg", "-version") })
+	fb := measure(func() { f.call("ffmpeg", "-version") })
+	fmt.Printf("local   /usr/bin/ffmpeg -version                %s\n", direct)
+	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms\n", fb, ms(fb.med-direct.med))
+
+	// 3. per-call time with 1, 4, 8 busy hosts.
+	var first time.Duration
+	for _, k := range []int{1, 4, 8} {
+		b := install(fmt.Sprintf("busy%d", k), base)
+		for i := 1; i <= k; i++ {
+			b.cli("add", "-n", fmt.Sprintf("h%d", i), []string{"127.0.0.2", "127.0.0.3"}[i%2])
+		}
+		var holders []*exec.Cmd
+		for i := 0; i < k; i++ { // one long job per host
+			c := b.cmd("rffmpeg", "run", "sleep", "600")
+			must(c.Start())
+			holders = append(holders, c)
+			time.Sleep(300 * time.Millisecond)
+		}
+		b.call("ffmpeg", "-version")
+		s := measure(func() { b.call("ffmpeg", "-version") })
+		for _, h := range holders {
+			h.Process.Signal(syscall.SIGTERM)
+			h.Wait()
+		}
+		note := ""
+		if k == 1 {
+			first = s.med
+		} else {
+			note = fmt.Sprintf("   %.2fx of 1 host", float64(s.med)/float64(first))
+		}
+		fmt.Printf("busy    %d busy host(s): ffmpeg -version          %s%s\n", k, s, note)
+	}
+
+	// 4. dead and hung hosts: the first call pays, later ones do not.
+	hung, err := net.Listen("tcp", fmt.Sprintf("127.0.0.4:%d", *port))
+	must(err)
+	go func() {
+		var held []net.Conn
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, bad := range []struct{ name, addr string }{{"dead (refused)", "127.0.0.9"}, {"hung (silent)", "127.0.0.4"}} {
+		h := install("bad"+bad.addr, base)
+		h.cli("add", "-n", "good", "127.0.0.2")
+		h.call("ffmpeg", "-version") // warm the good host
+		h.cli("add", "-n", "bad", bad.addr)
+		h.cli("weight", "good", "1")
+		// Make the bad host the first candidate: good gets a long job.
+		hold := h.cmd("rffmpeg", "run", "sleep", "600")
+		must(hold.Start())
+		time.Sleep(300 * time.Millisecond)
+		t0 := time.Now()
+		h.call("ffmpeg", "-version")
+		firstCall := time.Since(t0)
+		later := measure(func() { h.call("ffmpeg", "-version") })
+		hold.Process.Signal(syscall.SIGTERM)
+		hold.Wait()
+		fmt.Printf("stall   %-15s first call %7.1f ms (stall %+.0f ms), later calls %s\n",
+			bad.name, ms(firstCall), ms(firstCall-shim.med), later)
+	}
+}
+
+type stats struct{ med, p90 time.Duration }
+
+func (s stats) String() string { return fmt.Sprintf("%7.1f ms (%7.1f)", ms(s.med), ms(s.p90)) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func measure(fn func()) stats {
+	fn() // warm
+	var ds []time.Duration
+	for i := 0; i < *runs; i++ {
+		t0 := time.Now()
+		fn()
+		ds = append(ds, time.Since(t0))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return stats{ds[len(ds)/2], ds[len(ds)*9/10]}
+}
+
+type inst struct{ dir, config string }
+
+// install makes a separate installation (config, state, persist dir) sharing
+// the loopback hosts.
+func install(name string, base []byte) inst {
+	d := filepath.Join(*dir, "bench-"+name)
+	os.RemoveAll(d)
+	must(os.MkdirAll(filepath.Join(d, "state"), 0o755))
+	cfg := strings.ReplaceAll(string(base), "state: "+*dir+"/state", "state: "+d+"/state")
+	cfg = strings.ReplaceAll(cfg, "persist: "+*dir+"\n", "persist: "+d+"\n")
+	cfg = strings.ReplaceAll(cfg, "logfile: "+*dir+"/rffmpeg.log", "logfile: "+d+"/rffmpeg.log")
+	cfg = strings.ReplaceAll(cfg, "debug: true", "debug: false")
+	p := filepath.Join(d, "rffmpeg.yml")
+	must(os.WriteFile(p, []byte(cfg), 0o644))
+	i := inst{d, p}
+	i.cli("init", "--no-root", "-y")
+	return i
+}
+
+func (i inst) cmd(name string, args ...string) *exec.Cmd {
+	c := exec.Command(filepath.Join(*dir, "bin", name), args...)
+	c.Env = append(os.Environ(), "RFFMPEG_CONFIG="+i.config)
+	return c
+}
+
+func (i inst) cli(args ...string) { must(i.cmd("rffmpeg", args...).Run()) }
+
+func (i inst) call(name string, args ...string) { must(i.cmd(name, args...).Run()) }
+
+func run(argv ...string) {
+	c := exec.Command(argv[0], argv[1:]...)
+	must(c.Run())
+}
+
+func hostInfo() string {
+	out, _ := exec.Command("sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").Output()
+	return strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", " cores,")), " ")
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
