@@ -23,7 +23,10 @@ type Guardian struct {
 
 const guardScript = `IFS= read -r line <&3 || exec "$@"`
 
-// StartGuardian starts a guardian that runs killArgv if the calling process dies.
+// StartGuardian starts a guardian that runs killArgv if the calling process
+// dies. The process is spawned in the background, off the job's critical
+// path: the pipe exists at once, so a goodbye written before the guardian
+// is up still reaches it.
 func StartGuardian(killArgv []string) (*Guardian, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -34,13 +37,13 @@ func StartGuardian(killArgv []string) (*Guardian, error) {
 	// Its own process group: a signal meant for the shim's group is the
 	// shim's to handle; the guardian must be there if the shim cannot.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	go func() {
+		err := cmd.Start()
 		r.Close()
-		w.Close()
-		return nil, err
-	}
-	r.Close()
-	go cmd.Wait() // reap it whenever it ends
+		if err == nil {
+			cmd.Wait() // reap it whenever it ends
+		}
+	}()
 	return &Guardian{w: w}, nil
 }
 

@@ -173,6 +173,9 @@ var SchemaVersion = len(migrations)
 
 // create drops and recreates the original's tables (the original's init).
 func (s *Store) create(ctx context.Context) error {
+	if err := s.ensureWAL(ctx); err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, t := range []string{"hosts", "processes", "states", "rffmpeg_schema"} {
 			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+t); err != nil {
@@ -204,6 +207,9 @@ func (s *Store) version(ctx context.Context, q interface {
 func (s *Store) migrate(ctx context.Context) error {
 	if v, ok := s.version(ctx, s.db); ok && v == SchemaVersion {
 		return nil
+	}
+	if err := s.ensureWAL(ctx); err != nil {
+		return err
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		tables, err := s.d.tables(ctx, tx)

@@ -212,21 +212,27 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
 	}
-	s := &Store{db: db, d: sqliteDialect{}, opts: o, lock: openWriteLock(o.Path)}
-	// WAL lets readers (status, the console) run beside writers and makes a
-	// write cheap; it is a property of the file, set once.
+	return &Store{db: db, d: sqliteDialect{}, opts: o, lock: openWriteLock(o.Path)}, nil
+}
+
+// ensureWAL switches an SQLite database to WAL, which lets readers (status,
+// the console) run beside writers and makes a write cheap. It is a property
+// of the file, so it is set by init and by the first migration, not on
+// every open (every ffmpeg call pays for what happens on open).
+func (s *Store) ensureWAL(ctx context.Context) error {
+	if s.d.name() != "sqlite" {
+		return nil
+	}
 	var jm string
-	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&jm); err != nil {
-		db.Close()
-		return nil, s.wrapOpenErr(err)
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&jm); err != nil {
+		return s.wrapOpenErr(err)
 	}
 	if !strings.EqualFold(jm, "wal") {
-		if err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("database %s: enable WAL: %w", o.Path, err)
+		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
+			return fmt.Errorf("database %s: enable WAL: %w", s.opts.Path, err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func (s *Store) wrapOpenErr(err error) error {

@@ -207,6 +207,9 @@ func TestMigratesOriginalDatabases(t *testing.T) {
 				if h.Hostname != "gpu2.lan" || h.Servername != wantName || h.Weight != 4 || h.Created.Year() != 2024 {
 					t.Errorf("host 2 = %+v", h)
 				}
+				if o.Backend == "sqlite" {
+					assertWAL(t, o)
+				}
 				// The original's statements still work on the migrated database.
 				statetest.OriginalWrites(t, o)
 				// And a second Open is a no-op.
@@ -218,6 +221,22 @@ func TestMigratesOriginalDatabases(t *testing.T) {
 			})
 		}
 	})
+}
+
+func assertWAL(t *testing.T, o state.Options) {
+	t.Helper()
+	db := statetest.Raw(t, o)
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+func TestInitUsesWAL(t *testing.T) {
+	o := statetest.NewSQLite(t)
+	initStore(t, o)
+	assertWAL(t, o)
 }
 
 func TestNotAnRffmpegDatabase(t *testing.T) {
