@@ -44,18 +44,21 @@ func main() {
 		ssh.User = "root"
 	}
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
-	bare := measure(func() { run(bareArgv...) })
-	shim := measure(func() { e.call("ffmpeg", "-version") })
+	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
-	fmt.Printf("remote  rffmpeg ffmpeg -version (same master)   %s   added %+.1f ms, ratio %.2fx\n",
-		shim, ms(shim.med-bare.med), float64(shim.med)/float64(bare.med))
+	fmt.Printf("remote  rffmpeg ffmpeg -version (same master)   %s   added %+.1f ms (paired median), ratio %.2fx\n",
+		shim, ms(added), float64(shim.med)/float64(bare.med))
+	trueArgv := ssh.Argv("/bin/true", remote.Quiet(true))
+	bareT, shimT, addedT := paired(func() { run(trueArgv...) }, func() { e.call("rffmpeg", "run", "/bin/true") })
+	fmt.Printf("remote  bare ssh /bin/true (warm master)        %s\n", bareT)
+	fmt.Printf("remote  rffmpeg run /bin/true (same master)     %s   added %+.1f ms (paired median), ratio %.2fx\n",
+		shimT, ms(addedT), float64(shimT.med)/float64(bareT.med))
 
 	// 2. fallback vs direct exec.
 	f := install("fallback", base)
-	direct := measure(func() { run("/usr/bin/ffmpeg", "-version") })
-	fb := measure(func() { f.call("ffmpeg", "-version") })
+	direct, fb, addedF := paired(func() { run("/usr/bin/ffmpeg", "-version") }, func() { f.call("ffmpeg", "-version") })
 	fmt.Printf("local   /usr/bin/ffmpeg -version                %s\n", direct)
-	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms\n", fb, ms(fb.med-direct.med))
+	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms (paired median)\n", fb, ms(addedF))
 
 	// 3. per-call time with 1, 4, 8 busy hosts.
 	var first time.Duration
@@ -115,9 +118,31 @@ func main() {
 		later := measure(func() { h.call("ffmpeg", "-version") })
 		hold.Process.Signal(syscall.SIGTERM)
 		hold.Wait()
-		fmt.Printf("stall   %-15s first call %7.1f ms (stall %+.0f ms), later calls %s\n",
-			bad.name, ms(firstCall), ms(firstCall-shim.med), later)
+		fmt.Printf("stall   %-15s first call %7.1f ms (stall %+.0f ms over later calls), later calls %s\n",
+			bad.name, ms(firstCall), ms(firstCall-later.med), later)
 	}
+}
+
+// paired times a and b alternately (so drift hits both alike) and returns
+// both distributions and the median of the per-pair differences b-a.
+func paired(a, b func()) (stats, stats, time.Duration) {
+	a()
+	b()
+	var as, bs, ds []time.Duration
+	for i := 0; i < *runs; i++ {
+		t0 := time.Now()
+		a()
+		t1 := time.Now()
+		b()
+		t2 := time.Now()
+		as, bs, ds = append(as, t1.Sub(t0)), append(bs, t2.Sub(t1)), append(ds, t2.Sub(t1)-t1.Sub(t0))
+	}
+	return summarize(as), summarize(bs), summarize(ds).med
+}
+
+func summarize(ds []time.Duration) stats {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return stats{ds[len(ds)/2], ds[len(ds)*9/10]}
 }
 
 type stats struct{ med, p90 time.Duration }
@@ -134,8 +159,7 @@ func measure(fn func()) stats {
 		fn()
 		ds = append(ds, time.Since(t0))
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return stats{ds[len(ds)/2], ds[len(ds)*9/10]}
+	return summarize(ds)
 }
 
 type inst struct{ dir, config string }
