@@ -64,6 +64,11 @@ func commands() []command {
 				"localhost and the fallback). --stderr-as-stdout sends the command's stdout to stderr,\n" +
 				"as the shim does for ffmpeg (the original's option name).",
 			opts: []opt{{long: "stderr-as-stdout"}}, stopAtPositional: true, minArgs: 1, maxArgs: -1, run: cmdRun},
+		{name: "tui", args: "", short: "A live console of hosts, processes and the log, with keys to manage them",
+			long: "Follows the state and the log as they change. Keys: tab switches panes, a adds a host,\n" +
+				"d removes one, +/- and w change its weight, x drains it, b clears its bad mark,\n" +
+				"c/C clear rows, / filters processes, ? shows every key, q quits.",
+			run: cmdTUI},
 		{name: "config", args: "[--json]", short: "Show the effective configuration and where each value came from",
 			opts: []opt{{long: "json"}}, run: cmdConfig},
 	}

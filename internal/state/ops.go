@@ -115,11 +115,11 @@ func (s *Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// DataVersion returns a number that changes whenever another connection
+// dataVersion returns a number that changes whenever another connection
 // commits a write (SQLite: PRAGMA data_version on a pinned connection;
 // PostgreSQL: a digest of the tables' contents). Live views poll it and
 // re-read only on change.
-func (s *Store) DataVersion(ctx context.Context, conn *sql.Conn) (string, error) {
+func (s *Store) dataVersion(ctx context.Context, conn *sql.Conn) (string, error) {
 	var v string
 	var err error
 	if s.d.name() == "sqlite" {
@@ -134,9 +134,6 @@ func (s *Store) DataVersion(ctx context.Context, conn *sql.Conn) (string, error)
 	}
 	return v, err
 }
-
-// Conn pins one connection (for DataVersion).
-func (s *Store) Conn(ctx context.Context) (*sql.Conn, error) { return s.db.Conn(ctx) }
 
 // validName rejects what would break the ssh command line or the display:
 // empty, whitespace or control characters, a leading dash (ssh would read an option).
@@ -162,19 +159,28 @@ func validWeight(w int) error {
 	return nil
 }
 
-// AddHost registers a transcode host. name defaults to the hostname; it must
-// be unique (the same hostname may be added again under another name).
-func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, now time.Time) (Host, error) {
+// ValidateHost checks a new host's fields as AddHost will (name "" means
+// the hostname), so a form can say what is wrong before submitting.
+func ValidateHost(hostname, name string, weight int) error {
 	if name == "" {
 		name = hostname
 	}
 	for _, c := range []struct{ what, v string }{{"hostname", hostname}, {"server name", name}} {
 		if err := validName(c.what, c.v); err != nil {
-			return Host{}, fmt.Errorf("add host: %w", err)
+			return err
 		}
 	}
-	if err := validWeight(weight); err != nil {
-		return Host{}, fmt.Errorf("add host %q: %w", name, err)
+	return validWeight(weight)
+}
+
+// AddHost registers a transcode host. name defaults to the hostname; it must
+// be unique (the same hostname may be added again under another name).
+func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, now time.Time) (Host, error) {
+	if err := ValidateHost(hostname, name, weight); err != nil {
+		return Host{}, fmt.Errorf("add host %q: %w", hostname, err)
+	}
+	if name == "" {
+		name = hostname
 	}
 	var h Host
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -397,4 +403,60 @@ func (s *Store) Host(ctx context.Context, id int64) (Host, error) {
 		return Host{}, kindErr(ErrNotFound, "no host with id %d", id)
 	}
 	return hosts[0], nil
+}
+
+// Watch reports changes made by anyone (a shim, the CLI, another frontend):
+// it polls dataVersion on one pinned connection every interval and sends on
+// the channel when it moves. Nothing is re-read while nothing changes. The
+// channel closes when ctx ends; errors (a database gone away) are sent too.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) <-chan error {
+	ch := make(chan error, 1)
+	send := func(err error) {
+		select {
+		case ch <- err:
+		default: // a change is already pending
+		}
+	}
+	go func() {
+		defer close(ch)
+		var conn *sql.Conn
+		defer func() {
+			if conn != nil {
+				conn.Close()
+			}
+		}()
+		last := ""
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			if conn == nil {
+				c, err := s.db.Conn(ctx)
+				if err != nil {
+					send(err)
+				} else {
+					conn = c
+				}
+			}
+			if conn != nil {
+				v, err := s.dataVersion(ctx, conn)
+				switch {
+				case err != nil:
+					conn.Close()
+					conn = nil
+					send(err)
+				case v != last:
+					if last != "" {
+						send(nil)
+					}
+					last = v
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ch
 }
