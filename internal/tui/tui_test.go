@@ -242,9 +242,9 @@ func TestKeysChangeTheDatabase(t *testing.T) {
 		}
 		f.sync()
 	}
-	run("+") // host 1: weight 2 -> 3
+	run("+")           // host 1: weight 2 -> 3
 	run("j", "j", "b") // host 3: its bad mark goes
-	run("k", "x") // host 2 drains
+	run("k", "x")      // host 2 drains
 	snap, _ := f.store.Snapshot(context.Background())
 	if snap.Hosts[0].Weight != 3 || !snap.Hosts[1].Drain {
 		t.Errorf("hosts after keys: %+v", snap.Hosts)
