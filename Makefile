@@ -28,6 +28,9 @@ test:
 demo:
 	bash scripts/demo.sh
 
+screenshots:
+	bash scripts/screenshots.sh
+
 bench:
 	bash scripts/bench.sh
 

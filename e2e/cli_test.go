@@ -166,7 +166,7 @@ func TestEveryVerbOnOriginalDatabase(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	for _, c := range []string{"init", "status", "add", "remove", "weight", "drain", "undrain", "clear", "log", "run", "config"} {
+	for _, c := range []string{"init", "status", "add", "remove", "weight", "drain", "undrain", "clear", "log", "run", "config", "tui"} {
 		for _, h := range []string{"-h", "--help"} {
 			e.expect(0, "Usage: rffmpeg "+c, c, h)
 		}
@@ -176,6 +176,7 @@ func TestHelpEverywhere(t *testing.T) {
 	e.expect(2, "missing argument", "add")
 	e.expect(2, "no such option: --bogus", "status", "--bogus")
 	e.expect(2, "unexpected argument", "remove", "a", "b")
+	e.expect(1, "tui needs a terminal", "tui")
 }
 
 func TestConfigErrors(t *testing.T) {

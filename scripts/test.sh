@@ -12,6 +12,7 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2

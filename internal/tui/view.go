@@ -76,8 +76,11 @@ func (m Model) layout(body int) (hostsH, procsH int) {
 	nh := max(len(m.hostRows()), 1)
 	np := max(len(m.procRows()), 1)
 	extra := 0
-	if m.focus == paneProcs || m.mode == modeFilter {
-		extra = 1 // the selected command in full, or the filter line
+	if m.mode == modeFilter {
+		extra++ // the filter line
+	}
+	if rows := m.procRows(); m.focus == paneProcs && m.procSel < len(rows) {
+		extra += len(m.detail(rows[m.procSel].p.Cmd)) // the selected command in full
 	}
 	hostsH = min(2+nh, max(body*2/5, 3))
 	procsH = min(2+np+extra, max((body-hostsH)*3/5, 3))
@@ -194,7 +197,7 @@ func (m Model) hostsPane(now time.Time, height int) []string {
 		cells[4] = m.st.state(state).Render(cells[4])
 		line := m.row(cells, widths)
 		if i == m.hostSel && m.focus == paneHosts {
-			line = m.st.selected.Render(ansi.Strip(line))
+			line = m.st.selected.Width(m.w).Render(ansi.Strip(line))
 		}
 		out = append(out, line)
 	}
@@ -232,11 +235,15 @@ func (m Model) procsPane(now time.Time, height int) []string {
 	if len(rows) == 0 {
 		return append(out, m.st.dim.Render(fit("no running processes", m.w)))
 	}
-	detail := m.focus == paneProcs && m.procSel < len(rows)
-	room := height - len(out)
-	if detail {
-		room--
+	var detail []string
+	if m.focus == paneProcs && m.procSel < len(rows) {
+		detail = m.detail(rows[m.procSel].p.Cmd)
 	}
+	// The rows come first: the selected one at least, then the detail.
+	if avail := height - len(out) - 1; len(detail) > avail {
+		detail = detail[:max(avail, 0)]
+	}
+	room := height - len(out) - len(detail)
 	first := scrollStart(m.procSel, len(rows), room)
 	for i := first; i < len(rows) && i < first+room; i++ {
 		r := rows[i]
@@ -246,14 +253,31 @@ func (m Model) procsPane(now time.Time, height int) []string {
 		}
 		line := m.row([]string{strconv.Itoa(r.p.PID), r.host, tool(r.p.Cmd), a, r.p.Cmd}, widths)
 		if i == m.procSel && m.focus == paneProcs {
-			line = m.st.selected.Render(line)
+			line = m.st.selected.Width(m.w).Render(line)
 		}
 		out = append(out, line)
 	}
-	if detail {
-		out = append(out, m.st.dim.Render(fit("› "+rows[m.procSel].p.Cmd, m.w)))
+	return append(out, detail...)
+}
+
+// detailLines is how many lines the selected command may take in full.
+const detailLines = 3
+
+// detail is the selected process's whole command, wrapped to the width.
+func (m Model) detail(cmd string) []string {
+	wrapped := strings.Split(lipgloss.NewStyle().Width(max(m.w-2, 10)).Render(cmd), "\n")
+	if len(wrapped) > detailLines {
+		wrapped = wrapped[:detailLines]
+		wrapped[detailLines-1] = fit(wrapped[detailLines-1]+" …", m.w-2)
 	}
-	return out
+	for i, l := range wrapped {
+		prefix := "  "
+		if i == 0 {
+			prefix = "› "
+		}
+		wrapped[i] = m.st.dim.Render(prefix + strings.TrimRight(l, " "))
+	}
+	return wrapped
 }
 
 func (m Model) logHeight() int {

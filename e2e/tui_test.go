@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession runs the console in a real terminal (a private tmux server).
+type tmuxSession struct {
+	t      *testing.T
+	socket string
+}
+
+func startTUI(t *testing.T, e *env, w, h int) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("RFFMPEG_TEST_REQUIRE_SSH") == "1" {
+			t.Fatal("tmux not installed")
+		}
+		t.Skip("tmux not installed")
+	}
+	s := &tmuxSession{t: t, socket: fmt.Sprintf("rffmpeg-e2e-%d", time.Now().UnixNano())}
+	cmd := fmt.Sprintf("env RFFMPEG_CONFIG=%s TERM=xterm-256color %s tui", e.config, filepath.Join(binDir, "rffmpeg"))
+	if out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "new-session", "-d",
+		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), cmd).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxSession) screen() string {
+	out, _ := exec.Command("tmux", "-L", s.socket, "capture-pane", "-p").Output()
+	return string(out)
+}
+
+func (s *tmuxSession) keys(keys ...string) {
+	s.t.Helper()
+	args := append([]string{"-L", s.socket, "send-keys"}, keys...)
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v %s", err, out)
+	}
+}
+
+// waitScreen polls the screen until it contains want; it returns how long that took.
+func (s *tmuxSession) waitScreen(want string, limit time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	ok := waitFor(limit, func() bool { return strings.Contains(s.screen(), want) })
+	return time.Since(start), ok
+}
+
+func TestConsoleInRealTerminal(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	s := startTUI(t, e, 80, 24)
+	if _, ok := s.waitScreen("Hosts (0)", 5*time.Second); !ok {
+		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	// A change made from outside appears within 500 ms, no key pressed.
+	e.mustCLI("add", "-n", "outside", "outside.lan")
+	if took, ok := s.waitScreen("outside.lan", 2*time.Second); !ok || took > 500*time.Millisecond {
+		t.Errorf("outside change shown after %v (ok=%v):\n%s", took, ok, s.screen())
+	}
+	// Add a host by keys.
+	s.keys("a")
+	s.waitScreen("Add a transcode host", 2*time.Second)
+	s.keys("-l", "keys.lan")
+	s.keys("Tab", "Tab", "BSpace", "2", "Enter")
+	if _, ok := s.waitScreen("keys.lan", 2*time.Second); !ok {
+		t.Fatalf("host added by keys not shown:\n%s", s.screen())
+	}
+	st := e.status()
+	if len(st.Hosts) != 2 || st.Hosts[1].Hostname != "keys.lan" || st.Hosts[1].Weight != 2 {
+		t.Fatalf("database after the form: %+v", st.Hosts)
+	}
+	// Reweight it: select it and press + twice.
+	s.keys("j", "+")
+	time.Sleep(300 * time.Millisecond)
+	s.keys("+")
+	if !waitFor(2*time.Second, func() bool { return e.status().Hosts[1].Weight == 4 }) {
+		t.Errorf("weight after ++: %+v\n%s", e.status().Hosts[1], s.screen())
+	}
+	// Quit restores the terminal: the shell's screen is back, the program gone.
+	s.keys("q")
+	if !waitFor(3*time.Second, func() bool {
+		out, _ := exec.Command("tmux", "-L", s.socket, "list-panes", "-F", "#{pane_dead}#{pane_current_command}").Output()
+		return len(out) == 0 || !strings.Contains(string(out), "rffmpeg")
+	}) {
+		t.Errorf("console still running after q")
+	}
+}
+
+// A missing database is a message and a retry, not a crash; once it exists
+// the console shows it.
+func TestConsoleWaitsForDatabase(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	db := filepath.Join(e.dir, "state", "rffmpeg.db")
+	os.Rename(db, db+".away")
+	s := startTUI(t, e, 80, 24)
+	if _, ok := s.waitScreen("cannot read the state database", 5*time.Second); !ok {
+		t.Fatalf("no database message:\n%s", s.screen())
+	}
+	os.Rename(db+".away", db)
+	e.mustCLI("add", "back.lan")
+	if _, ok := s.waitScreen("back.lan", 5*time.Second); !ok {
+		t.Errorf("console did not recover:\n%s", s.screen())
+	}
+}

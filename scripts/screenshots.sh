@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# make screenshots: PNGs of `rffmpeg tui` for the README, from a seeded demo
+# state. The real binary runs in a real terminal (a private tmux server);
+# the captured screen goes through aha to HTML and headless Chromium to PNG.
+# Not part of CI. Needs root for apt (tmux, aha, chromium, fonts-dejavu-core).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+need=()
+for p in tmux aha chromium; do command -v $p >/dev/null 2>&1 || need+=($p); done
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+make -s build
+W=${SHOT_COLS:-110} H=${SHOT_ROWS:-30}
+D=$(mktemp -d /tmp/rffmpeg-shots.XXXX)
+SOCK=rffmpeg-shots-$$
+holders=()
+cleanup() { tmux -L "$SOCK" kill-server 2>/dev/null || true; kill "${holders[@]}" 2>/dev/null || true; rm -rf "$D"; }
+trap cleanup EXIT
+cat >"$D/rffmpeg.yml" <<CFG
+rffmpeg:
+  logging:
+    logfile: $D/rffmpeg.log
+  directories:
+    state: $D/state
+    persist: $D
+CFG
+export RFFMPEG_CONFIG="$D/rffmpeg.yml"
+bin/rffmpeg init --no-root -y >/dev/null
+for _ in 1 2 3 4 5 6; do sleep 3600 & holders+=($!); done
+go run ./scripts/seed -db "$D/state/rffmpeg.db" -log "$D/rffmpeg.log" -pids "$(IFS=,; echo "${holders[*]}")"
+
+tmux -L "$SOCK" -f /dev/null new-session -d -x "$W" -y "$H" \
+  "env RFFMPEG_CONFIG=$RFFMPEG_CONFIG TERM=xterm-256color COLORTERM=truecolor $PWD/bin/rffmpeg tui"
+wait_for() { for _ in $(seq 1 200); do tmux -L "$SOCK" capture-pane -p | grep -q "$1" && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; exit 1; }
+shot() { # shot NAME: capture the pane as a PNG in screenshots/NAME.png
+  local name=$1
+  tmux -L "$SOCK" capture-pane -e -N -p >"$D/$name.ans"
+  aha --black --no-header <"$D/$name.ans" >"$D/$name.body"
+  {
+    echo '<!DOCTYPE html><html><head><meta charset="utf-8"><style>'
+    echo 'body{margin:0;background:#14141c;} pre{margin:0;padding:14px 16px;font-family:"DejaVu Sans Mono",monospace;font-size:14px;line-height:1.18;color:#d8d8e0;background:#14141c;}'
+    echo '</style></head><body><pre>'
+    cat "$D/$name.body"
+    echo '</pre></body></html>'
+  } >"$D/$name.html"
+  local pw=$(( W * 843 / 100 + 32 )) ph=$(( H * 1652 / 100 + 28 ))
+  chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --disable-background-networking \
+    --disable-component-update --no-first-run --disable-sync --user-data-dir="$D/chrome" \
+    --force-device-scale-factor=2 --window-size="$pw,$ph" --screenshot="$PWD/screenshots/$name.png" \
+    "file://$D/$name.html" >/dev/null 2>&1
+  echo "screenshots/$name.png"
+}
+mkdir -p screenshots
+wait_for "gpu-nvenc"
+sleep 0.5
+shot main
+tmux -L "$SOCK" send-keys Tab
+sleep 0.3
+shot processes
+tmux -L "$SOCK" send-keys BTab a
+wait_for "Add a transcode host"
+tmux -L "$SOCK" send-keys -l "gpu 4"
+sleep 0.3
+shot add-form
+tmux -L "$SOCK" send-keys Escape
+sleep 0.3
+tmux -L "$SOCK" send-keys "?"
+wait_for "any key: back"
+shot help
