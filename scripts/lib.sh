@@ -27,11 +27,16 @@ build_binary() {
   make -s build
 }
 
-# setup_install DIR PORT: binary and symlinks in DIR/bin, keys, sshd on
-# 127.0.0.2 and 127.0.0.3:PORT logging in the current user with a demo key,
-# and DIR/rffmpeg.yml pointing at all of it.
+# setup_install DIR PORT [USER]: binary and symlinks in DIR/bin, keys, sshd
+# on 127.0.0.2 and 127.0.0.3:PORT logging in USER (default: the current user;
+# created with /bin/sh if missing) with a demo key, and DIR/rffmpeg.yml
+# pointing at all of it.
 setup_install() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 user=${3:-$(id -un)}
+  if ! id "$user" >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/sh "$user"
+  fi
+  [ "$user" = "$(id -un)" ] || usermod -p '*' "$user" # a locked account cannot log in without PAM
   stop_host "$dir"
   rm -rf "$dir" && mkdir -p "$dir/bin" "$dir/state"
   cp bin/rffmpeg "$dir/bin/rffmpeg"
@@ -67,7 +72,7 @@ rffmpeg:
     state: $dir/state
     persist: $dir
   remote:
-    user: $(id -un)
+    user: $user
     args: ["-i", "$dir/clientkey", "-p", "$port"]
   commands:
     ffmpeg: /usr/bin/ffmpeg

@@ -208,7 +208,19 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	q.Add("_pragma", "busy_timeout(60000)")
 	q.Add("_pragma", "synchronous(normal)")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
-	db, err := driver.Open(dsn, func(c *sqlite3.Conn) error { return c.BusyHandler(backoff) })
+	db, err := driver.Open(dsn, func(c *sqlite3.Conn) error {
+		// Every ffmpeg call opens the database once. By default the last
+		// connection to close checkpoints the WAL and deletes the -wal and
+		// -shm files, and the next call creates them again: most of an open's
+		// cost. Keep them; the WAL is checkpointed as writes go.
+		if _, err := c.FileControl("main", sqlite3.FCNTL_PERSIST_WAL, true); err != nil {
+			return err
+		}
+		if _, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+			return err
+		}
+		return c.BusyHandler(backoff)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
 	}

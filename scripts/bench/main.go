@@ -24,6 +24,7 @@ var (
 	dir  = flag.String("dir", "/tmp/rffmpeg-bench", "installation made by bench.sh")
 	port = flag.Int("port", 2023, "sshd port of the loopback hosts")
 	runs = flag.Int("n", 40, "calls per figure")
+	user = flag.String("user", "root", "remote user")
 )
 
 func main() {
@@ -37,12 +38,9 @@ func main() {
 	e := install("one", base)
 	e.cli("add", "127.0.0.2")
 	e.call("ffmpeg", "-version") // check + master
-	ssh := remote.SSH{Path: "/usr/bin/ssh", User: os.Getenv("USER"), Host: "127.0.0.2", ConnectTimeout: 1, Persist: 300,
+	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: "127.0.0.2", ConnectTimeout: 1, Persist: 300,
 		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
 		Extra: []string{"-i", filepath.Join(*dir, "clientkey"), "-p", fmt.Sprint(*port)}}
-	if ssh.User == "" {
-		ssh.User = "root"
-	}
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
