@@ -207,16 +207,16 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	// backoff handler (lock.go) takes over once the connection is up.
 	q.Add("_pragma", "busy_timeout(60000)")
 	q.Add("_pragma", "synchronous(normal)")
+	// With the WAL file kept (below), empty it after each checkpoint.
+	q.Add("_pragma", "journal_size_limit(0)")
 	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
 	db, err := driver.Open(dsn, func(c *sqlite3.Conn) error {
 		// Every ffmpeg call opens the database once. By default the last
-		// connection to close checkpoints the WAL and deletes the -wal and
-		// -shm files, and the next call creates them again: most of an open's
-		// cost. Keep them; the WAL is checkpointed as writes go.
+		// connection to close deletes the -wal and -shm files and the next
+		// call creates them again: most of an open's cost. Keep them. The
+		// checkpoint on close stays, so rffmpeg.db alone is always current
+		// (a copied or backed-up file loses nothing).
 		if _, err := c.FileControl("main", sqlite3.FCNTL_PERSIST_WAL, true); err != nil {
-			return err
-		}
-		if _, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
 			return err
 		}
 		return c.BusyHandler(backoff)
