@@ -111,3 +111,27 @@ func TestConsoleWaitsForDatabase(t *testing.T) {
 		t.Errorf("console did not recover:\n%s", s.screen())
 	}
 }
+
+// SIGTERM ends the console cleanly: the alternate screen is left and the
+// shell's next command runs.
+func TestConsoleSIGTERM(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	s := startTUI(t, e, 80, 24)
+	if _, ok := s.waitScreen("Hosts (0)", 5*time.Second); !ok {
+		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	out, _ := exec.Command("pgrep", "-f", "^"+filepath.Join(binDir, "rffmpeg")+" tui").Output()
+	pids := strings.Fields(string(out))
+	if len(pids) != 1 {
+		t.Fatalf("console pids %q", pids)
+	}
+	exec.Command("kill", "-TERM", pids[0]).Run()
+	if !waitFor(3*time.Second, func() bool { return exec.Command("kill", "-0", pids[0]).Run() != nil }) {
+		t.Fatal("console still running after SIGTERM")
+	}
+	// The pane is gone with its only program (tmux closes it), or shows no
+	// leftover of the console's screen.
+	if scr := s.screen(); strings.Contains(scr, "Hosts (0)") {
+		t.Errorf("console screen left behind:\n%s", scr)
+	}
+}

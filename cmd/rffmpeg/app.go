@@ -26,12 +26,19 @@ func newApp() *app {
 
 func (a *app) loadConfig() (*config.Config, error) { return config.Load(a.env) }
 
-func (a *app) logger(c *config.Config) *logging.Logger {
-	return logging.New(logging.Options{
+// logOptions is where and how much the configuration says to log.
+func logOptions(c *config.Config) logging.Options {
+	return logging.Options{
 		ToFile: c.Logging.LogToFile, File: c.Logging.Logfile,
 		Dated: c.Logging.DatedLogfiles, DatedDir: c.Logging.DatedLogDir,
-		Debug: c.Logging.Debug, Stderr: a.stderr, Now: a.now,
-	})
+		Debug: c.Logging.Debug,
+	}
+}
+
+func (a *app) logger(c *config.Config) *logging.Logger {
+	o := logOptions(c)
+	o.Stderr, o.Now = a.stderr, a.now
+	return logging.New(o)
 }
 
 func storeOptions(c *config.Config) state.Options {

@@ -373,7 +373,7 @@ func (a *app) confirm(question string) bool {
 }
 
 func cmdLog(a *app, c *config.Config, o map[string]string, _ []string) error {
-	lo := logging.Options{ToFile: c.Logging.LogToFile, File: c.Logging.Logfile, Dated: c.Logging.DatedLogfiles, DatedDir: c.Logging.DatedLogDir}
+	lo := logOptions(c)
 	if !lo.ToFile {
 		return errors.New("logging.log_to_file is false: rffmpeg logs to the caller's stderr, there is no file to show")
 	}

@@ -16,7 +16,7 @@ func cmdTUI(a *app, c *config.Config, _ map[string]string, _ []string) error {
 	if fi, err := a.stdout.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return errors.New("tui needs a terminal; use 'rffmpeg status' (or --json) in scripts")
 	}
-	lo := logging.Options{ToFile: c.Logging.LogToFile, File: c.Logging.Logfile, Dated: c.Logging.DatedLogfiles, DatedDir: c.Logging.DatedLogDir}
+	lo := logOptions(c)
 	return tui.Run(tui.Config{
 		Open:     func(ctx context.Context) (tui.Ops, error) { return openStore(ctx, c) },
 		Database: storeOptions(c).Describe(),
