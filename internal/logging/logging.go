@@ -17,15 +17,14 @@ import (
 
 // Options say where and how much to log.
 type Options struct {
-	ToFile     bool
-	File       string
-	Dated      bool
-	DatedDir   string
-	Debug      bool
-	Stderr     io.Writer // used when ToFile is false
-	PID        int
-	Now        func() time.Time
-	NeverFatal bool
+	ToFile   bool
+	File     string
+	Dated    bool
+	DatedDir string
+	Debug    bool
+	Stderr   io.Writer // used when ToFile is false
+	PID      int
+	Now      func() time.Time
 }
 
 // Logger is safe for concurrent use.
