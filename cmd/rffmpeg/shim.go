@@ -137,16 +137,9 @@ func (a *app) runJob(c *config.Config, log *logging.Logger, j job) int {
 		var why selector.Reason
 		var chosen selector.HostView
 		lease, d, _, err := store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
-			v := pol.Classify(snap)
-			var id int64
-			var none bool
-			id, none, why = pol.Choose(v)
-			for _, h := range v.Hosts {
-				if h.ID == id {
-					chosen = h
-				}
-			}
-			return state.Decision{HostID: id, None: none, ReapProcesses: v.DeadProcesses, ReapMarks: v.DeadMarks}
+			var d state.Decision
+			d, chosen, why = pol.Plan(snap)
+			return d
 		})
 		if err != nil {
 			log.Errorf("Cannot select a host, running locally: %v", err)

@@ -154,9 +154,22 @@ func (p Policy) Choose(v View) (hostID int64, none bool, why Reason) {
 	return 0, true, ReasonNone
 }
 
-// Decide is Classify then Choose, in the form state.Store.Acquire takes.
-func (p Policy) Decide(snap state.Snapshot) state.Decision {
+// Plan is Classify then Choose: the decision in the form state.Store.Acquire
+// takes, the chosen host as classified (zero for the fallback) and why.
+func (p Policy) Plan(snap state.Snapshot) (state.Decision, HostView, Reason) {
 	v := p.Classify(snap)
-	id, none, _ := p.Choose(v)
-	return state.Decision{HostID: id, None: none, ReapProcesses: v.DeadProcesses, ReapMarks: v.DeadMarks}
+	id, none, why := p.Choose(v)
+	var chosen HostView
+	for _, h := range v.Hosts {
+		if h.ID == id {
+			chosen = h
+		}
+	}
+	return state.Decision{HostID: id, None: none, ReapProcesses: v.DeadProcesses, ReapMarks: v.DeadMarks}, chosen, why
+}
+
+// Decide is Plan's decision alone.
+func (p Policy) Decide(snap state.Snapshot) state.Decision {
+	d, _, _ := p.Plan(snap)
+	return d
 }
