@@ -13,6 +13,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2

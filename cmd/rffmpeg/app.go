@@ -68,6 +68,7 @@ func sshFor(c *config.Config, hostname string) remote.SSH {
 	return remote.SSH{
 		Path: c.Commands.SSH, User: c.Remote.User, Host: hostname,
 		ConnectTimeout: c.Remote.ConnectTimeout, Persist: c.Remote.Persist, PersistDir: c.Directories.Persist,
+		KeepaliveEvery: c.Remote.KeepaliveEvery, KeepaliveCount: c.Remote.KeepaliveCount,
 		HostKeys: c.Remote.HostKeys, KnownHosts: c.KnownHostsPath(), Extra: c.Remote.Args,
 	}
 }

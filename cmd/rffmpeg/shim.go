@@ -153,7 +153,20 @@ func (a *app) runJob(c *config.Config, log *logging.Logger, j job) int {
 		stop := a.heartbeat(store, lease)
 		out := a.attempt(c, store, log, j, chosen, why, sigs)
 		stop()
+		if out.mark && out.dropMaster {
+			endMaster(sshFor(c, chosen.Hostname), log)
+		}
 		if !out.retry {
+			if out.mark {
+				// The job ran and its host failed under it: the media server
+				// sees the failure (and retries); new calls avoid the host.
+				log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", chosen.Hostname, chosen.Servername, out.code, out.reason)
+				claim := req.Claim
+				claim.Now = a.now() // the mark runs from now, not from the job's start
+				if err := store.MarkBad(context.Background(), chosen.ID, claim, out.reason); err != nil {
+					log.Errorf("%v", err)
+				}
+			}
 			if err := store.Release(context.Background(), lease); err != nil {
 				log.Errorf("%v", err)
 			}
@@ -191,10 +204,11 @@ func (a *app) heartbeat(store *state.Store, lease state.Lease) func() {
 
 // outcome is how an attempt on one host ended.
 type outcome struct {
-	code   int    // the job's exit code (ssh's when retry)
-	retry  bool   // nothing ran: select again
-	mark   bool   // with retry: mark the host bad for reason
-	reason string // why the host failed
+	code       int    // the job's exit code (ssh's when retry)
+	retry      bool   // nothing ran: select again
+	mark       bool   // mark the host bad for reason
+	reason     string // why the host failed
+	dropMaster bool   // the host stopped answering: end its master connection
 }
 
 // attempt runs the job on the chosen host (id 0: the fallback).
@@ -217,10 +231,10 @@ func (a *app) attempt(c *config.Config, store *state.Store, log *logging.Logger,
 			return outcome{retry: true, reason: "failed a check for another call just now: " + fresh.LastError}
 		}
 		if err != nil || a.stale(c, fresh.CheckedAt) {
-			rc, reason := a.check(c, sshc)
+			rc, reason, timedOut := a.check(c, sshc)
 			if rc != 0 {
 				unlock()
-				return outcome{code: rc, retry: true, mark: true, reason: reason}
+				return outcome{code: rc, retry: true, mark: true, reason: reason, dropMaster: timedOut}
 			}
 			log.Debugf("Check passed for %s (%s -version)", hostLabel(h), c.Commands.FFmpeg)
 			// Best effort: a failed write only means the next call checks again.
@@ -232,7 +246,10 @@ func (a *app) attempt(c *config.Config, store *state.Store, log *logging.Logger,
 	cwd, _ := os.Getwd()
 	script := remote.Script(cwd, append(append(append([]string{}, c.Commands.Pre...), j.remoteProg), j.args...))
 	var guard *remote.Guardian
-	startTimeout := time.Duration(c.Remote.ConnectTimeout)*time.Second + 2*time.Second
+	// A warm master starts a job in milliseconds; a host that froze with its
+	// master up would hold the call forever. Give up after the connect
+	// timeout plus a margin, and go elsewhere.
+	startTimeout := time.Duration(c.Remote.ConnectTimeout)*time.Second + 1500*time.Millisecond
 	if c.Remote.Persist == 0 {
 		startTimeout += 8 * time.Second // a full handshake every call
 	}
@@ -264,11 +281,16 @@ func (a *app) attempt(c *config.Config, store *state.Store, log *logging.Logger,
 		fmt.Fprintf(a.stderr, "rffmpeg: cannot run %s: %v\n", c.Commands.SSH, err)
 		return outcome{code: 1}
 	}
+	if res.Lost {
+		return outcome{code: res.Code, mark: true, dropMaster: true,
+			reason: "connection lost while running (host frozen or unreachable)"}
+	}
 	if !res.Started {
 		out := outcome{code: res.Code, retry: true, mark: true}
 		switch {
 		case res.TimedOut:
-			out.reason = fmt.Sprintf("timed out: the command did not start within %s", startTimeout)
+			out.dropMaster = true
+			out.reason = fmt.Sprintf("timed out: the command did not start within %s (host frozen or unreachable)", startTimeout)
 		case res.Diag != "":
 			out.reason = remote.Classify(res.Code, res.Diag)
 		default:
@@ -325,12 +347,30 @@ func lockHost(c *config.Config, id int64) func() {
 // ssh's own ConnectTimeout (connect and banner); the rest of the margin is
 // for authentication and ffmpeg's start on a busy machine.
 func checkLimit(c *config.Config) time.Duration {
-	return time.Duration(c.Remote.ConnectTimeout)*time.Second + 4*time.Second
+	return time.Duration(c.Remote.ConnectTimeout)*time.Second + 2*time.Second
+}
+
+// endMaster ends a host's master connection after the host stopped
+// answering, so the next call after its bad mark builds a fresh one instead
+// of waiting on a dead channel. (A master whose process died leaves a socket
+// ssh itself unlinks as stale.)
+func endMaster(sshc remote.SSH, log *logging.Logger) {
+	if sshc.Persist == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	argv := sshc.ControlArgv("exit")
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = 200 * time.Millisecond
+	if err := cmd.Run(); err == nil {
+		log.Infof("Ended the SSH master connection to host '%s'", sshc.Host)
+	}
 }
 
 // check runs `ffmpeg -version` on the host (the original's test), bounded
 // by checkLimit, and says why it failed.
-func (a *app) check(c *config.Config, sshc remote.SSH) (int, string) {
+func (a *app) check(c *config.Config, sshc remote.SSH) (rc int, reason string, timedOut bool) {
 	limit := checkLimit(c)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -342,14 +382,14 @@ func (a *app) check(c *config.Config, sshc remote.SSH) (int, string) {
 	cmd.WaitDelay = 200 * time.Millisecond
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		return 255, fmt.Sprintf("timed out after %s", limit)
+		return 255, fmt.Sprintf("timed out after %s (host frozen or unreachable)", limit), true
 	}
 	if err == nil {
-		return 0, ""
+		return 0, "", false
 	}
 	if cmd.ProcessState == nil {
-		return 255, err.Error()
+		return 255, err.Error(), false
 	}
-	rc := remote.ExitCode(cmd.ProcessState)
-	return rc, remote.Classify(rc, stderr.String())
+	rc = remote.ExitCode(cmd.ProcessState)
+	return rc, remote.Classify(rc, stderr.String()), false
 }

@@ -68,6 +68,8 @@ type Config struct {
 		ConnectTimeout int
 		CheckInterval  int
 		BadMarkTTL     int
+		KeepaliveEvery int
+		KeepaliveCount int
 	}
 	Commands struct {
 		SSH             string
@@ -188,6 +190,8 @@ func (c *Config) fields() []field {
 		{key: "remote.connect_timeout", kind: kInt, ptr: &c.Remote.ConnectTimeout, def: 1, check: positive},
 		{key: "remote.check_interval", kind: kInt, ptr: &c.Remote.CheckInterval, def: 60, check: nonNegative},
 		{key: "remote.bad_mark_ttl", kind: kInt, ptr: &c.Remote.BadMarkTTL, def: 60, check: positive},
+		{key: "remote.keepalive_interval", kind: kInt, ptr: &c.Remote.KeepaliveEvery, def: 2, check: positive},
+		{key: "remote.keepalive_count", kind: kInt, ptr: &c.Remote.KeepaliveCount, def: 3, check: positive},
 
 		{key: "commands.ssh", kind: kString, ptr: &c.Commands.SSH, def: "/usr/bin/ssh"},
 		{key: "commands.pre", kind: kList, ptr: &c.Commands.Pre, def: []string{}},

@@ -30,6 +30,8 @@ func TestArgv(t *testing.T) {
 				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "gpu1", "CMD")},
 		{"ssh decides host keys", func(s *SSH) { s.HostKeys = HostKeysSSH; s.Extra = nil }, true,
 			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "gpu1", "CMD")},
+		{"keepalives", func(s *SSH) { s.HostKeys = HostKeysSSH; s.Extra = nil; s.KeepaliveEvery = 2; s.KeepaliveCount = 3 }, true,
+			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3", "gpu1", "CMD")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +164,14 @@ func TestFilterSplitFrames(t *testing.T) {
 		if pid := <-f.pids; pid != 4242 {
 			t.Errorf("chunk %d: pid %d", chunk, pid)
 		}
+	}
+}
+
+func TestControlArgv(t *testing.T) {
+	s := SSH{Path: "ssh", User: "jf", Host: "gpu1", PersistDir: "/run/shm/", Extra: []string{"-p", "2222"}}
+	want := []string{"ssh", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-O", "exit", "-p", "2222", "jf@gpu1"}
+	if got := s.ControlArgv("exit"); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
 

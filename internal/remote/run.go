@@ -35,7 +35,14 @@ type Result struct {
 	Started  bool   // the job ran (remote: the start frame arrived)
 	Diag     string // remote: what ssh printed before the job started
 	TimedOut bool   // remote: no start frame within StartTimeout
+	// Lost: the SSH session died under a running job (ssh exited 255 long
+	// after the wrapper's last heartbeat), not the job's own exit code.
+	Lost bool
 }
+
+// lostAfter is the heartbeat silence after which an ssh exit of 255 means
+// the connection died; the wrapper writes one every 0.25 s until the job ends.
+const lostAfter = 1500 * time.Millisecond
 
 // ExitCode turns a finished process's status into a shell's exit code.
 func ExitCode(ps *os.ProcessState) int {
@@ -168,11 +175,17 @@ wait:
 			break wait
 		}
 	}
-	// The stream ends when the master connection drops our copy of the pipe;
-	// do not wait forever on a master that misbehaves.
+	// The stream ends when the master connection drops its copy of our
+	// pipe, at once when the remote side closed the channel. A master whose
+	// host stopped answering keeps it: after a start timeout do not wait at
+	// all, otherwise not for long.
+	grace := 2 * time.Second
+	if res.TimedOut {
+		grace = 50 * time.Millisecond
+	}
 	select {
 	case <-copied:
-	case <-time.After(2 * time.Second):
+	case <-time.After(grace):
 		pr.Close()
 		<-copied
 	}
@@ -183,6 +196,7 @@ wait:
 	}
 	res.Code = ExitCode(cmd.ProcessState)
 	res.Diag = string(bytes.TrimSpace(f.pre.Bytes()))
+	res.Lost = res.Started && res.Code == 255 && time.Since(f.lastSign) > lostAfter
 	return res, nil
 }
 
@@ -190,13 +204,14 @@ wait:
 // what ssh prints before the job starts (diagnostics, not the job's), and
 // passes the job's bytes through unchanged and unbuffered.
 type filter struct {
-	out     io.Writer
-	started chan struct{}
-	pids    chan int
-	isStart bool
-	inFrame bool
-	frame   []byte
-	pre     bytes.Buffer
+	out      io.Writer
+	started  chan struct{}
+	pids     chan int
+	isStart  bool
+	inFrame  bool
+	frame    []byte
+	pre      bytes.Buffer
+	lastSign time.Time // the last frame or byte from the remote side
 }
 
 func (f *filter) emit(p []byte) {
@@ -215,6 +230,7 @@ func (f *filter) emit(p []byte) {
 const maxFrame = 24
 
 func (f *filter) write(p []byte) {
+	f.lastSign = time.Now()
 	for len(p) > 0 {
 		if !f.inFrame {
 			i := bytes.IndexByte(p, 0)

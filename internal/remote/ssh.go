@@ -54,6 +54,8 @@ type SSH struct {
 	ConnectTimeout int      // seconds
 	Persist        int      // ControlPersist seconds; 0 disables the shared master connection
 	PersistDir     string   // where master sockets live
+	KeepaliveEvery int      // ServerAliveInterval seconds
+	KeepaliveCount int      // ServerAliveCountMax
 	HostKeys       string   // HostKeysTOFU, HostKeysIgnore or HostKeysSSH
 	KnownHosts     string   // known_hosts file for HostKeysTOFU
 	Extra          []string // remote.args, verbatim
@@ -70,6 +72,14 @@ func (s SSH) Destination() string {
 // ControlPath is the master socket path pattern (the original's).
 func (s SSH) ControlPath() string {
 	return strings.TrimRight(s.PersistDir, "/") + "/ssh-%r@%h:%p"
+}
+
+// ControlArgv asks the master connection for op ("exit", "check") without
+// running anything remote.
+func (s SSH) ControlArgv(op string) []string {
+	a := []string{s.Path, "-o", "ControlPath=" + s.ControlPath(), "-O", op}
+	a = append(a, s.Extra...)
+	return append(a, s.Destination())
 }
 
 // Quiet selects ssh's own messages: a job runs with -q (the original's
@@ -95,6 +105,13 @@ func (s SSH) Argv(remoteCommand string, quiet Quiet) []string {
 		"-o", "ConnectTimeout="+strconv.Itoa(s.ConnectTimeout),
 		"-o", "ConnectionAttempts=1",
 	)
+	if s.KeepaliveEvery > 0 {
+		// The master connection asks the host for a sign of life; a frozen
+		// host or a cut cable ends it (and every job on it) within
+		// interval × count seconds instead of TCP's many minutes.
+		a = append(a, "-o", "ServerAliveInterval="+strconv.Itoa(s.KeepaliveEvery),
+			"-o", "ServerAliveCountMax="+strconv.Itoa(max(s.KeepaliveCount, 1)))
+	}
 	switch s.HostKeys {
 	case HostKeysIgnore: // the original's options
 		a = append(a, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
