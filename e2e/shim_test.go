@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/state/statetest"
 )
 
 // twoHosts: an installation with the two sshd hosts registered.
@@ -575,6 +578,60 @@ func TestOriginalLogLines(t *testing.T) {
 	} {
 		if !strings.Contains(e.logText(), want) {
 			t.Errorf("log lacks %q:\n%s", want, e.logText())
+		}
+	}
+}
+
+// The shim on PostgreSQL (the original's environment variables): a burst of
+// ffprobe calls all succeed, spread over the hosts, and leave no rows.
+func TestShimOnPostgres(t *testing.T) {
+	admin, ok := statetest.PostgresAdmin()
+	if !ok {
+		if os.Getenv("RFFMPEG_TEST_REQUIRE_PG") == "1" {
+			t.Fatal("no PostgreSQL configured")
+		}
+		t.Skip("PostgreSQL not configured (RFFMPEG_TEST_PG_HOST)")
+	}
+	r := needRig(t)
+	o := statetest.NewPostgres(t)
+	e := newEnv(t, r, nil)
+	e.extra = []string{"RFFMPEG_POSTGRES_USER=" + admin.User, "RFFMPEG_POSTGRES_PASS=" + admin.Password,
+		"RFFMPEG_POSTGRES_HOST=" + admin.Host, "RFFMPEG_POSTGRES_PORT=" + strconv.Itoa(admin.Port), "RFFMPEG_POSTGRES_DB=" + o.Name}
+	e.mustCLI("init", "--no-root", "-y")
+	e.mustCLI("add", "127.0.0.2")
+	e.mustCLI("add", "127.0.0.3")
+	if out := e.mustCLI("status", "--json"); !strings.Contains(out, `"database": "postgresql `) {
+		t.Fatalf("not on PostgreSQL: %s", out[:min(len(out), 200)])
+	}
+	warmBoth(t, e)
+	m := media(t, e.dir, 1)
+	const n = 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := e.run("ffprobe", nil, "-v", "warning", "-print_format", "json", "-show_format", m)
+			if res.code != 0 || !bytes.Contains(res.stdout, []byte(`"format_name"`)) {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed > 0 {
+		t.Errorf("%d of %d ffprobe calls failed on PostgreSQL\n%s", failed, n, e.logText())
+	}
+	s := e.status()
+	if len(s.Hosts[0].Processes)+len(s.Hosts[1].Processes) != 0 {
+		t.Errorf("rows left on PostgreSQL")
+	}
+	for _, h := range []string{"127.0.0.2", "127.0.0.3"} {
+		if !strings.Contains(e.logText(), "Running command on host '"+h+"'") {
+			t.Errorf("host %s never used", h)
 		}
 	}
 }

@@ -270,8 +270,12 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
 	}
 	s := &Store{db: db, d: postgresDialect{}, opts: o}
-	// A shim holds a connection only for moments; keep at most two.
+	// A shim needs a connection only for moments (select, release, a
+	// heartbeat every 15 s), not while ffmpeg runs for an hour: an idle one
+	// closes after a second, so hundreds of running jobs do not hold
+	// hundreds of server connections (max_connections is 100 by default).
 	db.SetMaxOpenConns(2)
+	db.SetConnMaxIdleTime(time.Second)
 	// "too many clients" is load, not failure: a 200-way library scan may
 	// briefly exceed max_connections; wait for a slot.
 	deadline := time.Now().Add(30 * time.Second)
