@@ -2,135 +2,41 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// nsHost is a transcode host in its own network namespace: a veth pair to
-// this machine (10.77.N.1 here, 10.77.N.2 there) and its own sshd, so it can
-// be frozen (every process stopped), cut off (link down) or made lossy
-// (an nftables rule inside) without touching anything else.
-type nsHost struct {
-	t          *testing.T
-	ns, veth   string
-	addr       string
-	sshd       *exec.Cmd
-	frozenPIDs []int
-}
+	"github.com/rffmpeg/rffmpeg/internal/netns"
+)
 
 var nsSeq int
 
-func newNSHost(t *testing.T, r *rig) *nsHost {
+// newNSHost makes a namespace host sharing the rig's keys and port, or skips
+// the test (with the reason) where the kernel refuses namespaces.
+func newNSHost(t *testing.T, r *rig) *netns.Host {
 	t.Helper()
 	nsSeq++
-	n := nsSeq + 10*(os.Getpid()%20)
-	h := &nsHost{t: t, ns: fmt.Sprintf("rffns%d", n), veth: fmt.Sprintf("rffv%d", n), addr: fmt.Sprintf("10.77.%d.2", n)}
-	steps := [][]string{
-		{"ip", "netns", "add", h.ns},
-		{"ip", "link", "add", h.veth, "type", "veth", "peer", "name", h.veth + "p"},
-		{"ip", "link", "set", h.veth + "p", "netns", h.ns},
-		{"ip", "addr", "add", fmt.Sprintf("10.77.%d.1/24", n), "dev", h.veth},
-		{"ip", "link", "set", h.veth, "up"},
-		{"ip", "netns", "exec", h.ns, "ip", "addr", "add", h.addr + "/24", "dev", h.veth + "p"},
-		{"ip", "netns", "exec", h.ns, "ip", "link", "set", h.veth + "p", "up"},
-		{"ip", "netns", "exec", h.ns, "ip", "link", "set", "lo", "up"},
-	}
-	t.Cleanup(h.destroy)
-	for _, s := range steps {
-		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
-			if os.Getenv("RFFMPEG_TEST_REQUIRE_NETNS") == "1" {
-				t.Fatalf("%v: %v %s", s, err, out)
-			}
-			t.Skipf("network namespaces unavailable here (%v: %s): skipping the partition and freeze tests", s, bytes.TrimSpace(out))
+	h, err := netns.New(nsSeq+10*(os.Getpid()%20), netns.SSHD{Port: r.port, HostKey: filepath.Join(r.dir, "host"),
+		AuthorizedKeys: filepath.Join(r.dir, "authorized_keys"), Dir: r.dir})
+	if err != nil {
+		if os.Getenv("RFFMPEG_TEST_REQUIRE_NETNS") == "1" {
+			t.Fatal(err)
 		}
+		t.Skipf("network namespaces unavailable here (%v): skipping the partition and freeze tests", err)
 	}
-	cfg := filepath.Join(r.dir, h.ns+"_sshd_config")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`Port %d
-ListenAddress %s
-HostKey %s/host
-PidFile %s/%s.pid
-AuthorizedKeysFile %s/authorized_keys
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-MaxStartups 100
-MaxSessions 100
-LogLevel ERROR
-`, r.port, h.addr, r.dir, r.dir, h.ns, r.dir)), 0o644)
-	h.sshd = exec.Command("ip", "netns", "exec", h.ns, "/usr/sbin/sshd", "-D", "-f", cfg, "-E", filepath.Join(r.dir, h.ns+".log"))
-	if err := h.sshd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if !waitFor(5*time.Second, func() bool {
-		return exec.Command("bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", h.addr, r.port)).Run() == nil
-	}) {
-		t.Fatal("namespace sshd did not start")
-	}
+	t.Cleanup(h.Destroy)
 	return h
-}
-
-// pids lists every process in the namespace (its sshd, sessions and jobs).
-func (h *nsHost) pids() []int {
-	out, _ := exec.Command("ip", "netns", "pids", h.ns).Output()
-	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, n)
-		}
-	}
-	return pids
-}
-
-// freeze stops the whole host, as a hung machine.
-func (h *nsHost) freeze() {
-	h.frozenPIDs = h.pids()
-	for _, p := range h.frozenPIDs {
-		syscall.Kill(p, syscall.SIGSTOP)
-	}
-}
-
-func (h *nsHost) thaw() {
-	for _, p := range h.frozenPIDs {
-		syscall.Kill(p, syscall.SIGCONT)
-	}
-	h.frozenPIDs = nil
-}
-
-func (h *nsHost) link(up bool) {
-	state := "down"
-	if up {
-		state = "up"
-	}
-	exec.Command("ip", "link", "set", h.veth, state).Run()
-}
-
-func (h *nsHost) destroy() {
-	h.thaw()
-	for _, p := range h.pids() {
-		syscall.Kill(p, syscall.SIGKILL)
-	}
-	if h.sshd != nil && h.sshd.Process != nil {
-		h.sshd.Process.Kill()
-		h.sshd.Wait()
-	}
-	exec.Command("ip", "netns", "del", h.ns).Run()
-	exec.Command("ip", "link", "del", h.veth).Run()
 }
 
 // resilienceEnv is an installation whose only host is h (so a call must
 // deal with it), with short bad marks.
-func resilienceEnv(t *testing.T, r *rig, h *nsHost) *env {
+func resilienceEnv(t *testing.T, r *rig, h *netns.Host) *env {
 	e := newEnv(t, r, map[string]string{"remote": "bad_mark_ttl: 4\n"})
-	e.mustCLI("add", "-n", "nshost", h.addr)
-	if res := e.run("ffmpeg", nil, "-version"); res.code != 0 || !strings.Contains(e.logText(), "Running command on host '"+h.addr+"'") {
+	e.mustCLI("add", "-n", "nshost", h.Addr)
+	if res := e.run("ffmpeg", nil, "-version"); res.code != 0 || !strings.Contains(e.logText(), "Running command on host '"+h.Addr+"'") {
 		t.Fatalf("warm-up did not run on the namespace host: exit %d\n%s", res.code, e.logText())
 	}
 	return e
@@ -171,7 +77,7 @@ func TestFrozenHost(t *testing.T) {
 	e := resilienceEnv(t, r, h)
 	marker := "testsrc=rate=5:duration=61.7"
 	job := startJob(t, e, marker)
-	h.freeze()
+	h.Freeze()
 	frozenAt := time.Now()
 
 	// 1. A new call is not held hostage: it gives up on the host within 3 s
@@ -203,7 +109,7 @@ func TestFrozenHost(t *testing.T) {
 	}
 
 	// 3. Thawed, the host stops the orphaned ffmpeg by itself.
-	h.thaw()
+	h.Thaw()
 	if !waitFor(8*time.Second, func() bool { return len(remotePIDs(marker)) == 0 }) {
 		t.Errorf("orphaned remote ffmpeg still running 8 s after the thaw")
 	}
@@ -211,9 +117,9 @@ func TestFrozenHost(t *testing.T) {
 	// 4. After the mark expires the host is used again over a fresh
 	// connection, without waiting on the old one.
 	time.Sleep(4 * time.Second)
-	before := strings.Count(e.logText(), "Running command on host '"+h.addr+"'")
+	before := strings.Count(e.logText(), "Running command on host '"+h.Addr+"'")
 	res = e.run("ffmpeg", nil, "-version")
-	after := strings.Count(e.logText(), "Running command on host '"+h.addr+"'")
+	after := strings.Count(e.logText(), "Running command on host '"+h.Addr+"'")
 	if res.code != 0 || after != before+1 || res.took > 2*time.Second {
 		t.Errorf("after thaw and expiry: exit %d, used=%v, took %v\n%s", res.code, after == before+1, res.took, e.logText())
 	}
@@ -226,8 +132,8 @@ func TestFrozenHostKeepalive(t *testing.T) {
 	h := newNSHost(t, r)
 	e := resilienceEnv(t, r, h)
 	job := startJob(t, e, "testsrc=rate=5:duration=63.7")
-	h.freeze()
-	defer h.thaw()
+	h.Freeze()
+	defer h.Thaw()
 	code, after, ok := waitExit(job, 12*time.Second)
 	if !ok || code == 0 || after > 10*time.Second {
 		t.Errorf("job on a frozen host: ended=%v exit %d after %v", ok, code, after)
@@ -245,7 +151,7 @@ func TestPartitionedHost(t *testing.T) {
 	e := resilienceEnv(t, r, h)
 	marker := "testsrc=rate=5:duration=62.7"
 	job := startJob(t, e, marker)
-	h.link(false)
+	h.Link(false)
 	cutAt := time.Now()
 	res := e.run("ffmpeg", nil, "-version")
 	if res.code != 0 || res.took > 3500*time.Millisecond {
@@ -256,7 +162,7 @@ func TestPartitionedHost(t *testing.T) {
 		t.Errorf("running job: ended=%v exit %d after %v", ok, code, time.Since(cutAt))
 	}
 	t.Logf("partition: new call %v, running job ended after %v", res.took.Round(time.Millisecond), time.Since(cutAt).Round(time.Millisecond))
-	h.link(true)
+	h.Link(true)
 	// The host notices its session is gone once it can talk again.
 	if !waitFor(20*time.Second, func() bool { return len(remotePIDs(marker)) == 0 }) {
 		t.Errorf("remote ffmpeg still running 20 s after the link came back")
@@ -273,7 +179,7 @@ func TestLossyLink(t *testing.T) {
 		{"add", "chain", "inet", "loss", "in", "{", "type", "filter", "hook", "input", "priority", "0", ";", "}"},
 		{"add", "rule", "inet", "loss", "in", "numgen", "random", "mod", "100", "<", "20", "drop"},
 	} {
-		if out, err := exec.Command("ip", append([]string{"netns", "exec", h.ns, "nft"}, rule...)...).CombinedOutput(); err != nil {
+		if out, err := h.Exec(append([]string{"nft"}, rule...)...); err != nil {
 			t.Skipf("nftables unavailable: %v %s", err, out)
 		}
 	}
@@ -282,7 +188,7 @@ func TestLossyLink(t *testing.T) {
 	if res.code != 0 || !bytes.Contains(res.stderr, []byte("time=00:00:0")) {
 		t.Errorf("job over a 20%% lossy link: exit %d %s\n%s", res.code, res.stderr, e.logText())
 	}
-	if !strings.Contains(e.logText(), "Running command on host '"+h.addr+"'") {
+	if !strings.Contains(e.logText(), "Running command on host '"+h.Addr+"'") {
 		t.Errorf("did not run on the lossy host")
 	}
 	t.Logf("3 s real-time job over a 20%% lossy link took %v", res.took.Round(time.Millisecond))

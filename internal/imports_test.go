@@ -19,6 +19,7 @@ func TestImportDirections(t *testing.T) {
 		"owner":     {},
 		"config":    {},
 		"logging":   {},
+		"netns":     {},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector"},

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rffmpeg/rffmpeg/internal/netns"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 )
 
@@ -123,41 +124,44 @@ func main() {
 	// 5. A host that freezes or is cut off with its master up (issue: calls
 	// held hostage). Its own network namespace and sshd.
 	for _, fault := range []string{"frozen", "cut off"} {
-		ns := nsHost(fault)
-		if ns == "" {
-			fmt.Printf("fault   %-15s skipped: network namespaces unavailable\n", fault)
+		ns, err := netns.New(250, netns.SSHD{Port: *port, HostKey: filepath.Join(*dir, "hostkey"),
+			AuthorizedKeys: filepath.Join(*dir, "authorized_keys"), Dir: *dir})
+		if err != nil {
+			fmt.Printf("fault   %-15s skipped: %v\n", fault, err)
 			continue
 		}
+		breakIt := func() {
+			if fault == "frozen" {
+				ns.Freeze()
+			} else {
+				ns.Link(false)
+			}
+		}
+		heal := func() {
+			if fault == "frozen" {
+				ns.Thaw()
+			} else {
+				ns.Link(true)
+			}
+		}
 		h := install("fault-"+strings.ReplaceAll(fault, " ", ""), base)
-		h.cli("add", "-n", "nshost", nsAddr)
+		h.cli("add", "-n", "nshost", ns.Addr)
 		h.call("ffmpeg", "-version") // warm: master up
 		job := h.cmd("ffmpeg", "-re", "-f", "lavfi", "-i", "testsrc=rate=5:duration=120", "-f", "null", "-")
 		job.StdinPipe()
 		must(job.Start())
 		time.Sleep(time.Second)
 		t0 := time.Now()
-		if fault == "frozen" {
-			nsSignal(ns, syscall.SIGSTOP)
-		} else {
-			run("ip", "link", "set", "rffbench0", "down")
-		}
+		breakIt()
 		// The job, alone: only the keepalives can end it.
 		job.Wait()
 		jobEnd := time.Since(t0)
 		// Heal, forget the mark, warm a fresh master, fault again and call at
 		// once: the call meets a master whose host no longer answers.
-		if fault == "frozen" {
-			nsSignal(ns, syscall.SIGCONT)
-		} else {
-			run("ip", "link", "set", "rffbench0", "up")
-		}
+		heal()
 		h.cli("clear", "--bad")
 		h.call("ffmpeg", "-version")
-		if fault == "frozen" {
-			nsSignal(ns, syscall.SIGSTOP)
-		} else {
-			run("ip", "link", "set", "rffbench0", "down")
-		}
+		breakIt()
 		t1 := time.Now()
 		h.call("ffmpeg", "-version")
 		newCall := time.Since(t1)
@@ -166,8 +170,7 @@ func main() {
 		next := time.Since(t2)
 		fmt.Printf("fault   %-15s running job ended %4.1f s after the fault (exit %d); a new call %5.0f ms, the next %4.0f ms\n",
 			fault, jobEnd.Seconds(), job.ProcessState.ExitCode(), ms(newCall), ms(next))
-		nsSignal(ns, syscall.SIGCONT)
-		nsDestroy(ns)
+		ns.Destroy()
 	}
 }
 
@@ -191,61 +194,6 @@ func paired(a, b func()) (stats, stats, time.Duration) {
 func summarize(ds []time.Duration) stats {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	return stats{ds[len(ds)/2], ds[len(ds)*9/10]}
-}
-
-const nsAddr = "10.77.250.2"
-
-// nsHost makes a namespace 10.77.250.2 behind veth rffbench0 with an sshd
-// on the bench port, or returns "" when namespaces are unavailable.
-func nsHost(tag string) string {
-	ns := "rffbench"
-	nsDestroy(ns)
-	for _, s := range [][]string{
-		{"ip", "netns", "add", ns},
-		{"ip", "link", "add", "rffbench0", "type", "veth", "peer", "name", "rffbench1"},
-		{"ip", "link", "set", "rffbench1", "netns", ns},
-		{"ip", "addr", "add", "10.77.250.1/24", "dev", "rffbench0"},
-		{"ip", "link", "set", "rffbench0", "up"},
-		{"ip", "netns", "exec", ns, "ip", "addr", "add", nsAddr + "/24", "dev", "rffbench1"},
-		{"ip", "netns", "exec", ns, "ip", "link", "set", "rffbench1", "up"},
-		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"},
-	} {
-		if exec.Command(s[0], s[1:]...).Run() != nil {
-			nsDestroy(ns)
-			return ""
-		}
-	}
-	cfg := filepath.Join(*dir, "ns_sshd_config")
-	must(os.WriteFile(cfg, []byte(fmt.Sprintf("Port %d\nListenAddress %s\nHostKey %s/hostkey\nPidFile %s/ns_sshd.pid\n"+
-		"AuthorizedKeysFile %s/authorized_keys\nUsePAM no\nPasswordAuthentication no\nStrictModes no\n",
-		*port, nsAddr, *dir, *dir, *dir)), 0o644))
-	must(exec.Command("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", cfg).Run())
-	time.Sleep(300 * time.Millisecond)
-	return ns
-}
-
-func nsPIDs(ns string) []int {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	var pids []int
-	for _, f := range strings.Fields(string(out)) {
-		var n int
-		fmt.Sscan(f, &n)
-		pids = append(pids, n)
-	}
-	return pids
-}
-
-func nsSignal(ns string, sig syscall.Signal) {
-	for _, p := range nsPIDs(ns) {
-		syscall.Kill(p, sig)
-	}
-}
-
-func nsDestroy(ns string) {
-	nsSignal(ns, syscall.SIGCONT)
-	nsSignal(ns, syscall.SIGKILL)
-	exec.Command("ip", "netns", "del", ns).Run()
-	exec.Command("ip", "link", "del", "rffbench0").Run()
 }
 
 type stats struct{ med, p90 time.Duration }
