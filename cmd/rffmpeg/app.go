@@ -56,7 +56,13 @@ func openStore(ctx context.Context, c *config.Config) (*state.Store, error) {
 // policy is the selection policy as configured, judging rows' writers alive
 // or dead from this process's point of view.
 func policy(c *config.Config, now time.Time) selector.Policy {
-	chk := owner.Checker{Self: owner.Self(), Lease: owner.Lease, Now: now}
+	return policyFor(c, now, owner.Self())
+}
+
+// policyFor is policy with this process's identity already known (the shim
+// reads it once per call, not once per attempt).
+func policyFor(c *config.Config, now time.Time, self owner.Identity) selector.Policy {
+	chk := owner.Checker{Self: self, Lease: owner.Lease, Now: now}
 	return selector.Policy{
 		Now: now, BadTTL: time.Duration(c.Remote.BadMarkTTL) * time.Second,
 		Fallback: c.Commands.Fallback, Dead: chk.Dead,

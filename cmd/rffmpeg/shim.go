@@ -49,20 +49,25 @@ func (a *app) shim(tool string, argv []string) int {
 	} else {
 		// The original sends ffmpeg's stdout to stderr unless a special flag
 		// (-version, -encoders, …) asks for output the caller reads.
-		j.stdoutToStderr = true
-		for _, arg := range args {
-			for _, f := range c.SpecialFlags() {
-				if arg == f {
-					j.stdoutToStderr = false
-				}
-			}
-		}
+		j.stdoutToStderr = !hasAny(args, c.SpecialFlags())
 	}
 	j.label = tool + " " + remote.Join(args)
 	if cerr != nil {
 		return a.finish(log, a.runLocal(log, j, nil))
 	}
 	return a.finish(log, a.runJob(c, log, j))
+}
+
+// hasAny reports whether any argument is one of flags.
+func hasAny(args, flags []string) bool {
+	for _, arg := range args {
+		for _, f := range flags {
+			if arg == f {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (a *app) finish(log *logging.Logger, code int) int {
@@ -133,7 +138,7 @@ func (a *app) runJob(c *config.Config, log *logging.Logger, j job) int {
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: j.label}}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		req.Claim.Now = a.now()
-		pol := policy(c, req.Claim.Now)
+		pol := policyFor(c, req.Claim.Now, self)
 		var why selector.Reason
 		var chosen selector.HostView
 		lease, d, _, err := store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
