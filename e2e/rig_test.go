@@ -98,10 +98,6 @@ func freePort() (int, error) {
 }
 
 func startRig() (*rig, error) {
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil || strings.HasPrefix(ffmpeg, binDir) {
-		ffmpeg = "/usr/bin/ffmpeg"
-	}
 	if _, err := os.Stat("/usr/bin/ffmpeg"); err != nil {
 		return nil, fmt.Errorf("ffmpeg not installed (apt-get install ffmpeg)")
 	}
