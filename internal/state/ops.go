@@ -115,24 +115,18 @@ func (s *Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// dataVersion returns a number that changes whenever another connection
-// commits a write (SQLite: PRAGMA data_version on a pinned connection;
-// PostgreSQL: a digest of the tables' contents). Live views poll it and
-// re-read only on change.
-func (s *Store) dataVersion(ctx context.Context, conn *sql.Conn) (string, error) {
-	var v string
-	var err error
+// dataVersionQuery returns a value that changes whenever another
+// connection commits a write (SQLite: PRAGMA data_version on a pinned
+// connection; PostgreSQL: a digest of the tables' contents). Live views poll
+// it and re-read only on change.
+func (s *Store) dataVersionQuery() string {
 	if s.d.name() == "sqlite" {
-		var n int64
-		err = conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&n)
-		v = strconv.FormatInt(n, 10)
-	} else {
-		err = conn.QueryRowContext(ctx, `SELECT md5(
-			(SELECT coalesce(string_agg(h::text, ',' ORDER BY id), '') FROM hosts h) ||
-			(SELECT coalesce(string_agg(p::text, ',' ORDER BY id), '') FROM processes p) ||
-			(SELECT coalesce(string_agg(s::text, ',' ORDER BY id), '') FROM states s))`).Scan(&v)
+		return `PRAGMA data_version`
 	}
-	return v, err
+	return `SELECT md5(
+		(SELECT coalesce(string_agg(h::text, ',' ORDER BY id), '') FROM hosts h) ||
+		(SELECT coalesce(string_agg(p::text, ',' ORDER BY id), '') FROM processes p) ||
+		(SELECT coalesce(string_agg(s::text, ',' ORDER BY id), '') FROM states s))`
 }
 
 // validName rejects what would break the ssh command line or the display:
@@ -406,7 +400,7 @@ func (s *Store) Host(ctx context.Context, id int64) (Host, error) {
 }
 
 // Watch reports changes made by anyone (a shim, the CLI, another frontend):
-// it polls dataVersion on one pinned connection every interval and sends on
+// it polls dataVersionQuery on one pinned connection every interval and sends on
 // the channel when it moves. Nothing is re-read while nothing changes. The
 // channel closes when ctx ends; errors (a database gone away) are sent too.
 func (s *Store) Watch(ctx context.Context, interval time.Duration) <-chan error {
@@ -420,29 +414,37 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) <-chan error 
 	go func() {
 		defer close(ch)
 		var conn *sql.Conn
-		defer func() {
+		var stmt *sql.Stmt // prepared once per connection: a poll is one step
+		drop := func() {
+			if stmt != nil {
+				stmt.Close()
+			}
 			if conn != nil {
 				conn.Close()
 			}
-		}()
+			stmt, conn = nil, nil
+		}
+		defer drop()
 		last := ""
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if conn == nil {
+			if stmt == nil {
 				c, err := s.db.Conn(ctx)
-				if err != nil {
-					send(err)
-				} else {
+				if err == nil {
 					conn = c
+					stmt, err = c.PrepareContext(ctx, s.dataVersionQuery())
+				}
+				if err != nil {
+					drop()
+					send(err)
 				}
 			}
-			if conn != nil {
-				v, err := s.dataVersion(ctx, conn)
-				switch {
+			if stmt != nil {
+				var v string
+				switch err := stmt.QueryRowContext(ctx).Scan(&v); {
 				case err != nil:
-					conn.Close()
-					conn = nil
+					drop()
 					send(err)
 				case v != last:
 					if last != "" {

@@ -61,7 +61,6 @@ type Model struct {
 	st    styles
 	help  help.Model
 	w, h  int
-	dark  bool
 	focus pane
 	mode  mode
 
@@ -100,14 +99,24 @@ func New(cfg Config) Model {
 	w.Prompt = "weight: "
 	w.CharLimit = 6
 	w.SetWidth(8)
-	m := Model{cfg: cfg, ctx: ctx, cancel: cancel, keys: newKeyMap(), st: newStyles(true), dark: true,
+	m := Model{cfg: cfg, ctx: ctx, cancel: cancel, keys: newKeyMap(), st: newStyles(true),
 		help: help.New(), filter: f, weightIn: w, form: newAddForm(), w: 80, h: 24}
 	return m
 }
 
 // Init starts connecting, the clocks and the log tail; it does no I/O itself.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(connect(m.ctx, m.cfg.Open), tick(), logTick(), tea.RequestBackgroundColor)
+	return tea.Batch(connect(m.ctx, m.cfg.Open), tick(), m.followLog(), tea.RequestBackgroundColor)
+}
+
+// followLog re-arms the log listener from where the pane is.
+func (m Model) followLog() tea.Cmd {
+	if m.cfg.LogPath == nil {
+		return nil
+	}
+	now := m.cfg.Now
+	pathAt := func() string { return m.cfg.LogPath(now()) }
+	return followLog(m.ctx, pathAt, m.logPath, m.logOff)
 }
 
 func (m *Model) setStatus(text string, isErr bool) { m.status, m.statusErr = text, isErr }
@@ -192,8 +201,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.help.SetWidth(msg.Width)
 		return m, nil
 	case tea.BackgroundColorMsg:
-		m.dark = msg.IsDark()
-		m.st = newStyles(m.dark)
+		m.st = newStyles(msg.IsDark())
 		return m, nil
 	case connectedMsg:
 		m.ops, m.watch, m.dbErr = msg.ops, msg.watch, nil
@@ -220,15 +228,6 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tickMsg:
 		return m, tick()
-	case logTickMsg:
-		if m.cfg.LogPath == nil {
-			return m, nil
-		}
-		path := m.cfg.LogPath(m.cfg.Now())
-		if path == "" {
-			return m, nil
-		}
-		return m, readLog(path, m.logPath, m.logOff)
 	case logMsg:
 		if msg.reset {
 			m.logLines, m.logScroll = nil, 0
@@ -243,7 +242,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.logLines = append([]string(nil), m.logLines[len(m.logLines)-maxLogLines:]...)
 			}
 		}
-		return m, logTick()
+		return m, m.followLog()
 	case doneMsg:
 		if msg.err != nil {
 			m.setStatus(msg.err.Error(), true)
@@ -467,6 +466,8 @@ func (m *Model) move(d int) {
 
 // Run runs the console on the terminal until the user quits.
 func Run(cfg Config) error {
-	_, err := tea.NewProgram(New(cfg)).Run()
+	// 20 frames a second is plenty for a status console and wakes the
+	// process a third as often as the default 60 while idle.
+	_, err := tea.NewProgram(New(cfg), tea.WithFPS(20)).Run()
 	return err
 }

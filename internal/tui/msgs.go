@@ -52,9 +52,6 @@ type loadedMsg struct {
 // tickMsg re-renders ages and countdowns once a second.
 type tickMsg time.Time
 
-// logTickMsg asks for new log lines.
-type logTickMsg struct{}
-
 // logMsg carries lines appended to the log.
 type logMsg struct {
 	path  string
@@ -69,9 +66,10 @@ type doneMsg struct {
 	err  error
 }
 
-// watchInterval is how often the change feed polls (the console shows a
-// change within 500 ms; an idle poll is one tiny query).
-const watchInterval = 100 * time.Millisecond
+// watchInterval is how often the change feed polls: a change shows within
+// this plus one read and render, inside the 500 ms the console promises; an
+// idle poll is one step of a prepared statement.
+const watchInterval = 200 * time.Millisecond
 
 func connect(ctx context.Context, open func(context.Context) (Ops, error)) tea.Cmd {
 	return func() tea.Msg {
@@ -119,50 +117,64 @@ func tick() tea.Cmd {
 	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
-func logTick() tea.Cmd {
-	return tea.Tick(250*time.Millisecond, func(time.Time) tea.Msg { return logTickMsg{} })
-}
-
 // maxLogLines is what the log pane keeps.
 const maxLogLines = 2000
 
-// readLog returns what was appended to path since off; a shorter or new
-// file starts over (rotation, or the next day's dated file). The first read
-// of a file takes only its last 64 KiB.
-func readLog(path string, prevPath string, off int64) tea.Cmd {
+// followLog waits until the log has something new for the pane and returns
+// it: lines appended to path since off, or a reset when the file is new
+// (rotation, the next day's dated file) or shorter. It polls the file size
+// every 250 ms without sending anything meanwhile, so an idle console is not
+// re-rendered for nothing. The first read of a file takes its last 64 KiB.
+func followLog(ctx context.Context, pathAt func() string, prevPath string, off int64) tea.Cmd {
 	return func() tea.Msg {
-		msg := logMsg{path: path, off: off}
-		if path != prevPath {
-			msg.reset, msg.off = true, -1
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
+			if msg, ok := readLog(pathAt(), prevPath, off); ok {
+				return msg
+			}
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			return msg
-		}
-		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return msg
-		}
-		if msg.off < 0 || fi.Size() < msg.off {
-			msg.reset = true
-			msg.off = max(0, fi.Size()-64*1024)
-		}
-		if fi.Size() == msg.off {
-			return msg
-		}
+	}
+}
+
+// readLog reads what is new in path; ok is false when nothing is.
+func readLog(path, prevPath string, off int64) (logMsg, bool) {
+	msg := logMsg{path: path, off: off}
+	if path == "" {
+		return msg, false
+	}
+	if path != prevPath {
+		msg.reset, msg.off = true, -1
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return msg, msg.reset && prevPath != ""
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return msg, false
+	}
+	if msg.off < 0 || fi.Size() < msg.off {
+		msg.reset = true
+		msg.off = max(0, fi.Size()-64*1024)
+	}
+	if fi.Size() > msg.off {
 		f.Seek(msg.off, io.SeekStart)
 		b, _ := io.ReadAll(io.LimitReader(f, 4<<20))
 		// Keep a partial last line for the next read.
 		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
 			b = b[:i+1]
-		} else {
-			return msg
+			msg.off += int64(len(b))
+			msg.lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 		}
-		msg.off += int64(len(b))
-		msg.lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		return msg
 	}
+	return msg, msg.reset || len(msg.lines) > 0
 }
 
 // act runs a write and reports for the status line.

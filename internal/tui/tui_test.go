@@ -94,7 +94,9 @@ func (f *fixture) sync() {
 		f.send(connect(f.m.ctx, f.m.cfg.Open)())
 	}
 	f.send(load(f.m.ctx, f.m.ops, f.m.cfg.Policy, f.m.cfg.Now)())
-	f.send(readLog(f.m.cfg.LogPath(now), f.m.logPath, f.m.logOff)())
+	if msg, ok := readLog(f.m.cfg.LogPath(now), f.m.logPath, f.m.logOff); ok {
+		f.send(msg)
+	}
 }
 
 func (f *fixture) keys(keys ...string) {
