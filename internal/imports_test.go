@@ -20,6 +20,8 @@ func TestImportDirections(t *testing.T) {
 		"config":    {},
 		"logging":   {},
 		"netns":     {},
+		"escape":    {},
+		"setup":     {"config", "logging", "owner", "selector", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector"},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -174,7 +175,7 @@ func (e exitCode) Error() string { return "exit " + strconv.Itoa(int(e)) }
 
 func withStore(c *config.Config, fn func(ctx context.Context, s *state.Store) error) error {
 	ctx := context.Background()
-	s, err := openStore(ctx, c)
+	s, err := setup.OpenStore(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -313,7 +314,7 @@ func cmdInit(a *app, c *config.Config, o map[string]string, _ []string) error {
 		uid, _ = strconv.Atoi(u.Uid)
 		gid, _ = strconv.Atoi(g.Gid)
 	}
-	opts := storeOptions(c)
+	opts := setup.Store(c)
 	ctx := context.Background()
 	// Say what would be lost before losing it.
 	if s, err := state.Open(ctx, opts); err == nil {
@@ -373,7 +374,7 @@ func (a *app) confirm(question string) bool {
 }
 
 func cmdLog(a *app, c *config.Config, o map[string]string, _ []string) error {
-	lo := logOptions(c)
+	lo := setup.Log(c)
 	if !lo.ToFile {
 		return errors.New("logging.log_to_file is false: rffmpeg logs to the caller's stderr, there is no file to show")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -124,7 +125,7 @@ const maxAttempts = 16
 func (a *app) runJob(c *config.Config, log *logging.Logger, j job) int {
 	ctx := context.Background()
 	sigs := a.signals()
-	store, err := openStore(ctx, c)
+	store, err := setup.OpenStore(ctx, c)
 	if err != nil {
 		log.Errorf("Cannot open the state database, running locally: %v", err)
 		if !c.Commands.Fallback {
@@ -138,7 +139,7 @@ func (a *app) runJob(c *config.Config, log *logging.Logger, j job) int {
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: j.label}}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		req.Claim.Now = a.now()
-		pol := policyFor(c, req.Claim.Now, self)
+		pol := setup.Policy(c, req.Claim.Now, self)
 		var why selector.Reason
 		var chosen selector.HostView
 		lease, d, _, err := store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {

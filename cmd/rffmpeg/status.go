@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -93,7 +95,7 @@ func loadView(ctx context.Context, s *state.Store, c *config.Config, now time.Ti
 	if err != nil {
 		return selector.View{}, err
 	}
-	v := policy(c, now).Classify(snap)
+	v := setup.Policy(c, now, owner.Self()).Classify(snap)
 	s.Reap(ctx, v.DeadProcesses, v.DeadMarks)
 	return v, nil
 }

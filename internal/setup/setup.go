@@ -1,0 +1,51 @@
+// Package setup turns the configuration into the typed options each part of
+// rffmpeg takes, once, in one place: the state store's connection, the
+// logger's destination, the selection policy. The shim, the admin CLI and
+// the console all build theirs here, so they never disagree about what the
+// configuration means.
+package setup
+
+import (
+	"context"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+// Log is where and how much the configuration says to log.
+func Log(c *config.Config) logging.Options {
+	return logging.Options{
+		ToFile: c.Logging.LogToFile, File: c.Logging.Logfile,
+		Dated: c.Logging.DatedLogfiles, DatedDir: c.Logging.DatedLogDir,
+		Debug: c.Logging.Debug,
+	}
+}
+
+// Store is which database the configuration names.
+func Store(c *config.Config) state.Options {
+	if c.Database.Type == config.Postgres {
+		return state.Options{Backend: "postgresql", Host: c.Database.Host, Port: c.Database.Port,
+			User: c.Database.User, Password: c.Database.Password, Name: c.Database.Name}
+	}
+	return state.Options{Backend: "sqlite", Path: c.DBPath()}
+}
+
+// OpenStore opens the configured database.
+func OpenStore(ctx context.Context, c *config.Config) (*state.Store, error) {
+	return state.Open(ctx, Store(c))
+}
+
+// Policy is the selection policy as configured, judging rows' writers alive
+// or dead from the point of view of self (the calling process; the shim
+// reads its identity once per call, not once per attempt).
+func Policy(c *config.Config, now time.Time, self owner.Identity) selector.Policy {
+	chk := owner.Checker{Self: self, Lease: owner.Lease, Now: now}
+	return selector.Policy{
+		Now: now, BadTTL: time.Duration(c.Remote.BadMarkTTL) * time.Second,
+		Fallback: c.Commands.Fallback, Dead: chk.Dead,
+	}
+}
