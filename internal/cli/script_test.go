@@ -30,6 +30,7 @@ import (
 //	cmp stdout FILE       the last run's stdout is FILE exactly
 //	log RE                the rffmpeg log file matches RE (! negates)
 //	sql "STATEMENT"       run SQL on the database as another program would
+//	write FILE            write FILE into $WORK
 //	env K=V               set an environment variable for later runs
 //	tty                   stdin and stdout are terminals from now on
 //	stdin TEXT            what the next run reads on stdin (Go-quoted)
@@ -191,6 +192,12 @@ func (s *script) exec(neg bool, w []string) error {
 		}
 	case "sql":
 		return s.sql(w[1])
+	case "write":
+		want, ok := s.files[w[1]]
+		if !ok {
+			return fmt.Errorf("no file %s", w[1])
+		}
+		return os.WriteFile(filepath.Join(s.work, w[1]), []byte(s.expand(want)), 0o644)
 	case "env":
 		k, v, _ := strings.Cut(w[1], "=")
 		s.env[k] = v
