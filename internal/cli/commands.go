@@ -70,21 +70,19 @@ func one(p *string) func([]string) error {
 	}
 }
 
-// commands builds the verbs, each with a fresh options struct.
+// commands builds the verbs, each with a fresh options struct, in the
+// order help lists them.
 func commands() []command {
+	cmds := stateCommands()
+	cmds = append(cmds, hostCommands()...)
+	return append(cmds, toolCommands()...)
+}
+
+// stateCommands create and show the state.
+func stateCommands() []command {
 	var (
-		ini  InitOptions
-		st   StatusOptions
-		add  AddOptions
-		rm   HostOptions
-		wt   WeightOptions
-		dr   HostOptions
-		und  HostOptions
-		clr  ClearOptions
-		lg   LogOptions
-		rn   RunOptions
-		cf   ConfigOptions
-		vers VersionOptions
+		ini InitOptions
+		st  StatusOptions
 	)
 	return []command{
 		{name: "init", args: "[--no-root] [-y]", short: "Initialize the state database",
@@ -99,6 +97,20 @@ func commands() []command {
 		{name: "status", args: "[--json]", short: "Show hosts, their state and running processes",
 			flags: []flag{boolFlag("", "json", &st.JSON, "print a JSON document (schema 1) instead of the table")},
 			run:   func(x *verb) error { return x.status(st) }},
+	}
+}
+
+// hostCommands change the hosts and their rows.
+func hostCommands() []command {
+	var (
+		add AddOptions
+		rm  HostOptions
+		wt  WeightOptions
+		dr  HostOptions
+		und HostOptions
+		clr ClearOptions
+	)
+	return []command{
 		{name: "add", args: "[-w N] [-n NAME] HOST", short: "Add a transcode host",
 			long: "HOST is a hostname or address (localhost or 127.0.0.1 run jobs here, without SSH).\n" +
 				"NAME (default: HOST) must be unique; the same HOST may be added under several names.",
@@ -136,6 +148,19 @@ func commands() []command {
 			flags:   []flag{boolFlag("", "bad", &clr.OnlyBad, "delete only bad marks (default: process and state rows)")},
 			maxArgs: 1, bind: one(&clr.Ref),
 			run: func(x *verb) error { return x.clear(clr) }},
+	}
+}
+
+// toolCommands are the rest: the log, run, the console, the configuration
+// and the version.
+func toolCommands() []command {
+	var (
+		lg   LogOptions
+		rn   RunOptions
+		cf   ConfigOptions
+		vers VersionOptions
+	)
+	return []command{
 		{name: "log", args: "[-f]", short: "Show the log in a pager, or follow it (-f)",
 			long:  "Control characters in the log are shown escaped (\\x1b, \\r), never sent to the terminal.",
 			flags: []flag{boolFlag("f", "follow", &lg.Follow, "print lines as they are written, like tail -f, until interrupted")},

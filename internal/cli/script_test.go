@@ -304,4 +304,3 @@ func splitWords(line string) ([]string, error) {
 	}
 	return words, nil
 }
-
