@@ -12,10 +12,11 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/config"
 )
 
-// version is the release, set at build time:
+// version and commit are set at build time (a build from a git checkout
+// names its commit by itself):
 //
-//	go build -ldflags "-X main.version=1.2.3" ./cmd/rffmpeg
-var version = "dev"
+//	go build -ldflags "-X main.version=1.2.3 -X main.commit=$(git rev-parse HEAD)" ./cmd/rffmpeg
+var version, commit = "dev", ""
 
 // cli runs the admin CLI (internal/cli) on this process's streams, wiring
 // the two things it cannot own: running a job through the shim's flow
@@ -28,9 +29,9 @@ func (a *app) cli(args []string) int {
 		Interrupted: func() (context.Context, context.CancelFunc) {
 			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		},
-		Version: version,
-		RunJob:  a.runJobAdapter,
-		TUI:     a.console,
+		Version: version, Commit: commit,
+		RunJob: a.runJobAdapter,
+		TUI:    a.console,
 	})
 }
 

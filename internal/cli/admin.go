@@ -70,8 +70,8 @@ func (x *verb) warnRunning(h state.Host, ps []state.Process) {
 	if len(ps) == 0 {
 		return
 	}
-	fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: host '%s' (%s) had %d running jobs; they keep running there (status shows them as on a removed host):\n",
-		escape.Line(h.Hostname), escape.Line(h.Servername), len(ps))
+	fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: host '%s' (%s) had %s; they keep running there (status shows them under %s):\n",
+		escape.Line(h.Hostname), escape.Line(h.Servername), plural(len(ps), "running job"), RemovedHost)
 	for _, p := range ps {
 		fmt.Fprintf(x.env.Stderr, "  PID %d: %s\n", p.PID, escape.Line(p.Cmd))
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/escape"
 )
 
 // Env is everything the CLI reads from or writes to the world.
@@ -35,6 +36,9 @@ type Env struct {
 	Geteuid func() int
 	// Version is the release (set with -ldflags -X in cmd/rffmpeg); "" is "dev".
 	Version string
+	// Commit is the source revision when the build names it (-ldflags -X,
+	// for builds outside a git checkout); "" reads the Go toolchain's stamp.
+	Commit string
 	// RunJob runs prog with args on the host the shim's policy selects
 	// (`rffmpeg run`) under configuration c and returns its exit code; with
 	// stderrAsStdout the command's stdout goes to stderr.
@@ -96,7 +100,8 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintf(stderr, "%s: %s\nTry '%s'.\n", prefix, ue.Msg, help)
 		return ExitUsage
 	}
-	fmt.Fprintf(stderr, "rffmpeg: %v\n", err)
+	// One line whatever the error carries (a host name, a remote's words).
+	fmt.Fprintf(stderr, "rffmpeg: %s\n", escape.Line(err.Error()))
 	return ExitError
 }
 

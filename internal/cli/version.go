@@ -18,11 +18,11 @@ type Build struct {
 	SQLite   string `json:"sqlite"`
 }
 
-// BuildInfo reads the build's facts: the commit from the Go toolchain's VCS
-// stamp, the SQLite version from the embedded library itself.
-func BuildInfo(version string) Build {
-	b := Build{Version: version, Go: runtime.Version(), SQLite: sqliteVersion()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
+// BuildInfo reads the build's facts: the commit as given, else from the Go
+// toolchain's VCS stamp; the SQLite version from the embedded library itself.
+func BuildInfo(version, commit string) Build {
+	b := Build{Version: version, Commit: commit, Go: runtime.Version(), SQLite: sqliteVersion()}
+	if bi, ok := debug.ReadBuildInfo(); ok && commit == "" {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
@@ -53,7 +53,7 @@ func sqliteVersion() string {
 }
 
 func (x *verb) version(o VersionOptions) error {
-	b := BuildInfo(x.env.Version)
+	b := BuildInfo(x.env.Version, x.env.Commit)
 	if o.JSON {
 		enc := json.NewEncoder(x.env.Stdout)
 		enc.SetIndent("", "  ")
