@@ -157,9 +157,10 @@ func (x *verb) config(o ConfigOptions) error {
 	if o.JSON {
 		out := struct {
 			File     string         `json:"file"`
+			Database string         `json:"database"`
 			Settings []config.Entry `json:"settings"`
 			Warnings []string       `json:"warnings"`
-		}{c.Path, c.Entries(), append([]string{}, c.Warnings...)}
+		}{c.Path, setup.Store(c).Describe(), c.Entries(), append([]string{}, c.Warnings...)}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -169,6 +170,8 @@ func (x *verb) config(o ConfigOptions) error {
 		file = config.DefaultPath + " (not found: all defaults)"
 	}
 	fmt.Fprintf(w, "# configuration file: %s\n", escape.Line(file))
+	// The database in use, as the settings below combine into it.
+	fmt.Fprintf(w, "# database: %s\n", escape.Line(setup.Store(c).Describe()))
 	for _, e := range c.Entries() {
 		v, _ := json.Marshal(e.Value)
 		fmt.Fprintf(w, "%-28s %-44s # %s\n", e.Key, v, e.Source)
