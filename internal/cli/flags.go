@@ -13,7 +13,7 @@ type flag struct {
 	short, long string
 	value       string // the value's name in help ("N"); "" for a switch
 	help        string
-	def         string // the default, for help; "" when none worth saying
+	def         string // the default as help shows it ("" when none worth saying); the field itself is set by the constructor
 	on          *bool  // a switch sets this
 	set         func(string) error
 }
