@@ -41,10 +41,23 @@ func (e *env) expect(code int, want string, args ...string) string {
 	if r.code != code || !strings.Contains(out, want) {
 		e.t.Errorf("rffmpeg %s: exit %d, want %d; output %q lacks %q", strings.Join(args, " "), r.code, code, out, want)
 	}
-	if code != 0 && strings.Count(strings.TrimSpace(string(r.stderr)), "\n") > 0 && !strings.Contains(string(r.stderr), "Usage:") {
-		e.t.Errorf("rffmpeg %s: error is not one line: %q", strings.Join(args, " "), r.stderr)
+	if code != 0 && !oneLineError(string(r.stderr)) {
+		e.t.Errorf("rffmpeg %s: error is not one line (and a hint): %q", strings.Join(args, " "), r.stderr)
 	}
 	return out
+}
+
+// oneLineError: an error is one line; a usage error one line and a hint
+// ("Try 'rffmpeg add -h'."); only rffmpeg alone prints the whole usage.
+func oneLineError(stderr string) bool {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	switch {
+	case strings.HasPrefix(stderr, "Usage:"):
+		return true
+	case len(lines) == 2:
+		return strings.HasPrefix(lines[1], "Try 'rffmpeg")
+	}
+	return len(lines) == 1
 }
 
 // Every verb on a database the Python rffmpeg left behind, on SQLite and on
@@ -171,12 +184,26 @@ func TestHelpEverywhere(t *testing.T) {
 			e.expect(0, "Usage: rffmpeg "+c, c, h)
 		}
 	}
+	for _, c := range []string{"init", "status", "add", "remove", "weight", "drain", "undrain", "clear", "log", "run", "config", "tui", "version"} {
+		e.expect(0, "-h, --help", c, "-h")
+	}
+	e.expect(0, "-w, --weight N   the host's weight", "add", "-h")
+	e.expect(0, "(default 1)", "add", "-h")
 	e.expect(0, "Commands:", "--help")
+	e.expect(2, "Usage: rffmpeg COMMAND")
 	e.expect(2, "no such command", "frobnicate")
-	e.expect(2, "missing argument", "add")
+	e.expect(2, "rffmpeg add: missing argument HOST\nTry 'rffmpeg add -h'.\n", "add")
 	e.expect(2, "no such option: --bogus", "status", "--bogus")
 	e.expect(2, "unexpected argument", "remove", "a", "b")
 	e.expect(1, "tui needs a terminal", "tui")
+	// The version needs no configuration and names the embedded SQLite.
+	e.extra = []string{"RFFMPEG_CONFIG=/nonexistent.yml"}
+	for _, v := range [][]string{{"--version"}, {"version"}} {
+		out := e.expect(0, "rffmpeg dev\ncommit ", v...)
+		if !regexp.MustCompile(`\ngo1\.\d+.*\nSQLite 3\.\d+`).MatchString(out) {
+			t.Errorf("rffmpeg %s: %q", v[0], out)
+		}
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -233,5 +260,13 @@ func TestInitOwnership(t *testing.T) {
 	cmd.Env = append(os.Environ(), "RFFMPEG_CONFIG="+e.config)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("owner cannot write: %v %s", err, out)
+	}
+	// Anyone else is told whom to become or which group to join.
+	cmd = exec.Command("su", "nobody", "-s", "/bin/sh", "-c", filepath.Join(binDir, "rffmpeg")+" status")
+	cmd.Env = append(os.Environ(), "RFFMPEG_CONFIG="+e.config)
+	out, err := cmd.CombinedOutput()
+	want := fmt.Sprintf("belongs to %s:%s; join the group with 'sudo usermod -aG %s $USER' and log in again, or run as 'sudo -u %s rffmpeg …'", testUser, testUser, testUser, testUser)
+	if err == nil || !strings.Contains(string(out), want) || !oneLineError(string(out)) {
+		t.Errorf("status as nobody: %v %q lacks %q", err, out, want)
 	}
 }

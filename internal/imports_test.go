@@ -26,6 +26,7 @@ func TestImportDirections(t *testing.T) {
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector"},
+		"cli":       {"config", "escape", "logging", "owner", "selector", "setup", "state"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {

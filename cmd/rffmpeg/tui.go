@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"os"
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
@@ -14,10 +12,8 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/tui"
 )
 
-func cmdTUI(a *app, c *config.Config, _ map[string]string, _ []string) error {
-	if fi, err := a.stdout.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return errors.New("tui needs a terminal; use 'rffmpeg status' (or --json) in scripts")
-	}
+// console is cli.Env.TUI: the live console under configuration c.
+func (a *app) console(c *config.Config) error {
 	lo := setup.Log(c)
 	return tui.Run(tui.Config{
 		Open:     func(ctx context.Context) (tui.Ops, error) { return setup.OpenStore(ctx, c) },

@@ -1,18 +1,16 @@
-package main
+package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/rffmpeg/rffmpeg/internal/config"
-	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
-	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -88,33 +86,22 @@ func jsonProcs(now time.Time, ps []state.Process) []jsonProcess {
 	return out
 }
 
-// loadView reads the state and classifies it, deleting rows whose writers are
-// gone (best effort: a reader without write access still sees the truth).
-func loadView(ctx context.Context, s *state.Store, c *config.Config, now time.Time) (selector.View, error) {
-	snap, err := s.Snapshot(ctx)
-	if err != nil {
-		return selector.View{}, err
-	}
-	v := setup.Policy(c, now, owner.Self()).Classify(snap)
-	s.Reap(ctx, v.DeadProcesses, v.DeadMarks)
-	return v, nil
-}
-
-func cmdStatus(a *app, c *config.Config, o map[string]string, _ []string) error {
-	return withStore(c, func(ctx context.Context, s *state.Store) error {
-		now := a.now()
-		v, err := loadView(ctx, s, c, now)
+func (x *verb) status(o StatusOptions) error {
+	return x.withStore(func(s *state.Store) error {
+		now := x.env.Now()
+		v, err := selector.Load(x.ctx, s, x.policy())
 		if err != nil {
 			return err
 		}
-		if o["json"] == "true" {
-			return writeStatusJSON(a.stdout, s.Options().Describe(), now, v)
+		if o.JSON {
+			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v)
 		}
-		writeStatusText(a.stdout, now, v)
+		writeStatusText(x.env.Stdout, now, v)
 		return nil
 	})
 }
 
+// writeStatusJSON is the machine-readable status: exact, never escaped.
 func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View) error {
 	out := jsonStatus{Schema: StatusSchema, Database: db, Generated: now, Hosts: []jsonHost{},
 		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans)}
@@ -134,31 +121,68 @@ func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View) err
 	return enc.Encode(out)
 }
 
+// statusRow is one host of the text table with its "PID n: cmd" lines.
+type statusRow struct {
+	cells []string
+	cmds  []string
+}
+
+// RemovedHost names the hosts of orphan jobs in the text status: jobs still
+// running on a host that was removed from under them.
+const RemovedHost = "(removed host)"
+
 // writeStatusText prints the original's table: Hostname, Servername, ID,
-// Weight, State, Active Commands, one "PID n: cmd" per line.
+// Weight, State, Active Commands, one "PID n: cmd" per line; then the local
+// fallback and the jobs of removed hosts. Every cell is escaped: host names,
+// commands and a remote host's stderr (the bad reason) are data.
 func writeStatusText(w io.Writer, now time.Time, v selector.View) {
-	type row struct {
-		cells []string
-		cmds  []string
-	}
-	var rows []row
-	procLines := func(ps []state.Process) []string {
-		var out []string
-		for _, p := range ps {
-			out = append(out, fmt.Sprintf("PID %d: %s", p.PID, p.Cmd))
-		}
-		return out
-	}
+	var rows []statusRow
 	for _, h := range v.Hosts {
 		st := h.State
 		if h.Bad != nil {
-			st += " (" + badNote(now, h) + ")"
+			st += " (" + h.BadNote(now, ", ") + ")"
 		}
-		rows = append(rows, row{[]string{h.Hostname, h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}, procLines(h.Processes)})
+		rows = append(rows, statusRow{[]string{h.Hostname, h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}, procLines(h.Processes)})
 	}
 	if len(v.Fallback) > 0 {
-		rows = append(rows, row{[]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, procLines(v.Fallback)})
+		rows = append(rows, statusRow{[]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, procLines(v.Fallback)})
 	}
+	rows = append(rows, orphanRows(v.Orphans)...)
+	for _, r := range rows {
+		for i := range r.cells {
+			r.cells[i] = escape.Line(r.cells[i])
+		}
+	}
+	writeTable(w, rows)
+}
+
+func procLines(ps []state.Process) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("PID %d: %s", p.PID, escape.Line(p.Cmd)))
+	}
+	return out
+}
+
+// orphanRows groups the jobs of removed hosts by the id they ran under.
+func orphanRows(orphans []state.Process) []statusRow {
+	byHost := map[int64][]state.Process{}
+	for _, p := range orphans {
+		byHost[p.HostID] = append(byHost[p.HostID], p)
+	}
+	ids := make([]int64, 0, len(byHost))
+	for id := range byHost {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var rows []statusRow
+	for _, id := range ids {
+		rows = append(rows, statusRow{[]string{RemovedHost, RemovedHost, strconv.FormatInt(id, 10), "-", state.StateActive}, procLines(byHost[id])})
+	}
+	return rows
+}
+
+func writeTable(w io.Writer, rows []statusRow) {
 	head := []string{"Hostname", "Servername", "ID", "Weight", "State", "Active Commands"}
 	widths := make([]int, 5)
 	for i := range widths {
@@ -188,19 +212,4 @@ func writeStatusText(w io.Writer, now time.Time, v selector.View) {
 			line(blank, c)
 		}
 	}
-}
-
-func badNote(now time.Time, h selector.HostView) string {
-	var parts []string
-	if h.Bad.Reason != "" {
-		parts = append(parts, h.Bad.Reason)
-	}
-	parts = append(parts, "by PID "+strconv.Itoa(h.Bad.PID))
-	if !h.Bad.Created.IsZero() {
-		parts = append(parts, fmt.Sprintf("%s ago", now.Sub(h.Bad.Created).Round(time.Second)))
-	}
-	if !h.BadUntil.IsZero() {
-		parts = append(parts, fmt.Sprintf("retry in %s", h.BadUntil.Sub(now).Round(time.Second)))
-	}
-	return strings.Join(parts, ", ")
 }

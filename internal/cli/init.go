@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+func (x *verb) init(o InitOptions) error {
+	root := !o.NoRoot
+	if root && x.env.Geteuid() != 0 {
+		return errors.New("init must run as root to set ownership (use sudo), or pass --no-root")
+	}
+	var uid, gid int
+	if root {
+		var err error
+		if uid, gid, err = x.ownerIDs(); err != nil {
+			return err
+		}
+	}
+	opts := setup.Store(x.cfg)
+	if err := x.confirmInit(opts, o.Yes); err != nil {
+		return err
+	}
+	if opts.Backend == "sqlite" {
+		if err := os.MkdirAll(filepath.Dir(opts.Path), 0o770); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+	}
+	s, err := state.Init(x.ctx, opts)
+	if err != nil {
+		return permissionHint(opts, fmt.Errorf("initialize %s: %w", opts.Describe(), err))
+	}
+	s.Close()
+	if opts.Backend == "sqlite" && root {
+		if err := chownState(opts.Path, uid, gid); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(x.env.Stdout, "Initialized %s\n", escape.Line(opts.Describe()))
+	x.audit("initialized %s", opts.Describe())
+	return nil
+}
+
+func (x *verb) ownerIDs() (uid, gid int, err error) {
+	c := x.cfg
+	u, err := user.Lookup(c.Directories.Owner)
+	if err != nil {
+		return 0, 0, fmt.Errorf("directories.owner %q: no such user; set it in the configuration or use --no-root", c.Directories.Owner)
+	}
+	g, err := user.LookupGroup(c.Directories.Group)
+	if err != nil {
+		return 0, 0, fmt.Errorf("directories.group %q: no such group; set it in the configuration or use --no-root", c.Directories.Group)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(g.Gid)
+	return uid, gid, nil
+}
+
+// confirmInit says what would be lost before losing it: without -y it asks
+// on a terminal (and refuses elsewhere); with -y it goes ahead but warns
+// about the hosts and the live jobs it deletes.
+func (x *verb) confirmInit(opts state.Options, yes bool) error {
+	s, err := state.Open(x.ctx, opts)
+	if err != nil {
+		if errors.Is(err, state.ErrNotInitialized) || yes {
+			return nil
+		}
+		if !x.confirm(fmt.Sprintf("%v\nRe-initialize it anyway? [y/N] ", err)) {
+			return errors.New("init cancelled: nothing was changed")
+		}
+		return nil
+	}
+	defer s.Close()
+	v, err := selector.Load(x.ctx, s, x.policy())
+	if err != nil || len(v.Hosts) == 0 && !hasJobs(v) {
+		return nil
+	}
+	if !yes {
+		if !x.confirm(fmt.Sprintf("%s holds %d hosts; re-initializing deletes them. Continue? [y/N] ", opts.Describe(), len(v.Hosts))) {
+			return errors.New("init cancelled: nothing was changed (pass -y to confirm without a prompt)")
+		}
+		return nil
+	}
+	jobs := append(append([]state.Process{}, v.Fallback...), v.Orphans...)
+	for _, h := range v.Hosts {
+		jobs = append(jobs, h.Processes...)
+	}
+	fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: re-initializing %s deletes %s and the rows of %s\n",
+		escape.Line(opts.Describe()), plural(len(v.Hosts), "host"), plural(len(jobs), "running job"))
+	for _, p := range jobs {
+		fmt.Fprintf(x.env.Stderr, "  PID %d: %s\n", p.PID, escape.Line(p.Cmd))
+	}
+	return nil
+}
+
+func hasJobs(v selector.View) bool {
+	if len(v.Fallback) > 0 || len(v.Orphans) > 0 {
+		return true
+	}
+	for _, h := range v.Hosts {
+		if len(h.Processes) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// chownState gives the state directory and the database files to the
+// configured owner and group, as the original's init does.
+func chownState(db string, uid, gid int) error {
+	dir := filepath.Dir(db)
+	for _, p := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o770}, {db, 0o660}, {db + "-wal", 0o660}, {db + "-shm", 0o660}} {
+		if _, err := os.Stat(p.path); err != nil {
+			continue
+		}
+		if err := os.Chown(p.path, uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", p.path, err)
+		}
+		if err := os.Chmod(p.path, p.mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", p.path, err)
+		}
+	}
+	return nil
+}
+
+// confirm asks on the terminal; without one (a script) the answer is no.
+func (x *verb) confirm(question string) bool {
+	if !x.env.StdinTTY {
+		return false
+	}
+	fmt.Fprint(x.env.Stderr, question)
+	line, _ := bufio.NewReader(x.env.Stdin).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes"
+}
