@@ -21,6 +21,7 @@ func TestImportDirections(t *testing.T) {
 		"logging":   {},
 		"netns":     {},
 		"escape":    {},
+		"agent":     {"escape"},
 		"setup":     {"config", "logging", "owner", "selector", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
