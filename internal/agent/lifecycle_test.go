@@ -132,7 +132,7 @@ func TestSessionEndStopsJob(t *testing.T) {
 	}{
 		{"heartbeat write fails", "/bin/sleep", []string{"30"}, func(s *started) { s.stderr.Close() }, 128 + 15, 2 * time.Second},
 		{"sshd's SIGHUP", "/bin/sleep", []string{"30"}, func(s *started) { s.cmd.Process.Signal(syscall.SIGHUP) }, 128 + 15, 2 * time.Second},
-		{"job ignores SIGTERM", "/bin/sh", []string{"-c", stubborn}, func(s *started) { s.stderr.Close() }, 128 + 9, 4 * time.Second},
+		{"job ignores SIGTERM", "/bin/sh", []string{"-c", stubborn}, func(s *started) { s.stderr.Close() }, 128 + 9, 5 * time.Second},
 	}
 	for _, tt := range tests {
 		s := startAgent(t, remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: tt.args}), "--ffmpeg", tt.program)
