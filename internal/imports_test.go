@@ -22,6 +22,7 @@ func TestImportDirections(t *testing.T) {
 		"netns":     {},
 		"escape":    {},
 		"safefs":    {},
+		"agent":     {"escape"},
 		"setup":     {"config", "logging", "owner", "selector", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rffmpeg/rffmpeg/internal/agent"
 )
 
 func main() {
@@ -41,6 +43,9 @@ func dispatch(args []string) int {
 		return newApp().shim("ffmpeg", args)
 	case ModeFFprobe:
 		return newApp().shim("ffprobe", args)
+	}
+	if len(args) > 1 && args[1] == "agent" {
+		return agent.Main(args[2:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv)
 	}
 	return newApp().cli(args[1:])
 }
