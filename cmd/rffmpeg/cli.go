@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/doctor"
 	"github.com/rffmpeg/rffmpeg/internal/logging"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
@@ -70,6 +71,8 @@ func commands() []command {
 				"d removes one, +/- and w change its weight, x drains it, b clears its bad mark,\n" +
 				"c/C clear rows, / filters processes, ? shows every key, q quits.",
 			run: cmdTUI},
+		{name: "doctor", args: "[--path DIR[:DIR…]] [--json] [HOST…]", short: "Check the installation, the hosts and the shared paths",
+			opts: []opt{{long: "path", value: true}, {long: "json"}}, maxArgs: -1, run: cmdDoctor},
 		{name: "config", args: "[--json]", short: "Show the effective configuration and where each value came from",
 			opts: []opt{{long: "json"}}, run: cmdConfig},
 	}
@@ -437,4 +440,23 @@ func (a *app) follow(lo logging.Options) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// cmdDoctor runs every check; exit 1 when one fails.
+func cmdDoctor(a *app, _ *config.Config, o map[string]string, args []string) error {
+	exe, _ := os.Executable()
+	opts := doctor.Options{Env: a.env, Hosts: args, Exe: exe}
+	if o["path"] != "" {
+		opts.Paths = filepath.SplitList(o["path"])
+	}
+	r := doctor.Run(context.Background(), opts)
+	if o["json"] == "true" {
+		r.WriteJSON(a.stdout)
+	} else {
+		r.WriteText(a.stdout)
+	}
+	if !r.OK() {
+		return exitCode(exitError)
+	}
+	return nil
 }
