@@ -23,6 +23,7 @@ func TestImportDirections(t *testing.T) {
 		"escape":    {},
 		"safefs":    {},
 		"setup":     {"config", "logging", "owner", "selector", "state"},
+		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector"},

@@ -227,7 +227,9 @@ func discoverJellyfin(ctx context.Context, f JellyfinFiles) jellyfinSetting {
 			s.Found = true
 		}
 	}
-	for k, v := range u.Env { // Environment= wins over EnvironmentFile= only when later; close enough
+	// systemd: a variable set by both EnvironmentFile= and Environment= takes
+	// the file's value.
+	for k, v := range u.Env {
 		if _, set := env[k]; !set {
 			env[k] = v
 		}

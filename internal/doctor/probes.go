@@ -82,6 +82,7 @@ func (r *hostRun) tools(ctx context.Context) bool {
 				fix, res.Took)
 			ok = false
 		default:
+			first = strings.TrimSpace(strings.SplitN(first, " Copyright", 2)[0])
 			r.version[t.name] = first
 			r.timed("remote "+t.name, OK, t.path+": "+first, "", res.Took)
 		}
@@ -101,6 +102,7 @@ type probe struct {
 	exitOnly bool
 	tool     string
 	limit    time.Duration
+	name     string // for the report; default: the arguments
 }
 
 // jellyfinProbes are the calls Jellyfin makes when it starts (10.10,
@@ -122,10 +124,11 @@ func jellyfinProbes() []probe {
 	}
 	ps = append(ps,
 		probe{args: strings.Fields("-hide_banner -f lavfi -i nullsrc=s=1x1:d=500 -f null -"), stdin: []byte("?"),
-			want: "show this help", onStderr: true, limit: 3 * time.Second},
+			want: "show this help", onStderr: true, limit: 3 * time.Second, name: "keys on stdin (? for help)"},
 		probe{args: strings.Fields("-loglevel quiet -hwaccel_flags +unsafe_output -hide_banner -f lavfi -i nullsrc=s=1x1:d=100 -f null -"),
-			exitOnly: true, limit: 3 * time.Second},
-		probe{tool: "ffprobe", args: strings.Fields("-loglevel quiet -hide_banner -f lavfi -i nullsrc=s=1x1:d=1"), exitOnly: true})
+			exitOnly: true, limit: 3 * time.Second, name: "exit code of -hwaccel_flags +unsafe_output"},
+		probe{tool: "ffprobe", args: strings.Fields("-loglevel quiet -hide_banner -f lavfi -i nullsrc=s=1x1:d=1"), exitOnly: true,
+			name: "exit code of ffprobe on lavfi"})
 	return ps
 }
 
@@ -140,9 +143,9 @@ func (r *hostRun) probes(ctx context.Context) {
 		if limit == 0 {
 			limit = probeLimit
 		}
-		name := strings.TrimSpace(p.tool + " " + strings.Join(p.args, " "))
-		if len(p.args) > 6 {
-			name = strings.TrimSpace(p.tool + " " + strings.Join(p.args[:6], " ") + " …")
+		name := p.name
+		if name == "" {
+			name = strings.Join(p.args, " ")
 		}
 		res := r.viaShim(ctx, prog, p.args, p.stdin, 30*time.Second)
 		st, msg, fix := r.judge(ctx, p, res, local)
@@ -189,7 +192,10 @@ func (r *hostRun) judge(ctx context.Context, p probe, res shimResult, local stri
 		return Warn, "keys reach ffmpeg, but this ffmpeg has no pause key (jellyfin-ffmpeg has): Jellyfin's throttling stays off",
 			"install jellyfin-ffmpeg on the host"
 	}
-	return OK, fmt.Sprintf("%d bytes on stdout", len(res.Stdout)), ""
+	if p.onStderr {
+		return OK, "keys reach ffmpeg, including p (pause)", ""
+	}
+	return OK, fmt.Sprintf("%d bytes on stdout: %s", len(res.Stdout), clip(firstLine(res.Stdout), 60)), ""
 }
 
 // clock compares the host's clock with ours (logs and bad-mark times
@@ -229,7 +235,7 @@ func parity(ctx context.Context, c *config.Config, a account, runs []*hostRun) [
 			continue
 		}
 		if res := a.run(ctx, []string{t.local, "-version"}, nil, 10*time.Second); res.Code == 0 {
-			v := firstLine(res.Stdout)
+			v := strings.TrimSpace(strings.SplitN(firstLine(res.Stdout), " Copyright", 2)[0])
 			seen[v] = append(seen[v], "local fallback")
 		}
 		ch := Check{Section: SectionHosts, Name: t.name + " versions", Status: OK}
@@ -249,4 +255,13 @@ func parity(ctx context.Context, c *config.Config, a account, runs []*hostRun) [
 		out = append(out, ch)
 	}
 	return out
+}
+
+// clip shortens s to n runes with an ellipsis.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
 }
