@@ -48,7 +48,7 @@ func TestDiscoverJellyfin(t *testing.T) {
 			want: "/usr/lib/rffmpeg/ffmpeg", source: "ExecStart"},
 		{name: "a drop-in replaces ExecStart", found: true,
 			files: map[string]string{"lib/jellyfin.service": strings.ReplaceAll(debianUnit, "/etc/default/jellyfin", "{dir}/default"),
-				"default": "JELLYFIN_FFMPEG_OPT=\"--ffmpeg=/usr/lib/jellyfin-ffmpeg/ffmpeg\"\n",
+				"default":                              "JELLYFIN_FFMPEG_OPT=\"--ffmpeg=/usr/lib/jellyfin-ffmpeg/ffmpeg\"\n",
 				"etc/jellyfin.service.d/override.conf": "[Service]\nExecStart =\nExecStart = /usr/bin/jellyfin --ffmpeg /opt/rffmpeg/ffmpeg\n"},
 			want: "/opt/rffmpeg/ffmpeg", source: "override.conf"},
 		{name: "JELLYFIN_FFMPEG in the unit's environment", found: true,
@@ -57,10 +57,10 @@ func TestDiscoverJellyfin(t *testing.T) {
 			want: "/srv/rffmpeg/ffmpeg", source: "JELLYFIN_FFMPEG"},
 		{name: "--ffmpeg wins over JELLYFIN_FFMPEG", found: true,
 			files: map[string]string{"lib/jellyfin.service": "[Service]\nEnvironment=JELLYFIN_FFMPEG=/env/ffmpeg\nExecStart=/usr/bin/jellyfin --ffmpeg=/arg/ffmpeg\n"},
-			want: "/arg/ffmpeg", source: "ExecStart"},
+			want:  "/arg/ffmpeg", source: "ExecStart"},
 		{name: "only encoding.xml", found: true,
 			files: map[string]string{"encoding.xml": "<?xml version=\"1.0\"?>\n<EncodingOptions>\n  <EncoderAppPath>/usr/lib/rffmpeg/ffmpeg</EncoderAppPath>\n  <EncoderAppPathDisplay>/usr/lib/jellyfin-ffmpeg/ffmpeg</EncoderAppPathDisplay>\n</EncodingOptions>\n"},
-			want: "/usr/lib/rffmpeg/ffmpeg", source: "EncoderAppPath", lastUsed: "/usr/lib/jellyfin-ffmpeg/ffmpeg"},
+			want:  "/usr/lib/rffmpeg/ffmpeg", source: "EncoderAppPath", lastUsed: "/usr/lib/jellyfin-ffmpeg/ffmpeg"},
 		{name: "nothing installed", files: map[string]string{}, found: false},
 	}
 	for _, tt := range tests {
