@@ -68,8 +68,9 @@ func Run(ctx context.Context, o Options) Report {
 	if o.Exe != "" {
 		add(jellyfinChecks(ctx, jf, o.Exe)...)
 	}
-	add(hostsChecks(ctx, c, acct, hosts)...)
-	add(pathsChecks(ctx, c, acct, hosts, sharedDirs(o.Paths))...)
+	hc, reached := hostsChecks(ctx, c, acct, hosts)
+	add(hc...)
+	add(pathsChecks(ctx, c, acct, reached, sharedDirs(o.Paths))...)
 	return r
 }
 
@@ -221,14 +222,14 @@ func sharedDirs(paths []string) []string {
 
 // parallel runs fn for every host at once (a dead host costs one timeout,
 // not one per host) and returns the checks in host order.
-func parallel(hosts []state.Host, fn func(state.Host) []Check) []Check {
+func parallel(hosts []state.Host, fn func(i int, h state.Host) []Check) []Check {
 	res := make([][]Check, len(hosts))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i] = fn(h)
+			res[i] = fn(i, h)
 		}()
 	}
 	wg.Wait()

@@ -50,22 +50,24 @@ func (r *hostRun) timed(name string, st Status, msg, fix string, d time.Duration
 }
 
 // hostsChecks checks every host at once, then their versions against each
-// other and the local fallback.
-func hostsChecks(ctx context.Context, c *config.Config, a account, hosts []state.Host) []Check {
+// other and the local fallback. It also returns the hosts it logged in to
+// (the shared-path checks use only those: the others already failed).
+func hostsChecks(ctx context.Context, c *config.Config, a account, hosts []state.Host) ([]Check, []state.Host) {
 	runs := make([]*hostRun, len(hosts))
 	for i, h := range hosts {
 		runs[i] = &hostRun{c: c, a: a, h: h, ssh: sshFor(c, h.Hostname), version: map[string]string{}}
 	}
-	out := parallel(hosts, func(h state.Host) []Check {
-		for _, r := range runs {
-			if r.h == h {
-				r.check(ctx)
-				return r.out
-			}
-		}
-		return nil
+	out := parallel(hosts, func(i int, _ state.Host) []Check {
+		runs[i].check(ctx)
+		return runs[i].out
 	})
-	return append(out, parity(ctx, c, a, runs)...)
+	var reached []state.Host
+	for _, r := range runs {
+		if r.reached {
+			reached = append(reached, r.h)
+		}
+	}
+	return append(out, parity(ctx, c, a, runs)...), reached
 }
 
 func (r *hostRun) check(ctx context.Context) {

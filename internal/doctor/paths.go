@@ -38,7 +38,7 @@ func pathsChecks(ctx context.Context, c *config.Config, a account, hosts []state
 				Message: d + " is not a directory here: " + errString(err), Fix: "create it or mount the share at " + d})
 			continue
 		}
-		out = append(out, parallel(remoteHosts, func(h state.Host) []Check {
+		out = append(out, parallel(remoteHosts, func(_ int, h state.Host) []Check {
 			p := sharedPath{c: c, a: a, h: h, ssh: sshFor(c, h.Hostname), dir: d}
 			return p.check(ctx)
 		})...)
