@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // doctorReport is `rffmpeg doctor --json` (schema 1).
@@ -140,17 +141,29 @@ func TestDoctorHealthy(t *testing.T) {
 	}
 }
 
-// A dead host fails at the TCP connect, and the run exits 1.
+// A dead host fails at the TCP connect; a hung one (TCP accepted, no SSH
+// banner) at the login, within ssh's connect timeout; the run exits 1.
 func TestDoctorDeadHost(t *testing.T) {
 	r := needRig(t)
 	e := doctorEnv(t, r, r.key, nil)
 	e.mustCLI("add", "127.0.0.9")
+	e.mustCLI("add", "127.0.0.4")
 	rep, res := e.doctor()
 	if res.code != 1 || rep.OK {
 		t.Fatalf("exit %d, want 1:\n%s", res.code, rep.dump())
 	}
 	if st, msg := rep.check(t, "127.0.0.9", "connect"); st != "fail" || !strings.Contains(msg, "connection refused") {
-		t.Errorf("connect: %s %s, want a refused connection", st, msg)
+		t.Errorf("dead host: connect: %s %s, want a refused connection", st, msg)
+	}
+	if st, _ := rep.check(t, "127.0.0.4", "connect"); st != "ok" {
+		t.Errorf("hung host: connect: %s, want ok (it accepts TCP)", st)
+	}
+	if st, msg := rep.check(t, "127.0.0.4", "ssh login"); st != "fail" || !strings.Contains(msg, "timed out") {
+		t.Errorf("hung host: ssh login: %s %s, want timed out", st, msg)
+	}
+	// Hosts are checked at once: two bad hosts cost one timeout, not two.
+	if res.took > 8*time.Second {
+		t.Errorf("doctor took %v with a dead and a hung host", res.took)
 	}
 }
 
@@ -218,5 +231,31 @@ func TestDoctorPathNotShared(t *testing.T) {
 		if st, msg := rep.check(t, h.Addr, name); st != "fail" || !strings.Contains(msg, "not shared") {
 			t.Errorf("%s: %s %s, want not shared", name, st, msg)
 		}
+	}
+}
+
+// A -wal left behind by root (the classic: an admin ran a command as root
+// before the fix) is named with its owner and mode, as the service account
+// would meet it, and the run fails.
+func TestDoctorRootOwnedWAL(t *testing.T) {
+	r := needRig(t)
+	e := doctorEnv(t, r, r.key, nil)
+	wal := filepath.Join(e.dir, "state", "rffmpeg.db-wal")
+	if err := os.WriteFile(wal, nil, 0o644); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+	os.Chown(wal, 0, 0)
+	os.Chmod(wal, 0o644)
+	rep, res := e.doctor()
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", res.code, rep.dump())
+	}
+	if st, msg := rep.check(t, "", "database -wal"); st != "fail" || !strings.Contains(msg, "root:root 0644") || !strings.Contains(msg, testUser+" cannot write it") {
+		t.Errorf("database -wal: %s %q, want a failure naming root:root 0644", st, msg)
+	}
+	// The real open, run as the service account, fails too (as root it
+	// would succeed: this proves the check runs as that account).
+	if st, msg := rep.check(t, "", "state opens"); st != "fail" || !strings.Contains(msg, "cannot be opened by "+testUser) {
+		t.Errorf("state opens: %s %q, want a failure for %s", st, msg, testUser)
 	}
 }
