@@ -65,12 +65,13 @@ func Run(ctx context.Context, o Options) Report {
 	if o.Jellyfin != nil {
 		jf = *o.Jellyfin
 	}
+	js := discoverJellyfin(ctx, jf)
 	if o.Exe != "" {
-		add(jellyfinChecks(ctx, jf, o.Exe)...)
+		add(judgeJellyfin(js, o.Exe)...)
 	}
 	hc, reached := hostsChecks(ctx, c, acct, hosts)
 	add(hc...)
-	add(pathsChecks(ctx, c, acct, reached, sharedDirs(o.Paths))...)
+	add(pathsChecks(ctx, c, acct, reached, sharedDirs(o.Paths, js.TMPDIR))...)
 	return r
 }
 
@@ -207,10 +208,14 @@ func hostList(ctx context.Context, c *config.Config, args []string) ([]state.Hos
 }
 
 // sharedDirs is the --path directories plus $TMPDIR/jellyfin (where
-// Jellyfin 10.10+ writes images and trickplay) when it exists.
-func sharedDirs(paths []string) []string {
+// Jellyfin 10.10+ writes images and trickplay) when it exists; TMPDIR is
+// Jellyfin's (from its unit) when set there, else ours.
+func sharedDirs(paths []string, jellyfinTMPDIR string) []string {
 	dirs := append([]string{}, paths...)
-	tmp := os.Getenv("TMPDIR")
+	tmp := jellyfinTMPDIR
+	if tmp == "" {
+		tmp = os.Getenv("TMPDIR")
+	}
 	if tmp == "" {
 		tmp = "/tmp"
 	}

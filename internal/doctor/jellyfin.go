@@ -47,6 +47,7 @@ type jellyfinSetting struct {
 	Path     string   // the ffmpeg Jellyfin runs ("" when it searches its PATH)
 	Source   string   // where Path was set
 	LastUsed string   // encoding.xml EncoderAppPathDisplay: what it used last time it started
+	TMPDIR   string   // TMPDIR in the unit's environment (Jellyfin 10.10+ writes images under $TMPDIR/jellyfin)
 }
 
 // unitInfo is what matters in a service unit.
@@ -242,6 +243,7 @@ func discoverJellyfin(ctx context.Context, f JellyfinFiles) jellyfinSetting {
 			}
 		}
 	}
+	s.TMPDIR = env["TMPDIR"]
 	if s.Path == "" && env["JELLYFIN_FFMPEG"] != "" {
 		s.Path, s.Source = env["JELLYFIN_FFMPEG"], "JELLYFIN_FFMPEG in the unit's environment"
 	}
@@ -264,9 +266,14 @@ func discoverJellyfin(ctx context.Context, f JellyfinFiles) jellyfinSetting {
 	return s
 }
 
-// jellyfinChecks judges the setting against this binary (exe).
+// jellyfinChecks finds and judges the setting against this binary (exe).
 func jellyfinChecks(ctx context.Context, f JellyfinFiles, exe string) []Check {
-	s := discoverJellyfin(ctx, f)
+	return judgeJellyfin(discoverJellyfin(ctx, f), exe)
+}
+
+// judgeJellyfin: the path Jellyfin runs must be this binary, under a name
+// that makes it the ffmpeg shim, with the ffprobe shim beside it.
+func judgeJellyfin(s jellyfinSetting, exe string) []Check {
 	mk := func(name string, st Status, msg, fix string) Check {
 		return Check{Section: SectionJellyfin, Name: name, Status: st, Message: msg, Fix: fix}
 	}

@@ -89,13 +89,16 @@ func TestDiscoverJellyfinSystemctl(t *testing.T) {
 	out := write(t, filepath.Join(dir, "cat.txt"), "# /lib/systemd/system/jellyfin.service\n"+
 		strings.ReplaceAll(debianUnit, "/etc/default/jellyfin", filepath.Join(dir, "default"))+
 		"\n# /etc/systemd/system/jellyfin.service.d/rffmpeg.conf\n[Service]\nEnvironment=JELLYFIN_FFMPEG_OPT=--ffmpeg=/ignored\n")
-	write(t, filepath.Join(dir, "default"), "JELLYFIN_FFMPEG_OPT=\"--ffmpeg=/usr/lib/rffmpeg/ffmpeg\"\n")
+	write(t, filepath.Join(dir, "default"), "JELLYFIN_FFMPEG_OPT=\"--ffmpeg=/usr/lib/rffmpeg/ffmpeg\"\nTMPDIR=/srv/shared/tmp\n")
 	sc := write(t, filepath.Join(dir, "systemctl"), "#!/bin/sh\n[ \"$1 $2 $3\" = \"cat --no-pager jellyfin\" ] || exit 1\ncat "+out+"\n")
 	os.Chmod(sc, 0o755)
 	got := discoverJellyfin(context.Background(), JellyfinFiles{Systemctl: sc, Unit: "jellyfin"})
 	// The EnvironmentFile's value is used (Environment= only fills gaps).
 	if got.Path != "/usr/lib/rffmpeg/ffmpeg" || !strings.Contains(got.Source, "/lib/systemd/system/jellyfin.service") {
 		t.Errorf("got %q from %q, want /usr/lib/rffmpeg/ffmpeg from the unit file", got.Path, got.Source)
+	}
+	if got.TMPDIR != "/srv/shared/tmp" {
+		t.Errorf("TMPDIR %q, want /srv/shared/tmp (Jellyfin's, for $TMPDIR/jellyfin)", got.TMPDIR)
 	}
 }
 

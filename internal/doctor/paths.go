@@ -38,6 +38,11 @@ func pathsChecks(ctx context.Context, c *config.Config, a account, hosts []state
 				Message: d + " is not a directory here: " + errString(err), Fix: "create it or mount the share at " + d})
 			continue
 		}
+		if len(remoteHosts) == 0 {
+			out = append(out, Check{Section: SectionPaths, Name: d, Status: Warn,
+				Message: "no reachable remote host to compare " + d + " with", Fix: "see the host checks above"})
+			continue
+		}
 		out = append(out, parallel(remoteHosts, func(_ int, h state.Host) []Check {
 			p := sharedPath{c: c, a: a, h: h, ssh: sshFor(c, h.Hostname), dir: d}
 			return p.check(ctx)

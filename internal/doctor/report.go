@@ -94,10 +94,13 @@ func (r Report) WriteText(w io.Writer) error {
 			b.WriteString("== " + c.Section + "\n")
 		}
 		if c.Host != host {
-			host = c.Host
-			if host != "" {
-				b.WriteString("-- " + escape.Line(host) + "\n")
+			switch {
+			case c.Host != "":
+				b.WriteString("-- " + escape.Line(c.Host) + "\n")
+			case host != "\x00":
+				b.WriteString("-- all hosts\n") // after a host's checks
 			}
+			host = c.Host
 		}
 		line := fmt.Sprintf("%s %s: %s", statusWord[c.Status], escape.Line(c.Name), escape.Line(c.Message))
 		if c.Timed {

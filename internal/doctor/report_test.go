@@ -14,6 +14,7 @@ func sample() Report {
 		{Section: SectionHosts, Host: "gpu1", Name: "connect", Status: OK, Message: "TCP gpu1:22 accepts connections", Duration: 1500 * time.Microsecond, Timed: true},
 		{Section: SectionHosts, Host: "gpu1", Name: "ssh login", Status: Fail, Message: "authentication failed\x1b]0;pwned\x07", Fix: "ssh-copy-id\nrm -rf /", Duration: 2 * time.Second, Timed: true},
 		{Section: SectionHosts, Host: "evil\x1b[2J", Name: "clock", Status: Warn, Message: "+3.000 s", Fix: "run NTP"},
+		{Section: SectionHosts, Name: "ffmpeg versions", Status: OK, Message: "ffmpeg version 7.1 on gpu1, local fallback"},
 	}}
 }
 
@@ -31,8 +32,10 @@ FAIL ssh login: authentication failed\x1b]0;pwned\x07 (2s)
 -- evil\x1b[2J
 warn clock: +3.000 s
        fix: run NTP
+-- all hosts
+ok   ffmpeg versions: ffmpeg version 7.1 on gpu1, local fallback
 
-2 ok, 1 warnings, 1 failures
+3 ok, 1 warnings, 1 failures
 `
 	if got := b.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
@@ -50,8 +53,8 @@ func TestWriteJSON(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Schema != 1 || got.OK || len(got.Checks) != 4 {
-		t.Fatalf("got schema %d ok %v %d checks, want 1 false 4", got.Schema, got.OK, len(got.Checks))
+	if got.Schema != 1 || got.OK || len(got.Checks) != 5 {
+		t.Fatalf("got schema %d ok %v %d checks, want 1 false 5", got.Schema, got.OK, len(got.Checks))
 	}
 	keys := []string{"duration_ms", "fix", "host", "message", "name", "section", "status"}
 	for i, c := range got.Checks {
