@@ -72,6 +72,8 @@ func commands() []command {
 				"c/C clear rows, / filters processes, ? shows every key, q quits.",
 			run: cmdTUI},
 		{name: "doctor", args: "[--path DIR[:DIR…]] [--json] [HOST…]", short: "Check the installation, the hosts and the shared paths",
+			long: "Run as root: checks run as directories.owner. HOST: server names or host names (default:\n" +
+				"every host). --path: directories that must be shared with the hosts. Exit 1 if a check fails.",
 			opts: []opt{{long: "path", value: true}, {long: "json"}}, maxArgs: -1, run: cmdDoctor},
 		{name: "config", args: "[--json]", short: "Show the effective configuration and where each value came from",
 			opts: []opt{{long: "json"}}, run: cmdConfig},

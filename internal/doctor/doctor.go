@@ -13,6 +13,7 @@ package doctor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,8 +59,9 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	acct, cs := serviceAccount(c)
 	add(cs...)
-	add(stateChecks(ctx, c, acct, o)...)
-	hosts, cs := hostList(ctx, c, o.Hosts)
+	cs, stored, read := stateChecks(ctx, c, acct, o)
+	add(cs...)
+	hosts, cs := hostList(ctx, c, acct, stored, read, o.Hosts)
 	add(cs...)
 	jf := DefaultJellyfinFiles()
 	if o.Jellyfin != nil {
@@ -99,7 +101,8 @@ func serviceAccount(c *config.Config) (account, []Check) {
 
 // stateChecks: every file the shim touches, as the service account, then
 // a real open of the database by that account.
-func stateChecks(ctx context.Context, c *config.Config, a account, o Options) []Check {
+// It returns the hosts when the service account could read them.
+func stateChecks(ctx context.Context, c *config.Config, a account, o Options) ([]Check, []state.Host, bool) {
 	var out []Check
 	if c.Path != "" {
 		out = append(out, checkPath(a, need{Path: c.Path, Label: "configuration file"}, c.Directories.Group))
@@ -134,15 +137,28 @@ func stateChecks(ctx context.Context, c *config.Config, a account, o Options) []
 	for _, n := range needs {
 		out = append(out, checkPath(a, n, c.Directories.Group))
 	}
-	if o.Exe != "" {
-		out = append(out, openAsAccount(ctx, c, a, o.Exe))
+	if o.Exe == "" {
+		return out, nil, false
 	}
-	return out
+	ch, hosts, ok := openAsAccount(ctx, c, a, o.Exe)
+	return append(out, ch), hosts, ok
+}
+
+// statusHosts is the part of `rffmpeg status --json` the host checks need.
+type statusHosts struct {
+	Hosts []struct {
+		ID         int64  `json:"id"`
+		Hostname   string `json:"hostname"`
+		Servername string `json:"servername"`
+	} `json:"hosts"`
 }
 
 // openAsAccount runs `rffmpeg status --json` as the service account with
-// this configuration: the same open (and read) the shim does.
-func openAsAccount(ctx context.Context, c *config.Config, a account, exe string) Check {
+// this configuration: the same open (and read) the shim does. Its output
+// lists the hosts, so the doctor never opens the database as root itself
+// (which could leave root-owned -wal and -shm files: the very fault it
+// looks for).
+func openAsAccount(ctx context.Context, c *config.Config, a account, exe string) (Check, []state.Host, bool) {
 	ch := Check{Section: SectionConfig, Name: "state opens", Timed: true}
 	var env []string
 	if c.Path != "" {
@@ -151,9 +167,14 @@ func openAsAccount(ctx context.Context, c *config.Config, a account, exe string)
 	res := a.run(ctx, []string{exe, "status", "--json"}, nil, 20*time.Second, env...)
 	ch.Duration = res.Took
 	desc := setup.Store(c).Describe()
-	if res.Err == nil && res.Code == 0 {
+	var st statusHosts
+	if res.Err == nil && res.Code == 0 && json.Unmarshal(res.Stdout, &st) == nil {
 		ch.Status, ch.Message = OK, fmt.Sprintf("%s opened and read by %s", desc, a.Name)
-		return ch
+		hosts := []state.Host{}
+		for _, h := range st.Hosts {
+			hosts = append(hosts, state.Host{ID: h.ID, Hostname: h.Hostname, Servername: h.Servername})
+		}
+		return ch, hosts, true
 	}
 	why := firstLine(res.Stderr)
 	if why == "" && res.Err != nil {
@@ -162,25 +183,30 @@ func openAsAccount(ctx context.Context, c *config.Config, a account, exe string)
 	ch.Status = Fail
 	ch.Message = fmt.Sprintf("%s cannot be opened by %s: %s", desc, a.Name, why)
 	ch.Fix = "see the file checks above; 'sudo rffmpeg init' creates the database with the right owner"
-	return ch
+	return ch, nil, false
 }
 
-// hostList resolves which hosts to check.
-func hostList(ctx context.Context, c *config.Config, args []string) ([]state.Host, []Check) {
-	s, err := setup.OpenStore(ctx, c)
-	if err != nil {
-		var hs []state.Host
-		for _, a := range args {
-			hs = append(hs, state.Host{Hostname: a, Servername: a})
+// hostList resolves which hosts to check: the stored ones (as the service
+// account read them, else read here unless that would be as root for
+// someone else), narrowed to the arguments.
+func hostList(ctx context.Context, c *config.Config, a account, stored []state.Host, read bool, args []string) ([]state.Host, []Check) {
+	if !read && !a.Switch {
+		s, err := setup.OpenStore(ctx, c)
+		if err == nil {
+			snap, serr := s.Snapshot(ctx)
+			s.Close()
+			stored, read, err = snap.Hosts, serr == nil, serr
 		}
-		return hs, []Check{{Section: SectionConfig, Name: "hosts", Status: Fail, Message: "cannot read the hosts: " + err.Error(),
-			Fix: "run 'sudo rffmpeg init', then 'rffmpeg add HOST'"}}
+		if err != nil && len(args) == 0 {
+			return nil, []Check{{Section: SectionConfig, Name: "hosts", Status: Fail, Message: "cannot read the hosts: " + err.Error(),
+				Fix: "run 'sudo rffmpeg init', then 'rffmpeg add HOST'"}}
+		}
 	}
-	defer s.Close()
-	snap, err := s.Snapshot(ctx)
-	if err != nil {
-		return nil, []Check{{Section: SectionConfig, Name: "hosts", Status: Fail, Message: "cannot read the hosts: " + err.Error()}}
+	if !read && len(args) == 0 {
+		return nil, []Check{{Section: SectionConfig, Name: "hosts", Status: Fail, Message: "cannot read the hosts (see above)",
+			Fix: "fix the state, or name the hosts to check: rffmpeg doctor HOST…"}}
 	}
+	snap := state.Snapshot{Hosts: stored}
 	if len(args) == 0 {
 		if len(snap.Hosts) == 0 {
 			return nil, []Check{{Section: SectionConfig, Name: "hosts", Status: Warn, Message: "no transcode hosts: every job runs locally",
@@ -190,18 +216,20 @@ func hostList(ctx context.Context, c *config.Config, args []string) ([]state.Hos
 	}
 	var hs []state.Host
 	var out []Check
-	for _, a := range args {
+	for _, arg := range args {
 		found := false
 		for _, h := range snap.Hosts {
-			if h.Servername == a || h.Hostname == a {
+			if h.Servername == arg || h.Hostname == arg {
 				hs, found = append(hs, h), true
 				break
 			}
 		}
 		if !found {
-			hs = append(hs, state.Host{Hostname: a, Servername: a})
-			out = append(out, Check{Section: SectionConfig, Name: "hosts", Host: a, Status: Warn,
-				Message: a + " is not in the state: checked as a host name", Fix: "rffmpeg add " + shellWord(a) + " once it passes"})
+			hs = append(hs, state.Host{Hostname: arg, Servername: arg})
+			if read {
+				out = append(out, Check{Section: SectionConfig, Name: "hosts", Host: arg, Status: Warn,
+					Message: arg + " is not in the state: checked as a host name", Fix: "rffmpeg add " + shellWord(arg) + " once it passes"})
+			}
 		}
 	}
 	return hs, out
