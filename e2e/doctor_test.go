@@ -259,3 +259,39 @@ func TestDoctorRootOwnedWAL(t *testing.T) {
 		t.Errorf("state opens: %s %q, want a failure for %s", st, msg, testUser)
 	}
 }
+
+// A host whose key differs from the one recorded (reinstalled, or someone
+// else at its address) fails the login, and the fix names the entry to
+// remove, in brackets because the port is not 22.
+func TestDoctorChangedHostKey(t *testing.T) {
+	r := needRig(t)
+	e := doctorEnv(t, r, r.key, nil)
+	e.mustCLI("add", "127.0.0.2")
+	pub, err := os.ReadFile(filepath.Join(r.dir, "otherhost.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(pub))
+	kh := filepath.Join(e.dir, "state", "known_hosts")
+	entry := fmt.Sprintf("[127.0.0.2]:%d %s %s\n", r.port, fields[0], fields[1])
+	if err := os.WriteFile(kh, []byte(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := user.Lookup(testUser)
+	uid, _ := strconv.Atoi(u.Uid)
+	os.Chown(kh, uid, -1)
+	rep, res := e.doctor()
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", res.code, rep.dump())
+	}
+	for _, c := range rep.Checks {
+		if c.Host == "127.0.0.2" && c.Name == "ssh login" {
+			wantFix := fmt.Sprintf("ssh-keygen -f %s -R '[127.0.0.2]:%d'", kh, r.port)
+			if c.Status != "fail" || !strings.Contains(c.Message, "key changed") || !strings.Contains(c.Fix, wantFix) {
+				t.Errorf("ssh login: %s %q fix %q, want a changed key and %q", c.Status, c.Message, c.Fix, wantFix)
+			}
+			return
+		}
+	}
+	t.Fatalf("no ssh login check:\n%s", rep.dump())
+}
