@@ -135,7 +135,6 @@ func TestDoctorHealthy(t *testing.T) {
 	}
 	// The text form says the same for people.
 	txt := e.run("rffmpeg", nil, "doctor", "127.0.0.2")
-	t.Logf("%s", txt.stdout)
 	if txt.code != 0 || !strings.Contains(string(txt.stdout), "ok   ssh login: logged in") {
 		t.Errorf("text: exit %d:\n%s", txt.code, txt.stdout)
 	}

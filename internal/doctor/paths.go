@@ -91,8 +91,16 @@ func parseFileID(line string) (fileID, bool) {
 func (p sharedPath) check(ctx context.Context) []Check {
 	self, _ := os.Hostname()
 	base := fmt.Sprintf(".rffmpeg-doctor-%s-%d-%s", self, os.Getpid(), token())
-	out := []Check{p.toHost(ctx, filepath.Join(p.dir, base+"-here"))}
-	out = append(out, p.fromHost(ctx, filepath.Join(p.dir, base+"-there")))
+	// Both directions at once: on an unshared path each waits the full
+	// visibleWithin.
+	out := make([]Check, 2)
+	done := make(chan struct{})
+	go func() {
+		out[1] = p.fromHost(ctx, filepath.Join(p.dir, base+"-there"))
+		close(done)
+	}()
+	out[0] = p.toHost(ctx, filepath.Join(p.dir, base+"-here"))
+	<-done
 	// Remove both sentinels on both sides (on an unshared path each side
 	// has its own).
 	p.a.run(ctx, p.ssh.Argv(remote.Join([]string{"rm", "-f", "--", filepath.Join(p.dir, base+"-here"), filepath.Join(p.dir, base+"-there")}), remote.Quiet(true)), nil, 10*time.Second)
