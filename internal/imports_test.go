@@ -22,7 +22,7 @@ func TestImportDirections(t *testing.T) {
 		"netns":     {},
 		"escape":    {},
 		"safefs":    {},
-		"setup":     {"config", "logging", "owner", "selector", "state"},
+		"setup":     {"config", "logging", "owner", "remote", "selector", "state"},
 		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},

@@ -14,19 +14,9 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
-
-// sshFor is how the shim reaches a host under this configuration (the
-// same fields, from the same configuration values, as the shim's).
-func sshFor(c *config.Config, hostname string) remote.SSH {
-	return remote.SSH{
-		Path: c.Commands.SSH, User: c.Remote.User, Host: hostname,
-		ConnectTimeout: c.Remote.ConnectTimeout, Persist: c.Remote.Persist, PersistDir: c.Directories.Persist,
-		KeepaliveEvery: c.Remote.KeepaliveEvery, KeepaliveCount: c.Remote.KeepaliveCount,
-		HostKeys: c.Remote.HostKeys, KnownHosts: c.KnownHostsPath(), Extra: c.Remote.Args,
-	}
-}
 
 // hostRun carries one host's checks and what the parity check compares.
 type hostRun struct {
@@ -55,7 +45,7 @@ func (r *hostRun) timed(name string, st Status, msg, fix string, d time.Duration
 func hostsChecks(ctx context.Context, c *config.Config, a account, hosts []state.Host) ([]Check, []state.Host) {
 	runs := make([]*hostRun, len(hosts))
 	for i, h := range hosts {
-		runs[i] = &hostRun{c: c, a: a, h: h, ssh: sshFor(c, h.Hostname), version: map[string]string{}}
+		runs[i] = &hostRun{c: c, a: a, h: h, ssh: setup.SSH(c, h.Hostname), version: map[string]string{}}
 	}
 	out := parallel(hosts, func(i int, _ state.Host) []Check {
 		runs[i].check(ctx)

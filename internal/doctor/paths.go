@@ -14,6 +14,7 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -44,7 +45,7 @@ func pathsChecks(ctx context.Context, c *config.Config, a account, hosts []state
 			continue
 		}
 		out = append(out, parallel(remoteHosts, func(_ int, h state.Host) []Check {
-			p := sharedPath{c: c, a: a, h: h, ssh: sshFor(c, h.Hostname), dir: d}
+			p := sharedPath{c: c, a: a, h: h, ssh: setup.SSH(c, h.Hostname), dir: d}
 			return p.check(ctx)
 		})...)
 	}
