@@ -138,6 +138,10 @@ func TestDoctorHealthy(t *testing.T) {
 	if txt.code != 0 || !strings.Contains(string(txt.stdout), "ok   ssh login: logged in") {
 		t.Errorf("text: exit %d:\n%s", txt.code, txt.stdout)
 	}
+	// The first run's login recorded the host key (trust on first use).
+	if want := fmt.Sprintf("has a key for [127.0.0.2]:%d", r.port); !strings.Contains(string(txt.stdout), want) {
+		t.Errorf("second run: no %q in:\n%s", want, txt.stdout)
+	}
 }
 
 // A dead host fails at the TCP connect; a hung one (TCP accepted, no SSH

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -235,10 +234,17 @@ func (r *hostRun) hostKey(e sshEffective) {
 	}
 	name := knownHostsName(r.h.Hostname, e.port)
 	kh := r.c.KnownHostsPath()
-	out, err := exec.Command("ssh-keygen", "-F", name, "-f", kh).Output()
+	// ssh-keygen -F knows hashed entries too; exit 1 means no entry.
+	res := output{Code: 1}
+	if _, err := os.Stat(kh); err == nil {
+		res = r.a.run(context.Background(), []string{"ssh-keygen", "-F", name, "-f", kh}, nil, 5*time.Second)
+	}
 	switch {
-	case err == nil && len(out) > 0:
+	case res.Code == 0 && len(res.Stdout) > 0:
 		r.add("host key", OK, kh+" has a key for "+name, "")
+	case res.Code != 1 && res.Code != 0:
+		r.add("host key", Warn, "cannot read "+kh+": "+firstLine(append(res.Stderr, errString(res.Err)...)),
+			"see the known_hosts check above")
 	default:
 		r.add("host key", OK, "no key for "+name+" in "+kh+" yet: recorded on the first connection (trust on first use)", "")
 	}
