@@ -23,11 +23,12 @@ func TestImportDirections(t *testing.T) {
 		"escape":    {},
 		"safefs":    {},
 		"agent":     {"escape"},
-		"setup":     {"config", "logging", "owner", "selector", "state"},
+		"setup":     {"config", "logging", "owner", "remote", "selector", "state"},
+		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector"},
-		"cli":       {"config", "escape", "logging", "owner", "selector", "setup", "state"},
+		"cli":       {"config", "doctor", "escape", "logging", "owner", "selector", "setup", "state"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {

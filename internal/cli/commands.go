@@ -159,6 +159,7 @@ func toolCommands() []command {
 		rn   RunOptions
 		cf   ConfigOptions
 		vers VersionOptions
+		doc  DoctorOptions
 	)
 	return []command{
 		{name: "log", args: "[-f]", short: "Show the log in a pager, or follow it (-f)",
@@ -181,6 +182,14 @@ func toolCommands() []command {
 		{name: "config", args: "[--json]", short: "Show the effective configuration and where each value came from",
 			flags: []flag{boolFlag("", "json", &cf.JSON, "print a JSON document instead of the table")},
 			run:   func(x *verb) error { return x.config(cf) }},
+		{name: "doctor", args: "[--path DIR]... [--json] [HOST...]", short: "Check the setup: state, Jellyfin's ffmpeg, hosts and shared paths",
+			long: "Run as root: the checks run as directories.owner. HOST: server names or host names\n" +
+				"(default: every host in the state). Exit 1 when a check fails.",
+			flags: []flag{{long: "path", value: "DIR", help: "a directory that must be shared with the hosts (repeat for several)",
+				set: func(s string) error { doc.Paths = append(doc.Paths, s); return nil }},
+				boolFlag("", "json", &doc.JSON, "print a JSON document (schema 1) instead of the text")},
+			maxArgs: -1, noConfig: true, bind: func(pos []string) error { doc.Hosts = pos; return nil },
+			run: func(x *verb) error { return x.doctor(doc) }},
 		{name: "version", args: "[--json]", short: "Show the version, commit, Go and SQLite versions",
 			flags:    []flag{boolFlag("", "json", &vers.JSON, "print a JSON document")},
 			noConfig: true, run: func(x *verb) error { return x.version(vers) }},
