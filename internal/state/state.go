@@ -1,9 +1,12 @@
 // Package state is rffmpeg's state store: the hosts, the running processes and
-// the host states, in the original rffmpeg's schema (so an existing rffmpeg.db
-// keeps working and a downgrade still reads it) plus forward migrations for
-// what the shim and the console need. One implementation over database/sql
-// serves SQLite (embedded, the default) and PostgreSQL (shared by several
-// media-server frontends). No SQL lives outside this package.
+// the host states. The original rffmpeg's three tables stay exactly as it
+// defines them (it reads them with SELECT * and unpacks its own columns), so
+// an existing rffmpeg.db keeps working, a downgrade still works and an old
+// and a new frontend can share one PostgreSQL; what we add lives in tables of
+// our own (rffmpeg_hosts, rffmpeg_processes, rffmpeg_states), with forward
+// migrations recorded in rffmpeg_schema. One implementation over
+// database/sql serves SQLite (embedded, the default) and PostgreSQL (shared
+// by several media-server frontends). No SQL lives outside this package.
 package state
 
 import (
@@ -101,12 +104,25 @@ type Snapshot struct {
 	Hosts     []Host
 	Processes []Process
 	Marks     []Mark
+	// Rows left out because their values are unusable (written by another
+	// tool): the rest of the pool works without them; RemoveHosts and Clear
+	// delete them.
+	Malformed []Malformed
 }
+
+// Backend is a kind of database.
+type Backend string
+
+// The databases rffmpeg keeps its state in (the configuration's database.type).
+const (
+	SQLite     Backend = "sqlite"
+	PostgreSQL Backend = "postgresql"
+)
 
 // Options say which database to open.
 type Options struct {
-	Backend string // "sqlite" or "postgresql"
-	Path    string // SQLite file
+	Backend Backend // SQLite when empty
+	Path    string  // SQLite file
 	// PostgreSQL connection.
 	Host, User, Password, Name string
 	Port                       int
@@ -114,7 +130,7 @@ type Options struct {
 
 // Describe names the database for messages: the SQLite path or user@host:port/db.
 func (o Options) Describe() string {
-	if o.Backend == "postgresql" {
+	if o.Backend == PostgreSQL {
 		return fmt.Sprintf("postgresql %s@%s:%d/%s", o.User, o.Host, o.Port, o.Name)
 	}
 	return "sqlite " + o.Path
@@ -173,10 +189,10 @@ func Init(ctx context.Context, o Options) (*Store, error) {
 
 func connect(ctx context.Context, o Options, create bool) (*Store, error) {
 	switch o.Backend {
-	case "postgresql":
+	case PostgreSQL:
 		return connectPostgres(ctx, o)
-	case "sqlite", "":
-		o.Backend = "sqlite"
+	case SQLite, "":
+		o.Backend = SQLite
 		return connectSQLite(ctx, o, create)
 	}
 	return nil, fmt.Errorf("unknown database type %q", o.Backend)
@@ -232,7 +248,7 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 // of the file, so it is set by init and by the first migration, not on
 // every open (every ffmpeg call pays for what happens on open).
 func (s *Store) ensureWAL(ctx context.Context) error {
-	if s.d.name() != "sqlite" {
+	if s.d.name() != SQLite {
 		return nil
 	}
 	var jm string
@@ -353,19 +369,19 @@ func fromMS(n sql.NullInt64) time.Time {
 func parseCreated(v any) time.Time {
 	switch v := v.(type) {
 	case time.Time:
-		return v
+		return sane(v)
 	case []byte:
 		return parseCreated(string(v))
 	case string:
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02T15:04:05.999999999"} {
 			if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
-				return t
+				return sane(t)
 			}
 		}
 	case int64:
-		return time.Unix(v, 0)
+		return sane(time.Unix(v, 0))
 	case float64:
-		return time.Unix(int64(v), 0)
+		return sane(time.Unix(int64(v), 0))
 	}
 	return time.Time{}
 }
