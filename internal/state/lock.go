@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"syscall"
 	"time"
 )
@@ -40,31 +39,21 @@ func backoff(ctx context.Context, count int) bool {
 	return true
 }
 
-// openWriteLock opens (creating it like the database: same owner, group
-// and mode) the lock file beside an SQLite database. Nil when it cannot:
-// the busy handler alone then keeps writers correct, only less frugal.
-func openWriteLock(dbPath string) *os.File {
-	path := dbPath + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o660)
-	if err != nil {
-		return nil
-	}
-	if db, err := os.Stat(dbPath); err == nil {
-		if st, ok := db.Sys().(*syscall.Stat_t); ok {
-			if fi, err := f.Stat(); err == nil {
-				if lt, ok := fi.Sys().(*syscall.Stat_t); ok && (lt.Uid != st.Uid || lt.Gid != st.Gid) {
-					f.Chown(int(st.Uid), int(st.Gid)) // works as root; harmless otherwise
-					f.Chmod(db.Mode().Perm())
-				}
-			}
-		}
-	}
-	return f
-}
-
 // writeLock waits for this store's turn to write (SQLite only) and returns
 // the release. A stuck holder cannot block us for more than a minute.
 func (s *Store) writeLock() func() {
+	if s.d.name() != SQLite || s.noLock {
+		return func() {}
+	}
+	s.lockOnce.Do(func() {
+		d, err := statDB(s.opts.Path)
+		if err == nil {
+			s.lock, err = openWriteLock(s.opts.Path, d)
+		}
+		if err != nil {
+			s.warn(err.Error())
+		}
+	})
 	if s.lock == nil {
 		return func() {}
 	}

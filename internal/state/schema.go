@@ -16,8 +16,8 @@ type dialect interface {
 	rebind(string) string
 	lock(context.Context, *sql.Tx) error
 	originalSchema() []string
-	tables(context.Context, *sql.Tx) (map[string]bool, error)
-	columns(context.Context, *sql.Tx, string) (map[string]bool, error)
+	tables(context.Context, querier) (map[string]bool, error)
+	columns(context.Context, querier, string) (map[string]bool, error)
 	created(time.Time) any // a value for hosts.created
 	ourSchema() []string
 	dropColumns(ctx context.Context, tx *sql.Tx, table string, cols []string) error
@@ -38,11 +38,11 @@ func (sqliteDialect) originalSchema() []string {
 	}
 }
 
-func (sqliteDialect) tables(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+func (sqliteDialect) tables(ctx context.Context, tx querier) (map[string]bool, error) {
 	return stringSet(ctx, tx, `SELECT name FROM sqlite_master WHERE type = 'table'`)
 }
 
-func (sqliteDialect) columns(ctx context.Context, tx *sql.Tx, table string) (map[string]bool, error) {
+func (sqliteDialect) columns(ctx context.Context, tx querier, table string) (map[string]bool, error) {
 	return stringSet(ctx, tx, `SELECT name FROM pragma_table_info(?)`, table)
 }
 
@@ -84,17 +84,17 @@ func (postgresDialect) originalSchema() []string {
 	}
 }
 
-func (postgresDialect) tables(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+func (postgresDialect) tables(ctx context.Context, tx querier) (map[string]bool, error) {
 	return stringSet(ctx, tx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
 }
 
-func (postgresDialect) columns(ctx context.Context, tx *sql.Tx, table string) (map[string]bool, error) {
+func (postgresDialect) columns(ctx context.Context, tx querier, table string) (map[string]bool, error) {
 	return stringSet(ctx, tx, `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, table)
 }
 
 func (postgresDialect) created(t time.Time) any { return t }
 
-func stringSet(ctx context.Context, tx *sql.Tx, q string, args ...any) (map[string]bool, error) {
+func stringSet(ctx context.Context, tx querier, q string, args ...any) (map[string]bool, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -348,27 +348,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if v, ok := s.version(ctx, s.db); ok && v == SchemaVersion {
 		return nil
 	}
+	// Look before touching: a foreign database is refused as it was found
+	// (not switched to WAL, no files created beside it).
+	tables, err := s.checkOurs(ctx, s.db)
+	if err != nil {
+		return err
+	}
 	if err := s.ensureWAL(ctx); err != nil {
 		return err
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		tables, err := s.d.tables(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if !tables["hosts"] {
-			if len(tables) == 0 {
-				return kindErr(ErrNotInitialized, "%s has no tables; create them with 'sudo rffmpeg init'", s.opts.Describe())
-			}
-			return kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (it has no hosts table)", s.opts.Describe())
-		}
-		cols, err := s.d.columns(ctx, tx, "hosts")
-		if err != nil {
-			return err
-		}
-		if !cols["hostname"] || !cols["id"] {
-			return kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (its hosts table has no hostname column)", s.opts.Describe())
-		}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		for _, stmt := range s.d.originalSchema()[1:] {
 			table := strings.Fields(stmt)[2]
 			if !tables[table] {
@@ -377,15 +366,15 @@ func (s *Store) migrate(ctx context.Context) error {
 				}
 			}
 		}
-		if !tables["rffmpeg_schema"] {
-			if _, err := tx.ExecContext(ctx, `CREATE TABLE rffmpeg_schema (version INTEGER NOT NULL)`); err != nil {
-				return err
-			}
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS rffmpeg_schema (version INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		v, ok := s.version(ctx, tx)
+		if !ok {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO rffmpeg_schema (version) VALUES (0)`); err != nil {
 				return err
 			}
 		}
-		v, _ := s.version(ctx, tx)
 		if v > SchemaVersion {
 			return fmt.Errorf("%s has schema version %d, newer than this rffmpeg knows (%d): upgrade rffmpeg", s.opts.Describe(), v, SchemaVersion)
 		}
@@ -394,11 +383,37 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %d (%s): %w", i+1, migrations[i].name, err)
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE rffmpeg_schema SET version = `+strconv.Itoa(SchemaVersion))
+		_, err := tx.ExecContext(ctx, `UPDATE rffmpeg_schema SET version = `+strconv.Itoa(SchemaVersion))
 		return err
 	})
 	if err != nil && s.opts.Backend == SQLite && !errors.Is(err, ErrNotInitialized) && !errors.Is(err, ErrNotRffmpeg) {
 		return s.wrapOpenErr(err)
 	}
 	return err
+}
+
+// checkOurs reads, without writing, whether this is an rffmpeg database,
+// and returns its tables.
+func (s *Store) checkOurs(ctx context.Context, q querier) (map[string]bool, error) {
+	tables, err := s.d.tables(ctx, q)
+	if err != nil {
+		if s.opts.Backend == SQLite {
+			return nil, s.wrapOpenErr(err)
+		}
+		return nil, err
+	}
+	if !tables["hosts"] {
+		if len(tables) == 0 {
+			return nil, kindErr(ErrNotInitialized, "%s has no tables; create them with 'sudo rffmpeg init'", s.opts.Describe())
+		}
+		return nil, kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (it has no hosts table)", s.opts.Describe())
+	}
+	cols, err := s.d.columns(ctx, q, "hosts")
+	if err != nil {
+		return nil, err
+	}
+	if !cols["hostname"] || !cols["id"] {
+		return nil, kindErr(ErrNotRffmpeg, "%s is not an rffmpeg database (its hosts table has no hostname column)", s.opts.Describe())
+	}
+	return tables, nil
 }

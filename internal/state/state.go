@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -141,7 +142,30 @@ type Store struct {
 	db   *sql.DB
 	d    dialect
 	opts Options
-	lock *os.File // SQLite: the writers' queue (see writeLock)
+	lockOnce sync.Once
+	lock     *os.File // SQLite: the writers' queue (see writeLock), opened on the first write
+	// noLock: init of a new file, whose owner the caller changes after
+	// (a lock file made now would keep the caller's).
+	noLock bool
+	mu     sync.Mutex
+	// Problems that do not stop this caller but may stop others (a side
+	// file the database's owner cannot write), or make it slower.
+	warnings []string
+}
+
+// Warnings says what is wrong beside the database without stopping this
+// caller (a file its owner cannot use, the writer queue off). Say it loudly:
+// it may stop the service account.
+func (s *Store) Warnings() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.warnings...)
+}
+
+func (s *Store) warn(w ...string) {
+	s.mu.Lock()
+	s.warnings = append(s.warnings, w...)
+	s.mu.Unlock()
 }
 
 // Options returns what the store was opened with.
@@ -208,6 +232,14 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("database %s: %w", o.Path, err)
 	}
+	var warnings []string
+	if err == nil && isWAL(o.Path) {
+		// Before SQLite opens them itself (see files.go). A database
+		// not in WAL mode yet gets them when it is switched (ensureWAL).
+		if warnings, err = sideFiles(o.Path); err != nil {
+			return nil, err
+		}
+	}
 	mode := "rw"
 	if create {
 		mode = "rwc"
@@ -240,7 +272,7 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
 	}
-	return &Store{db: db, d: sqliteDialect{}, opts: o, lock: openWriteLock(o.Path)}, nil
+	return &Store{db: db, d: sqliteDialect{}, opts: o, warnings: warnings, noLock: fi == nil}, nil
 }
 
 // ensureWAL switches an SQLite database to WAL, which lets readers (status,
@@ -256,6 +288,11 @@ func (s *Store) ensureWAL(ctx context.Context) error {
 		return s.wrapOpenErr(err)
 	}
 	if !strings.EqualFold(jm, "wal") {
+		w, err := sideFiles(s.opts.Path)
+		if err != nil {
+			return err
+		}
+		s.warn(w...)
 		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
 			return fmt.Errorf("database %s: enable WAL: %w", s.opts.Path, err)
 		}
