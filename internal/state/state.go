@@ -139,9 +139,9 @@ func (o Options) Describe() string {
 
 // Store is an open state database.
 type Store struct {
-	db   *sql.DB
-	d    dialect
-	opts Options
+	db       *sql.DB
+	d        dialect
+	opts     Options
 	lockOnce sync.Once
 	lock     *os.File // SQLite: the writers' queue (see writeLock), opened on the first write
 	// noLock: init of a new file, whose owner the caller changes after
