@@ -337,7 +337,9 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 		if err == nil || !isTooManyClients(err) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20*time.Millisecond + time.Duration(time.Now().UnixNano()%30)*time.Millisecond)
+		if !sleep(ctx, 20*time.Millisecond+time.Duration(time.Now().UnixNano()%30)*time.Millisecond) {
+			break
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -365,7 +367,18 @@ func pgReason(err error) string {
 // BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
 // writers from any number of processes or frontends serialize.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	unlock := s.writeLock()
+	err := s.txOnce(ctx, fn)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s stayed busy past the deadline: %w", s.opts.Describe(), err)
+	}
+	return err
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+	unlock, err := s.writeLock(ctx)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
