@@ -103,4 +103,3 @@ func TestDeadlinesHonoured(t *testing.T) {
 		}
 	})
 }
-
