@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 	"syscall"
+
+	"github.com/ncruces/go-sqlite3/vfs"
 )
 
 // The files beside an SQLite database (the write lock rffmpeg.db.lock and
@@ -48,11 +51,17 @@ func (d dbFile) trusted(uid uint32) bool {
 // openBeside opens (creating it when missing) a file beside the database.
 // flag is os.O_RDONLY or os.O_RDWR.
 func openBeside(path string, flag int, d dbFile) (f *os.File, created bool, err error) {
+	return openBesideMaybe(path, flag, d, true)
+}
+
+// openBesideMaybe is openBeside; with create false a missing file is an
+// fs.ErrNotExist error.
+func openBesideMaybe(path string, flag int, d dbFile, create bool) (f *os.File, created bool, err error) {
 	// O_NONBLOCK: a FIFO planted at the path must not hang the open.
 	const safe = syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC
 	for try := 0; try < 2; try++ {
 		f, err = os.OpenFile(path, flag|safe, 0)
-		if !errors.Is(err, fs.ErrNotExist) {
+		if !create || !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 		f, err = os.OpenFile(path, flag|safe|os.O_CREATE|os.O_EXCL, 0o600)
@@ -131,10 +140,18 @@ func openWriteLock(dbPath string, d dbFile) (*os.File, error) {
 // mode (SQLite would create them as the caller with the umask's mode); a
 // symlinked, foreign or unwritable one is an error that names the file and
 // the fix. Warnings say when a file works for us but not for the owner.
-func prepareSideFiles(dbPath string, d dbFile) (warnings []string, err error) {
+// A reader (readOnly) only checks the ones that exist.
+func prepareSideFiles(dbPath string, d dbFile, readOnly bool) (warnings []string, err error) {
+	flag := os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
 	for _, suffix := range []string{"-wal", "-shm"} {
 		path := dbPath + suffix
-		f, _, err := openBeside(path, os.O_RDWR, d)
+		f, _, err := openBesideMaybe(path, flag, d, !readOnly)
+		if readOnly && errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 				var pe *fs.PathError
@@ -160,12 +177,12 @@ func prepareSideFiles(dbPath string, d dbFile) (warnings []string, err error) {
 }
 
 // sideFiles prepares the -wal and -shm files of the database at path.
-func sideFiles(path string) ([]string, error) {
+func sideFiles(path string, readOnly bool) ([]string, error) {
 	d, err := statDB(path)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	w, err := prepareSideFiles(path, d)
+	w, err := prepareSideFiles(path, d, readOnly)
 	if err != nil {
 		return w, fmt.Errorf("database %s: %w", path, err)
 	}
@@ -182,4 +199,36 @@ func isWAL(path string) bool {
 	var h [20]byte
 	n, _ := f.ReadAt(h[:], 0)
 	return n == len(h) && h[18] == 2 && h[19] == 2
+}
+
+// writable says whether this account may write the database file.
+func writable(path string) bool {
+	err := syscall.Access(path, 2 /* W_OK */)
+	return !errors.Is(err, syscall.EACCES) && !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EPERM)
+}
+
+// readerVFS is SQLite's own file layer, except that a reader without write
+// access may open the -wal file read-only (C SQLite's unix layer falls back
+// so; the embedded driver's does not, and so could not read a database in
+// WAL mode that it cannot write). SQLite then reads the WAL without
+// changing it.
+type readerVFS struct{ vfs.VFSFilename }
+
+// readerVFSName is the name readerVFS is registered under (see readerVFSOnce).
+const readerVFSName = "rffmpeg-reader"
+
+var readerVFSOnce sync.Once
+
+func registerReaderVFS() {
+	readerVFSOnce.Do(func() {
+		vfs.Register(readerVFSName, readerVFS{vfs.Find("os").(vfs.VFSFilename)})
+	})
+}
+
+func (r readerVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
+	f, out, err := r.VFSFilename.OpenFilename(name, flags)
+	if err != nil && flags&vfs.OPEN_WAL != 0 && flags&vfs.OPEN_READWRITE != 0 && errors.Is(err, fs.ErrPermission) {
+		return r.VFSFilename.OpenFilename(name, flags&^(vfs.OPEN_READWRITE|vfs.OPEN_CREATE)|vfs.OPEN_READONLY)
+	}
+	return f, out, err
 }

@@ -108,7 +108,11 @@ func testUser(t *testing.T) (uid, gid uint32, name string) {
 // asUser runs a churn worker (open, acquire, release) as uid:gid from a copy
 // of the test binary that account can execute.
 func asUser(t *testing.T, bin string, uid, gid uint32, o state.Options) (string, error) {
-	job, _ := json.Marshal(workerJob{Opts: o, Mode: "churn"})
+	return asUserMode(t, bin, uid, gid, o, "churn")
+}
+
+func asUserMode(t *testing.T, bin string, uid, gid uint32, o state.Options, mode string) (string, error) {
+	job, _ := json.Marshal(workerJob{Opts: o, Mode: mode})
 	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"="+string(job))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}

@@ -327,8 +327,9 @@ func (s *Store) Clear(ctx context.Context, ref string, onlyBad bool) (Cleared, e
 
 // Reap deletes process and state rows known to be dead or expired, and
 // our rows whose base row is gone.
+// A read-only store reaps nothing (Warnings says so).
 func (s *Store) Reap(ctx context.Context, processes, marks []int64) error {
-	if len(processes) == 0 && len(marks) == 0 {
+	if len(processes) == 0 && len(marks) == 0 || s.opts.ReadOnly {
 		return nil
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {

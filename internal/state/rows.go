@@ -180,7 +180,8 @@ func scanHosts(rows *sql.Rows, strict bool) ([]Host, []Malformed, error) {
 	return out, bad, rows.Err()
 }
 
-const processSelect = `SELECT p.id, p.host_id, p.process_id, substr(p.cmd, 1, ` + "65536" + `), x.started, x.owner, x.heartbeat
+// processSelect reads at most CmdReadLimit (65536) characters of a command.
+const processSelect = `SELECT p.id, p.host_id, p.process_id, substr(p.cmd, 1, 65536), x.started, x.owner, x.heartbeat
 	FROM processes p LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
 	ORDER BY p.id`
 

@@ -354,6 +354,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.opts.ReadOnly {
+		return kindErr(ErrReadOnly, "%s needs an upgrade of its tables, which a read-only open cannot do: run any rffmpeg command once with write access", s.opts.Describe())
+	}
 	if err := s.ensureWAL(ctx); err != nil {
 		return err
 	}

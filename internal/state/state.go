@@ -33,6 +33,7 @@ var (
 	ErrInvalid        = errors.New("invalid")
 	ErrNotInitialized = errors.New("database not initialized")
 	ErrNotRffmpeg     = errors.New("not an rffmpeg database")
+	ErrReadOnly       = errors.New("database is read-only")
 )
 
 // kindError is an error with a human message that still matches its
@@ -124,6 +125,10 @@ const (
 type Options struct {
 	Backend Backend // SQLite when empty
 	Path    string  // SQLite file
+	// ReadOnly opens for reading only (status): nothing is migrated,
+	// recorded or reaped. An SQLite file this account cannot write is
+	// opened so by itself (see Store.Warnings).
+	ReadOnly bool
 	// PostgreSQL connection.
 	Host, User, Password, Name string
 	Port                       int
@@ -167,6 +172,10 @@ func (s *Store) warn(w ...string) {
 	s.warnings = append(s.warnings, w...)
 	s.mu.Unlock()
 }
+
+// ReadOnly reports whether the store only reads (Options.ReadOnly, or an
+// SQLite file this account cannot write).
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }
 
 // Options returns what the store was opened with.
 func (s *Store) Options() Options { return s.opts }
@@ -233,16 +242,27 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 		return nil, fmt.Errorf("database %s: %w", o.Path, err)
 	}
 	var warnings []string
+	if err == nil && !create && !o.ReadOnly && !writable(o.Path) {
+		// A reader without write access (an admin in a read-only group):
+		// status still works, it just records and reaps nothing.
+		o.ReadOnly = true
+		warnings = append(warnings, fmt.Sprintf("%s is not writable by this account: opened read-only (dead rows are not reaped)", o.Path))
+	}
 	if err == nil && isWAL(o.Path) {
 		// Before SQLite opens them itself (see files.go). A database
 		// not in WAL mode yet gets them when it is switched (ensureWAL).
-		if warnings, err = sideFiles(o.Path); err != nil {
+		w, err := sideFiles(o.Path, o.ReadOnly)
+		if err != nil {
 			return nil, err
 		}
+		warnings = append(warnings, w...)
 	}
 	mode := "rw"
-	if create {
+	switch {
+	case create:
 		mode = "rwc"
+	case o.ReadOnly:
+		mode = "ro"
 	}
 	// busy_timeout: a library scan runs hundreds of shims at once; they queue
 	// for the write lock instead of failing with "database is locked".
@@ -251,6 +271,10 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	q := url.Values{}
 	q.Set("mode", mode)
 	q.Set("_txlock", "immediate")
+	if o.ReadOnly {
+		registerReaderVFS()
+		q.Set("vfs", readerVFSName)
+	}
 	// The timeout covers the pragmas the driver runs while connecting; the
 	// backoff handler (lock.go) takes over once the connection is up.
 	q.Add("_pragma", "busy_timeout(60000)")
@@ -288,7 +312,7 @@ func (s *Store) ensureWAL(ctx context.Context) error {
 		return s.wrapOpenErr(err)
 	}
 	if !strings.EqualFold(jm, "wal") {
-		w, err := sideFiles(s.opts.Path)
+		w, err := sideFiles(s.opts.Path, false)
 		if err != nil {
 			return err
 		}

@@ -311,7 +311,7 @@ const workerEnv = "RFFMPEG_STATE_WORKER"
 
 type workerJob struct {
 	Opts    state.Options
-	Mode    string // "churn": acquire, hold briefly, release; "hold": acquire, print host, wait for the release file
+	Mode    string // "churn": acquire, hold briefly, release; "hold": acquire, print host, wait for the release file; "read": print the snapshot's size
 	Release string
 }
 
@@ -327,6 +327,15 @@ func worker() int {
 		return 1
 	}
 	defer s.Close()
+	if job.Mode == "read" {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "snapshot:", err)
+			return 1
+		}
+		fmt.Printf("%d hosts; read-only %v; %q\n", len(snap.Hosts), s.ReadOnly(), s.Warnings())
+		return 0
+	}
 	claim := state.Claim{PID: os.Getpid(), Owner: "worker", Cmd: "ffprobe x", Now: time.Now()}
 	l, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: claim}, statetest.LeastBusy)
 	if err != nil {
