@@ -229,3 +229,51 @@ func copyFile(t *testing.T, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestLockFileRefused: whatever else sits at the lock path is not used
+// (and does not hang the call); the store works and says why.
+func TestLockFileRefused(t *testing.T) {
+	cases := []struct {
+		name  string
+		plant func(path string) error
+		want  string
+	}{
+		{"fifo", func(p string) error { return syscall.Mkfifo(p, 0o666) }, "not a regular file"},
+		{"directory", func(p string) error { return os.Mkdir(p, 0o755) }, "not a regular file"},
+		{"foreign owner", func(p string) error {
+			if os.Geteuid() != 0 {
+				return errSkip
+			}
+			if err := os.WriteFile(p, nil, 0o666); err != nil {
+				return err
+			}
+			return os.Chown(p, 4243, 4243)
+		}, "not by the database's owner"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := statetest.NewSQLite(t)
+			initStore(t, o).Close()
+			os.Chown(o.Path, 4242, 4242)
+			os.Remove(o.Path + ".lock")
+			if err := c.plant(o.Path + ".lock"); err == errSkip {
+				t.Skip("needs root")
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			s, err := state.Open(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.AddHost(ctx, "a.lan", "", 1, now); err != nil {
+				t.Fatal(err)
+			}
+			if w := strings.Join(s.Warnings(), "\n"); !strings.Contains(w, c.want) {
+				t.Errorf("warnings = %q, want %q", w, c.want)
+			}
+		})
+	}
+}
+
+var errSkip = fmt.Errorf("skip")
