@@ -140,7 +140,10 @@ func openWriteLock(dbPath string, d dbFile) (*os.File, error) {
 // mode (SQLite would create them as the caller with the umask's mode); a
 // symlinked, foreign or unwritable one is an error that names the file and
 // the fix. Warnings say when a file works for us but not for the owner.
-// A reader (readOnly) only checks the ones that exist.
+// A reader (readOnly) only checks the ones that exist. (Opening and closing
+// them here is safe beside open connections: the driver's locks are
+// open-file-description locks, which another descriptor's close does not
+// release.)
 func prepareSideFiles(dbPath string, d dbFile, readOnly bool) (warnings []string, err error) {
 	flag := os.O_RDWR
 	if readOnly {
