@@ -14,22 +14,7 @@ import (
 )
 
 // bind rewrites ? placeholders for PostgreSQL, as the original's %s.
-func bind(o state.Options, q string) string {
-	if o.Backend != state.PostgreSQL {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func bind(o state.Options, q string) string { return state.Rebind(o.Backend, q) }
 
 // unpack runs the original's SELECT * and scans every row into exactly
 // want columns, as its `a, b, c = row` does.
@@ -349,4 +334,23 @@ func TestMigratesVersion2(t *testing.T) {
 			})
 		}
 	})
+}
+
+func TestRebindAndDSN(t *testing.T) {
+	for _, c := range []struct {
+		b       state.Backend
+		q, want string
+	}{
+		{state.SQLite, "a = ? AND b = ?", "a = ? AND b = ?"},
+		{state.PostgreSQL, "a = ? AND b = ?", "a = $1 AND b = $2"},
+	} {
+		if got := state.Rebind(c.b, c.q); got != c.want {
+			t.Errorf("Rebind(%s, %q) = %q, want %q", c.b, c.q, got, c.want)
+		}
+	}
+	o := state.Options{Backend: state.PostgreSQL, Host: "db", Port: 5432, User: "u", Password: `it's a \ pass`, Name: "rffmpeg"}
+	want := `host='db' port=5432 user='u' password='it\'s a \\ pass' dbname='rffmpeg' connect_timeout=5`
+	if got := o.PostgresDSN(); got != want {
+		t.Errorf("PostgresDSN() = %s\nwant           %s", got, want)
+	}
 }

@@ -339,10 +339,25 @@ func pgQuote(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
-func connectPostgres(ctx context.Context, o Options) (*Store, error) {
-	dsn := fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
+// PostgresDSN is the keyword/value connection string for o's PostgreSQL
+// database, every value quoted (for tools and tests that open it
+// without the store, driver "pgx").
+func (o Options) PostgresDSN() string {
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
 		pgQuote(o.Host), o.Port, pgQuote(o.User), pgQuote(o.Password), pgQuote(o.Name))
-	db, err := sql.Open("pgx", dsn)
+}
+
+// Rebind rewrites a query's ? placeholders for the backend ($1, $2, … for
+// PostgreSQL), as the store does with its own.
+func Rebind(b Backend, query string) string {
+	if b == PostgreSQL {
+		return postgresDialect{}.rebind(query)
+	}
+	return query
+}
+
+func connectPostgres(ctx context.Context, o Options) (*Store, error) {
+	db, err := sql.Open("pgx", o.PostgresDSN())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
 	}
