@@ -152,6 +152,9 @@ func (s *Store) MarkChecked(ctx context.Context, hostID int64, now time.Time) er
 
 // Heartbeat tells other machines sharing the database that a job still runs.
 func (s *Store) Heartbeat(ctx context.Context, l Lease, now time.Time) error {
+	if err := s.readOnlyErr(); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE rffmpeg_processes SET heartbeat = ? WHERE id = ?`), ms(now), l.ProcessID); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}

@@ -42,10 +42,11 @@ func statDB(path string) (dbFile, error) {
 }
 
 // trusted says whether a file beside the database may be used: owned by
-// the database's owner, by the caller or by root (none of whom needs to
-// plant a file to attack the others).
-func (d dbFile) trusted(uid uint32) bool {
-	return uid == d.uid || uid == uint32(os.Geteuid()) || uid == 0
+// the database's owner, by the caller or by root, or by the database's
+// group when that group may write the database anyway (an admin of the
+// group made it); none of them needs to plant a file to attack the others.
+func (d dbFile) trusted(st *syscall.Stat_t) bool {
+	return st.Uid == d.uid || st.Uid == uint32(os.Geteuid()) || st.Uid == 0 || st.Gid == d.gid && d.perm&0o020 != 0
 }
 
 // openBeside opens (creating it when missing) a file beside the database.
@@ -90,7 +91,7 @@ func openBesideMaybe(path string, flag int, d dbFile, create bool) (f *os.File, 
 	case !fi.Mode().IsRegular():
 		f.Close()
 		return nil, false, fmt.Errorf("%s is not a regular file (%s); remove it", path, fi.Mode().Type())
-	case st == nil || !d.trusted(st.Uid):
+	case st == nil || !d.trusted(st):
 		f.Close()
 		return nil, false, fmt.Errorf("%s is owned by %s, not by the database's owner %s; remove it", path, userName(st), userName(&syscall.Stat_t{Uid: d.uid}))
 	}
@@ -138,58 +139,86 @@ func openWriteLock(dbPath string, d dbFile) (*os.File, error) {
 // prepareSideFiles makes sure SQLite's -wal and -shm files can be used by
 // the database's owner: missing ones are created now with its owner and
 // mode (SQLite would create them as the caller with the umask's mode); a
-// symlinked, foreign or unwritable one is an error that names the file and
-// the fix. Warnings say when a file works for us but not for the owner.
-// A reader (readOnly) only checks the ones that exist. (Opening and closing
-// them here is safe beside open connections: the driver's locks are
+// symlinked or foreign one is an error that names the file. One this
+// account can read but not write (left root:root 0644 by an older run)
+// makes the open read-only, and roReason names the file and the fix.
+// Warnings say when a file works for us but not for the owner. A reader
+// (readOnly) only checks the ones that exist. (Opening and closing them here
+// is safe beside open connections: the driver's locks are
 // open-file-description locks, which another descriptor's close does not
 // release.)
-func prepareSideFiles(dbPath string, d dbFile, readOnly bool) (warnings []string, err error) {
-	flag := os.O_RDWR
-	if readOnly {
-		flag = os.O_RDONLY
-	}
+func prepareSideFiles(dbPath string, d dbFile, readOnly bool) (warnings []string, roReason string, err error) {
 	for _, suffix := range []string{"-wal", "-shm"} {
 		path := dbPath + suffix
+		flag := os.O_RDWR
+		if readOnly {
+			flag = os.O_RDONLY
+		}
 		f, _, err := openBesideMaybe(path, flag, d, !readOnly)
 		if readOnly && errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
-				var pe *fs.PathError
-				if errors.As(err, &pe) {
-					err = pe.Err
-				}
-				return warnings, fmt.Errorf("cannot write %s (%v), so the database cannot be used; give it the database's owner and mode: chown --reference=%s %s; chmod --reference=%s %s",
-					path, err, dbPath, path, dbPath, path)
+		if !readOnly && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
 			}
-			return warnings, fmt.Errorf("database side file: %w", err)
+			roReason = fmt.Sprintf("cannot write %s (%v); give it the database's owner and mode: chown --reference=%s %s; chmod --reference=%s %s",
+				path, err, dbPath, path, dbPath, path)
+			readOnly = true
+			f, _, err = openBesideMaybe(path, os.O_RDONLY, d, false)
+		}
+		if err != nil {
+			return warnings, roReason, fmt.Errorf("database side file: %w", err)
 		}
 		fi, serr := f.Stat()
 		f.Close()
 		if serr != nil {
 			continue
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Uid != d.uid || fi.Mode().Perm()&d.perm != d.perm) {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && !d.usableByOwner(st, fi.Mode().Perm()) {
 			warnings = append(warnings, fmt.Sprintf("%s (owner %s, mode %#o) differs from %s (owner %s, mode %#o): its owner may not be able to open the database; fix: chown --reference=%s %s; chmod --reference=%s %s",
 				path, userName(st), fi.Mode().Perm(), dbPath, userName(&syscall.Stat_t{Uid: d.uid}), d.perm, dbPath, path, dbPath, path))
 		}
 	}
-	return warnings, nil
+	return warnings, roReason, nil
+}
+
+// usableByOwner says whether the database's owner can read and write a
+// file with this owner and mode.
+func (d dbFile) usableByOwner(st *syscall.Stat_t, perm os.FileMode) bool {
+	switch {
+	case d.uid == 0, perm&0o006 == 0o006:
+		return true
+	case st.Uid == d.uid:
+		return perm&0o600 == 0o600
+	case perm&0o060 != 0o060:
+		return false
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(d.uid), 10))
+	if err != nil {
+		return false
+	}
+	gids, _ := u.GroupIds()
+	for _, g := range append(gids, u.Gid) {
+		if g == strconv.FormatUint(uint64(st.Gid), 10) {
+			return true
+		}
+	}
+	return false
 }
 
 // sideFiles prepares the -wal and -shm files of the database at path.
-func sideFiles(path string, readOnly bool) ([]string, error) {
+func sideFiles(path string, readOnly bool) (warnings []string, roReason string, err error) {
 	d, err := statDB(path)
 	if err != nil {
-		return nil, fmt.Errorf("database %s: %w", path, err)
+		return nil, "", fmt.Errorf("database %s: %w", path, err)
 	}
-	w, err := prepareSideFiles(path, d, readOnly)
+	w, ro, err := prepareSideFiles(path, d, readOnly)
 	if err != nil {
-		return w, fmt.Errorf("database %s: %w", path, err)
+		return w, ro, fmt.Errorf("database %s: %w", path, err)
 	}
-	return w, nil
+	return w, ro, nil
 }
 
 // isWAL reads the database header: bytes 18 and 19 are 2 in WAL mode.

@@ -152,7 +152,9 @@ type Store struct {
 	// noLock: init of a new file, whose owner the caller changes after
 	// (a lock file made now would keep the caller's).
 	noLock bool
-	mu     sync.Mutex
+	// roReason says why an SQLite store opened itself read-only.
+	roReason string
+	mu       sync.Mutex
 	// Problems that do not stop this caller but may stop others (a side
 	// file the database's owner cannot write), or make it slower.
 	warnings []string
@@ -242,20 +244,26 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 		return nil, fmt.Errorf("database %s: %w", o.Path, err)
 	}
 	var warnings []string
+	roReason := ""
 	if err == nil && !create && !o.ReadOnly && !writable(o.Path) {
 		// A reader without write access (an admin in a read-only group):
 		// status still works, it just records and reaps nothing.
 		o.ReadOnly = true
-		warnings = append(warnings, fmt.Sprintf("%s is not writable by this account: opened read-only (dead rows are not reaped)", o.Path))
+		roReason = fmt.Sprintf("%s is not writable by this account", o.Path)
+		warnings = append(warnings, roReason+": opened read-only (dead rows are not reaped)")
 	}
 	if err == nil && isWAL(o.Path) {
 		// Before SQLite opens them itself (see files.go). A database
 		// not in WAL mode yet gets them when it is switched (ensureWAL).
-		w, err := sideFiles(o.Path, o.ReadOnly)
+		w, ro, err := sideFiles(o.Path, o.ReadOnly)
 		if err != nil {
 			return nil, err
 		}
 		warnings = append(warnings, w...)
+		if ro != "" {
+			o.ReadOnly, roReason = true, ro
+			warnings = append(warnings, "opened read-only: "+ro)
+		}
 	}
 	mode := "rw"
 	switch {
@@ -296,7 +304,7 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
 	}
-	return &Store{db: db, d: sqliteDialect{}, opts: o, warnings: warnings, noLock: fi == nil}, nil
+	return &Store{db: db, d: sqliteDialect{}, opts: o, warnings: warnings, noLock: fi == nil, roReason: roReason}, nil
 }
 
 // ensureWAL switches an SQLite database to WAL, which lets readers (status,
@@ -312,9 +320,12 @@ func (s *Store) ensureWAL(ctx context.Context) error {
 		return s.wrapOpenErr(err)
 	}
 	if !strings.EqualFold(jm, "wal") {
-		w, err := sideFiles(s.opts.Path, false)
+		w, ro, err := sideFiles(s.opts.Path, false)
 		if err != nil {
 			return err
+		}
+		if ro != "" {
+			return kindErr(ErrReadOnly, "database %s: switch to WAL: %s", s.opts.Path, ro)
 		}
 		s.warn(w...)
 		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
@@ -413,7 +424,22 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return err
 }
 
+// readOnlyErr is the error of a write on a read-only store, saying why.
+func (s *Store) readOnlyErr() error {
+	if !s.opts.ReadOnly {
+		return nil
+	}
+	why := s.roReason
+	if why == "" {
+		why = "opened with Options.ReadOnly"
+	}
+	return kindErr(ErrReadOnly, "%s is open read-only: %s", s.opts.Describe(), why)
+}
+
 func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := s.readOnlyErr(); err != nil {
+		return err
+	}
 	unlock, err := s.writeLock(ctx)
 	if err != nil {
 		return err
