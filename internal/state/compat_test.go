@@ -3,6 +3,7 @@ package state_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -353,4 +354,39 @@ func TestRebindAndDSN(t *testing.T) {
 	if got := o.PostgresDSN(); got != want {
 		t.Errorf("PostgresDSN() = %s\nwant           %s", got, want)
 	}
+}
+
+// TestConcurrentMigration: a library scan's first calls after an upgrade
+// all find a version-2 database and migrate it at once; one does, the
+// others wait and find it done.
+func TestConcurrentMigration(t *testing.T) {
+	forEach(t, func(t *testing.T, o state.Options) {
+		createVersion2(t, o)
+		job, _ := json.Marshal(workerJob{Opts: o, Mode: "churn"})
+		var wg sync.WaitGroup
+		errs := make(chan string, 8)
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if out, err := statetest.Worker(workerEnv, string(job)).CombinedOutput(); err != nil {
+					errs <- fmt.Sprintf("%v: %s", err, out)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+		s, err := state.Open(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		snap, err := s.Snapshot(ctx)
+		if err != nil || !snap.Hosts[0].Drain || snap.Hosts[1].LastError == "" {
+			t.Errorf("after concurrent migration: %+v %v", snap.Hosts, err)
+		}
+	})
 }

@@ -350,8 +350,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	// Look before touching: a foreign database is refused as it was found
 	// (not switched to WAL, no files created beside it).
-	tables, err := s.checkOurs(ctx, s.db)
-	if err != nil {
+	if _, err := s.checkOurs(ctx, s.db); err != nil {
 		return err
 	}
 	if s.opts.ReadOnly {
@@ -360,7 +359,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.ensureWAL(ctx); err != nil {
 		return err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Again under the write lock: another process may have migrated
+		// meanwhile.
+		tables, err := s.d.tables(ctx, tx)
+		if err != nil {
+			return err
+		}
 		for _, stmt := range s.d.originalSchema()[1:] {
 			table := strings.Fields(stmt)[2]
 			if !tables[table] {
@@ -386,7 +391,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %d (%s): %w", i+1, migrations[i].name, err)
 			}
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE rffmpeg_schema SET version = `+strconv.Itoa(SchemaVersion))
+		_, err = tx.ExecContext(ctx, `UPDATE rffmpeg_schema SET version = `+strconv.Itoa(SchemaVersion))
 		return err
 	})
 	if err != nil && s.opts.Backend == SQLite && !errors.Is(err, ErrNotInitialized) && !errors.Is(err, ErrNotRffmpeg) {
