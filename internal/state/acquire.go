@@ -74,6 +74,13 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 		if err := s.reap(ctx, tx, d.ReapProcesses, d.ReapMarks); err != nil {
 			return err
 		}
+		if len(d.ReapProcesses)+len(d.ReapMarks) > 0 {
+			// Rare (a writer died), so the sweep of our rows whose base
+			// row the original deleted rides along here.
+			if err := s.reapOrphans(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if d.None {
 			return nil
 		}
