@@ -51,6 +51,9 @@ func TestMalformedRows(t *testing.T) {
 		harmless := []string{
 			`INSERT INTO hosts (servername, hostname, weight, created) VALUES ('odd', 'odd.lan', 0, '20000-01-01 00:00:00')`,
 		}
+		if o.Backend == state.PostgreSQL {
+			harmless = append(harmless, `INSERT INTO hosts (servername, hostname, weight, created) VALUES ('inf', 'inf.lan', 1, 'infinity')`)
+		}
 		if o.Backend == state.SQLite {
 			harmless = append(harmless,
 				`INSERT INTO hosts (servername, hostname, weight, created) VALUES ('y2024', 'y.lan', NULL, '2024')`,
