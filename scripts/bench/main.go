@@ -8,7 +8,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rffmpeg/rffmpeg/internal/netns"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
 
 var (
@@ -37,11 +36,11 @@ func main() {
 
 	// 1. shim vs bare ssh over the same warm master.
 	e := install("one", base)
-	e.cli("add", "127.0.0.2")
+	e.cli("add", testrig.HostA)
 	e.call("ffmpeg", "-version") // check + master
-	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: "127.0.0.2", ConnectTimeout: 1, Persist: 300,
+	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: testrig.HostA, ConnectTimeout: 1, Persist: 300,
 		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
-		Extra: []string{"-i", filepath.Join(*dir, "clientkey"), "-p", fmt.Sprint(*port)}}
+		Extra: []string{"-i", testrig.KeysIn(*dir).Client, "-p", fmt.Sprint(*port)}}
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
@@ -64,7 +63,7 @@ func main() {
 	for _, k := range []int{1, 4, 8} {
 		b := install(fmt.Sprintf("busy%d", k), base)
 		for i := 1; i <= k; i++ {
-			b.cli("add", "-n", fmt.Sprintf("h%d", i), []string{"127.0.0.2", "127.0.0.3"}[i%2])
+			b.cli("add", "-n", fmt.Sprintf("h%d", i), []string{testrig.HostA, testrig.HostB}[i%2])
 		}
 		var holders []*exec.Cmd
 		for i := 0; i < k; i++ { // one long job per host
@@ -89,21 +88,12 @@ func main() {
 	}
 
 	// 4. dead and hung hosts: the first call pays, later ones do not.
-	hung, err := net.Listen("tcp", fmt.Sprintf("127.0.0.4:%d", *port))
+	hung, err := testrig.ListenHung(testrig.HungAddr, *port)
 	must(err)
-	go func() {
-		var held []net.Conn
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	for _, bad := range []struct{ name, addr string }{{"dead (refused)", "127.0.0.9"}, {"hung (silent)", "127.0.0.4"}} {
+	defer hung.Close()
+	for _, bad := range []struct{ name, addr string }{{"dead (refused)", testrig.DeadAddr}, {"hung (silent)", testrig.HungAddr}} {
 		h := install("bad"+bad.addr, base)
-		h.cli("add", "-n", "good", "127.0.0.2")
+		h.cli("add", "-n", "good", testrig.HostA)
 		h.call("ffmpeg", "-version") // warm the good host
 		h.cli("add", "-n", "bad", bad.addr)
 		h.cli("weight", "good", "1")
@@ -124,8 +114,7 @@ func main() {
 	// 5. A host that freezes or is cut off with its master up (issue: calls
 	// held hostage). Its own network namespace and sshd.
 	for _, fault := range []string{"frozen", "cut off"} {
-		ns, err := netns.New(250, netns.SSHD{Port: *port, HostKey: filepath.Join(*dir, "hostkey"),
-			AuthorizedKeys: filepath.Join(*dir, "authorized_keys"), Dir: *dir})
+		ns, err := testrig.NewNSHost(*dir, *port, testrig.KeysIn(*dir), *user)
 		if err != nil {
 			fmt.Printf("fault   %-15s skipped: %v\n", fault, err)
 			continue
