@@ -30,6 +30,7 @@ var (
 func main() {
 	flag.Parse()
 	base, err := os.ReadFile(filepath.Join(*dir, "rffmpeg.yml"))
+	keys := testrig.KeysIn(filepath.Join(*dir, "rig")) // made by scripts/lib.sh
 	must(err)
 
 	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (p90), on %s\n\n", *runs, hostInfo())
@@ -40,7 +41,7 @@ func main() {
 	e.call("ffmpeg", "-version") // check + master
 	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: testrig.HostA, ConnectTimeout: 1, Persist: 300,
 		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
-		Extra: []string{"-i", testrig.KeysIn(*dir).Client, "-p", fmt.Sprint(*port)}}
+		Extra: []string{"-i", keys.Client, "-p", fmt.Sprint(*port)}}
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
@@ -114,7 +115,7 @@ func main() {
 	// 5. A host that freezes or is cut off with its master up (issue: calls
 	// held hostage). Its own network namespace and sshd.
 	for _, fault := range []string{"frozen", "cut off"} {
-		ns, err := testrig.NewNSHost(*dir, *port, testrig.KeysIn(*dir), *user)
+		ns, err := testrig.NewNSHost(*dir, *port, keys, *user)
 		if err != nil {
 			fmt.Printf("fault   %-15s skipped: %v\n", fault, err)
 			continue

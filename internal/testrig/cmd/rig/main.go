@@ -93,7 +93,7 @@ func procs(dir, user string) error {
 	for i, p := range pids {
 		list[i] = strconv.Itoa(p)
 	}
-	ps := exec.Command("ps", "-o", "pid,ppid,user,etime,args", "-p", strings.Join(list, ","))
+	ps := exec.Command("ps", "-o", "pid,ppid,user:16,etime,args", "-p", strings.Join(list, ","))
 	ps.Stdout, ps.Stderr = os.Stdout, os.Stderr
 	return ps.Run()
 }
