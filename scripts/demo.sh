@@ -59,6 +59,8 @@ for _ in $(seq 1 100); do
     break
   fi
   remote=
+  # Fell back to running it here: no need to wait for the job to end.
+  ! grep -q "rffmpeg\[$job\].*Running command on host 'localhost'" "$DIR/rffmpeg.log" 2>/dev/null || break
   kill -0 "$job" 2>/dev/null || break
   sleep 0.1
 done
