@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,17 +31,26 @@ type NSHost struct {
 // next process that claims its number.
 const nsLockDir = "/run/rffmpeg-testrig"
 
-// claimNumber takes the lowest free namespace number (1..250).
+// nsNext is where this process looks for a free number next: a host made
+// after another was destroyed gets a fresh address, so nothing left of the
+// old one (a master's connection, a kernel still tearing the old namespace
+// down) can meet the new one.
+var nsNext atomic.Int64
+
+// claimNumber takes a free namespace number (1..250).
 func claimNumber() (int, *os.File, error) {
 	if err := os.MkdirAll(nsLockDir, 0o700); err != nil {
 		return 0, nil, fmt.Errorf("namespace numbers: %w", err)
 	}
-	for n := 1; n <= 250; n++ {
+	start := int(nsNext.Add(1))
+	for i := 0; i < 250; i++ {
+		n := (start+i-1)%250 + 1
 		f, err := os.OpenFile(filepath.Join(nsLockDir, fmt.Sprintf("ns%d.lock", n)), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return 0, nil, fmt.Errorf("namespace numbers: %w", err)
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			nsNext.Store(int64(n))
 			return n, f, nil
 		}
 		f.Close()

@@ -287,6 +287,15 @@ func TestNSHost(t *testing.T) {
 	if out, _ := exec.Command("ip", "netns", "list").Output(); nsListed(string(out), ns) {
 		t.Errorf("%s still exists after Destroy", ns)
 	}
+	// The next host gets a fresh address, not the one just destroyed.
+	c, err := NewNSHost(dir, 22, keys, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	if c.NS == ns || c.NS == b.NS {
+		t.Errorf("new host got %s, want neither the destroyed %s nor the live %s", c.NS, ns, b.NS)
+	}
 }
 
 func linkFlags(t *testing.T, dev string) string {
