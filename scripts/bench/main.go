@@ -30,12 +30,19 @@ var (
 func main() {
 	flag.Parse()
 	base, err := os.ReadFile(filepath.Join(*dir, "rffmpeg.yml"))
-	keys := testrig.KeysIn(filepath.Join(*dir, "rig")) // made by scripts/lib.sh
 	must(err)
+	keys := testrig.KeysIn(filepath.Join(*dir, "rig")) // made by scripts/lib.sh
 
 	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (p90), on %s\n\n", *runs, hostInfo())
+	benchRemote(base, keys)
+	benchFallback(base)
+	benchBusy(base)
+	benchBadHosts(base)
+	benchFaults(base, keys)
+}
 
-	// 1. shim vs bare ssh over the same warm master.
+// benchRemote: shim vs bare ssh over the same warm master.
+func benchRemote(base []byte, keys testrig.Keys) {
 	e := install("one", base)
 	e.cli("add", testrig.HostA)
 	e.call("ffmpeg", "-version") // check + master
@@ -52,14 +59,18 @@ func main() {
 	fmt.Printf("remote  bare ssh /bin/true (warm master)        %s\n", bareT)
 	fmt.Printf("remote  rffmpeg run /bin/true (same master)     %s   added %+.1f ms (paired median), ratio %.2fx\n",
 		shimT, ms(addedT), float64(shimT.med)/float64(bareT.med))
+}
 
-	// 2. fallback vs direct exec.
+// benchFallback: fallback vs direct exec.
+func benchFallback(base []byte) {
 	f := install("fallback", base)
 	direct, fb, addedF := paired(func() { run("/usr/bin/ffmpeg", "-version") }, func() { f.call("ffmpeg", "-version") })
 	fmt.Printf("local   /usr/bin/ffmpeg -version                %s\n", direct)
 	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms (paired median)\n", fb, ms(addedF))
+}
 
-	// 3. per-call time with 1, 4, 8 busy hosts.
+// benchBusy: per-call time with 1, 4, 8 busy hosts.
+func benchBusy(base []byte) {
 	var first time.Duration
 	for _, k := range []int{1, 4, 8} {
 		b := install(fmt.Sprintf("busy%d", k), base)
@@ -87,8 +98,10 @@ func main() {
 		}
 		fmt.Printf("busy    %d busy host(s): ffmpeg -version          %s%s\n", k, s, note)
 	}
+}
 
-	// 4. dead and hung hosts: the first call pays, later ones do not.
+// benchBadHosts: dead and hung hosts: the first call pays, later ones do not.
+func benchBadHosts(base []byte) {
 	hung, err := testrig.ListenHung(testrig.HungAddr, *port)
 	must(err)
 	defer hung.Close()
@@ -111,9 +124,11 @@ func main() {
 		fmt.Printf("stall   %-15s first call %7.1f ms (stall %+.0f ms over later calls), later calls %s\n",
 			bad.name, ms(firstCall), ms(firstCall-later.med), later)
 	}
+}
 
-	// 5. A host that freezes or is cut off with its master up (issue: calls
-	// held hostage). Its own network namespace and sshd.
+// benchFaults: a host that freezes or is cut off with its master up (issue:
+// calls held hostage), in its own network namespace with its own sshd.
+func benchFaults(base []byte, keys testrig.Keys) {
 	for _, fault := range []string{"frozen", "cut off"} {
 		ns, err := testrig.NewNSHost(*dir, *port, keys, *user)
 		if err != nil {
