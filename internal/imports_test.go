@@ -24,7 +24,7 @@ func TestImportDirections(t *testing.T) {
 		"setup":     {"config", "logging", "owner", "selector", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
-		"tui":       {"state", "selector"},
+		"tui":       {"state", "selector", "escape"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {
