@@ -45,6 +45,7 @@ func golden(t *testing.T, name string, m Model) {
 type fixture struct {
 	t     *testing.T
 	store *state.Store
+	path  string // the SQLite file
 	m     Model
 }
 
@@ -75,7 +76,7 @@ func newFixture(t *testing.T, w, h int) *fixture {
 	}
 	m := New(cfg)
 	t.Cleanup(func() { m.cancel(); s.Close() })
-	f := &fixture{t: t, store: s, m: m}
+	f := &fixture{t: t, store: s, path: o.Path, m: m}
 	f.send(tea.WindowSizeMsg{Width: w, Height: h})
 	return f
 }
