@@ -68,5 +68,5 @@ shot add-form
 tmux -L "$SOCK" send-keys Escape
 sleep 0.3
 tmux -L "$SOCK" send-keys "?"
-wait_for "any key: back"
+wait_for "Hosts pane"
 shot help

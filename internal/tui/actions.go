@@ -42,13 +42,23 @@ func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		return m, cmd
 	case m.mode == modeFilter:
-		m.procs.filter, cmd = m.procs.filter.update(msg, m.keys)
-		if !m.procs.filter.editing {
+		in := m.filterOfFocus()
+		*in, cmd = in.update(msg, m.keys)
+		if !in.editing {
 			m.mode = modeNormal
 		}
 		return m, cmd
 	}
 	return m.mainKey(msg)
+}
+
+// filterOfFocus is the filter of the focused pane: the processes' filter or
+// the log's search.
+func (m *Model) filterOfFocus() *filterInput {
+	if m.focus == paneLog {
+		return &m.log.search
+	}
+	return &m.procs.filter
 }
 
 // helpKey: the help screen closes on any key; q still quits.
@@ -105,13 +115,33 @@ func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, m.form.focus(0)
 	case keyIs(msg, k.Filter):
 		m.mode = modeFilter
+		in := m.filterOfFocus()
 		var cmd tea.Cmd
-		m.procs.filter, cmd = m.procs.filter.open()
+		*in, cmd = in.open()
 		return m, cmd
+	case keyIs(msg, k.Sort), keyIs(msg, k.SortReverse):
+		m.sortKey(keyIs(msg, k.SortReverse))
+	case keyIs(msg, k.Level):
+		m.log.level = (m.log.level + 1) % len(logLevels)
+		m.log.scroll = 0
 	default:
 		return m.hostKey(msg)
 	}
 	return m, nil
+}
+
+// sortKey sorts the focused table by its next column, or reverses it.
+func (m *Model) sortKey(reverse bool) {
+	o, n := &m.hosts.sort, len(hostSorts)
+	if m.focus == paneProcs {
+		o, n = &m.procs.sort, len(procSorts)
+	}
+	switch {
+	case !reverse:
+		*o = o.next(n)
+	case o.col >= 0:
+		o.desc = !o.desc
+	}
 }
 
 func (m *Model) move(d int) {

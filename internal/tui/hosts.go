@@ -41,14 +41,19 @@ func (r hostRow) jobs(v selector.View) int {
 	return len(r.host.Processes)
 }
 
-// hostsPane is the hosts table and its selection.
-type hostsPane struct{ sel int }
+// hostsPane is the hosts table, its selection and its sort.
+type hostsPane struct {
+	sel  int
+	sort sortOrder
+}
 
-func hostRows(v selector.View) []hostRow {
+// rows lists the hosts in the pane's order, the fallback row last.
+func (p hostsPane) rows(v selector.View) []hostRow {
 	var rows []hostRow
 	for i := range v.Hosts {
 		rows = append(rows, hostRow{host: &v.Hosts[i]})
 	}
+	applySort(p.sort, rows, hostSorts)
 	if len(v.Fallback) > 0 {
 		rows = append(rows, hostRow{fallback: true})
 	}
@@ -57,7 +62,7 @@ func hostRows(v selector.View) []hostRow {
 
 // selected is the selected row, ok false when there is none.
 func (p hostsPane) selected(v selector.View) (hostRow, bool) {
-	rows := hostRows(v)
+	rows := p.rows(v)
 	if p.sel < len(rows) {
 		return rows[p.sel], true
 	}
@@ -65,7 +70,7 @@ func (p hostsPane) selected(v selector.View) (hostRow, bool) {
 }
 
 func (p *hostsPane) clamp(v selector.View) {
-	p.sel = min(max(p.sel, 0), max(len(hostRows(v))-1, 0))
+	p.sel = min(max(p.sel, 0), max(len(p.rows(v))-1, 0))
 }
 
 // hostColumns are the widths of the hosts table at width w.
@@ -77,10 +82,11 @@ func hostColumns(w int) []int {
 // view renders the pane in at most height lines. dbErr is shown in place of
 // the rows when nothing could be read yet.
 func (p hostsPane) view(f frame, v selector.View, height int, focused bool, dbErr error) []string {
-	rows := hostRows(v)
+	rows := p.rows(v)
 	out := []string{f.title(focused, fmt.Sprintf("Hosts (%d)", len(v.Hosts)))}
 	widths := hostColumns(f.w)
-	out = append(out, f.st.colHead.Render(f.row([]string{"ID", "NAME", "HOSTNAME", "W", "STATE", "LOAD", "BAD MARK / LAST ERROR"}, widths)))
+	titles := p.sort.header([]string{"ID", "NAME", "HOSTNAME", "W", "STATE", "LOAD", "BAD MARK / LAST ERROR"})
+	out = append(out, f.st.colHead.Render(f.row(titles, widths)))
 	if len(rows) == 0 {
 		if dbErr != nil {
 			return append(out, f.wrapErr("cannot read the state database (retrying): "+dbErr.Error())...)

@@ -12,7 +12,7 @@ type keyMap struct {
 	Up, Down, Tab, ShiftTab, PageUp, PageDown         key.Binding
 	Add, Remove, WeightUp, WeightDown, Weight, Drain  key.Binding
 	ClearHost, ClearAll, ClearBad, Filter, Help, Quit key.Binding
-	ForceQuit                                         key.Binding
+	Sort, SortReverse, Level, ForceQuit               key.Binding
 	// The add form.
 	FormNext, FormPrev, FormSubmit, FormCancel key.Binding
 	// A confirmation: only y says yes; enter takes the default, no.
@@ -28,25 +28,28 @@ func newKeyMap() keyMap {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
 	}
 	return keyMap{
-		Up:         b([]string{"up", "k"}, "↑/k", "up"),
-		Down:       b([]string{"down", "j"}, "↓/j", "down"),
-		Tab:        b([]string{"tab"}, "tab", "next pane"),
-		ShiftTab:   b([]string{"shift+tab"}, "shift+tab", "previous pane"),
-		PageUp:     b([]string{"pgup"}, "pgup", "log back"),
-		PageDown:   b([]string{"pgdown"}, "pgdn", "log forward"),
-		Add:        b([]string{"a"}, "a", "add host"),
-		Remove:     b([]string{"d", "delete"}, "d", "remove host"),
-		WeightUp:   b([]string{"+", "="}, "+", "weight +1"),
-		WeightDown: b([]string{"-"}, "-", "weight -1"),
-		Weight:     b([]string{"w"}, "w", "set weight"),
-		Drain:      b([]string{"x"}, "x", "drain"),
-		ClearHost:  b([]string{"c"}, "c", "clear host rows"),
-		ClearAll:   b([]string{"C"}, "C", "clear all rows"),
-		ClearBad:   b([]string{"b"}, "b", "clear bad mark"),
-		Filter:     b([]string{"/"}, "/", "filter"),
-		Help:       b([]string{"?"}, "?", "all keys"),
-		Quit:       b([]string{"q"}, "q", "quit"),
-		ForceQuit:  b([]string{"ctrl+c"}, "ctrl+c", "quit"),
+		Up:          b([]string{"up", "k"}, "↑/k", "up"),
+		Down:        b([]string{"down", "j"}, "↓/j", "down"),
+		Tab:         b([]string{"tab"}, "tab", "next pane"),
+		ShiftTab:    b([]string{"shift+tab"}, "shift+tab", "previous pane"),
+		PageUp:      b([]string{"pgup"}, "pgup", "log back"),
+		PageDown:    b([]string{"pgdown"}, "pgdn", "log forward"),
+		Add:         b([]string{"a"}, "a", "add host"),
+		Remove:      b([]string{"d", "delete"}, "d", "remove host"),
+		WeightUp:    b([]string{"+", "="}, "+", "weight +1"),
+		WeightDown:  b([]string{"-"}, "-", "weight -1"),
+		Weight:      b([]string{"w"}, "w", "set weight"),
+		Drain:       b([]string{"x"}, "x", "drain"),
+		ClearHost:   b([]string{"c"}, "c", "clear host rows"),
+		ClearAll:    b([]string{"C"}, "C", "clear all rows"),
+		ClearBad:    b([]string{"b"}, "b", "clear bad mark"),
+		Filter:      b([]string{"/"}, "/", "filter"),
+		Sort:        b([]string{"s"}, "s", "sort by next column"),
+		SortReverse: b([]string{"S"}, "S", "reverse sort"),
+		Level:       b([]string{"l"}, "l", "log level filter"),
+		Help:        b([]string{"?"}, "?", "all keys"),
+		Quit:        b([]string{"q"}, "q", "quit"),
+		ForceQuit:   b([]string{"ctrl+c"}, "ctrl+c", "quit"),
 
 		FormNext:   b([]string{"tab", "down"}, "tab/↓", "next field"),
 		FormPrev:   b([]string{"shift+tab", "up"}, "shift+tab/↑", "previous field"),
@@ -93,7 +96,9 @@ func (k *keyMap) enable(c keyContext) {
 	set(onHosts && c.row, &k.ClearHost)
 	set(onHosts && c.rows, &k.ClearAll)
 	set(onHosts && c.bad, &k.ClearBad)
-	set(main && c.focus == paneProcs, &k.Filter)
+	set(main && c.focus != paneHosts, &k.Filter)
+	set(main && c.focus != paneLog, &k.Sort, &k.SortReverse)
+	set(main && c.focus == paneLog, &k.Level)
 	set(main && c.focus == paneLog, &k.PageUp, &k.PageDown)
 	set(c.mode == modeForm, &k.FormNext, &k.FormPrev, &k.FormSubmit, &k.FormCancel)
 	set(c.mode == modeConfirm, &k.Yes, &k.No)
@@ -110,7 +115,7 @@ func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{
 		k.FormSubmit, k.FormNext, k.FormCancel, k.Yes, k.No, k.WeightSet, k.WeightCancel,
 		k.FilterKeep, k.FilterClear, k.HelpClose,
-		k.Tab, k.Filter, k.PageUp, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Add, k.Help, k.Quit,
+		k.Tab, k.Filter, k.Level, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Add, k.Help, k.Quit,
 	}
 }
 
@@ -126,6 +131,8 @@ func (k keyMap) FullHelp() []helpGroup {
 	return []helpGroup{
 		{"Anywhere", []key.Binding{k.Up, k.Down, k.Tab, k.ShiftTab, k.Add, k.Help, k.Quit}},
 		{"Hosts pane", []key.Binding{k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
-		{"Processes · Log", []key.Binding{k.Filter, k.PageUp, k.PageDown}},
+		{"Hosts · Processes", []key.Binding{k.Sort, k.SortReverse}},
+		{"Processes · Log", []key.Binding{k.Filter}},
+		{"Log", []key.Binding{k.Level, k.PageUp, k.PageDown}},
 	}
 }

@@ -82,7 +82,56 @@ type logPane struct {
 	path   string
 	off    int64
 	lines  []string
-	scroll int // lines back from the newest
+	scroll int // lines back from the newest shown
+	search filterInput
+	level  int // index in logLevels: the lowest level shown
+}
+
+// logLevels are the levels the l key steps through, as the lowest shown.
+var logLevels = []string{"DEBUG", "INFO", "WARNING", "ERROR"}
+
+func levelRank(level string) int {
+	for i, l := range logLevels {
+		if l == level {
+			return i
+		}
+	}
+	return len(logLevels) // unknown: shown only by "all levels"
+}
+
+// shown is the lines that pass the search and the level filter. A line not
+// in rffmpeg's format has no level and is shown only at the lowest level.
+func (p logPane) shown() []string {
+	q := strings.ToLower(strings.TrimSpace(p.search.value()))
+	if q == "" && p.level == 0 {
+		return p.lines
+	}
+	var out []string
+	for _, l := range p.lines {
+		if q != "" && !strings.Contains(strings.ToLower(l), q) {
+			continue
+		}
+		if p.level > 0 {
+			m := logLine.FindStringSubmatch(l)
+			if m == nil || levelRank(m[4]) < p.level {
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// filterTitle says what the pane hides, "" when nothing.
+func (p logPane) filterTitle() string {
+	var parts []string
+	if q := p.search.value(); q != "" && !p.search.editing {
+		parts = append(parts, "search: "+escape.Line(q))
+	}
+	if p.level > 0 {
+		parts = append(parts, logLevels[p.level]+" and above")
+	}
+	return strings.Join(parts, " · ")
 }
 
 // add takes what followLog read.
@@ -104,7 +153,7 @@ func (p *logPane) add(msg logMsg) {
 }
 
 func (p *logPane) scrollBy(n int) {
-	p.scroll = min(max(p.scroll+n, 0), max(len(p.lines)-1, 0))
+	p.scroll = min(max(p.scroll+n, 0), max(len(p.shown())-1, 0))
 }
 
 // logLine splits rffmpeg's log format: date, time, PID, level, message.
@@ -146,23 +195,33 @@ func (p logPane) view(f frame, path string, height int, focused bool) []string {
 	if path != "" {
 		title += "  " + f.st.dim.Render(escape.Line(path))
 	}
+	if t := p.filterTitle(); t != "" {
+		title += f.st.dim.Render("  " + t)
+	}
 	if p.scroll > 0 {
 		title += f.st.dim.Render(fmt.Sprintf("  (%d lines back, pgdn to follow)", p.scroll))
 	}
 	out := []string{f.title(focused, title)}
-	n := height - 1
+	if p.search.editing {
+		out = append(out, p.search.view())
+	}
+	n := height - len(out)
 	if n <= 0 {
 		return out[:max(height, 0)]
 	}
-	if len(p.lines) == 0 {
+	lines := p.shown()
+	if len(lines) == 0 {
 		msg := "nothing logged yet"
-		if path == "" {
+		switch {
+		case len(p.lines) > 0:
+			msg = "no line matches (/ to change the search, l for the level)"
+		case path == "":
 			msg = "rffmpeg logs to stderr (logging.log_to_file: false): no file to follow"
 		}
 		return append(out, f.st.dim.Render(fit(msg, f.w)))
 	}
-	end := len(p.lines) - p.scroll
-	for _, l := range p.lines[max(end-n, 0):end] {
+	end := len(lines) - p.scroll
+	for _, l := range lines[max(end-n, 0):end] {
 		out = append(out, logView(f.st, l, f.w))
 	}
 	return out

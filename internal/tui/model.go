@@ -88,7 +88,8 @@ func New(cfg Config) Model {
 		cfg.Now = time.Now
 	}
 	m := Model{cfg: cfg, ctx: ctx, cancel: cancel, keys: newKeyMap(), dark: true, st: newStyles(true, false),
-		procs: procsPane{filter: newFilterInput()}, weight: newWeightInput(),
+		hosts: hostsPane{sort: unsorted()}, procs: procsPane{sort: unsorted(), filter: newFilterInput("pid, host or command")},
+		log: logPane{search: newFilterInput("text in the log")}, weight: newWeightInput(),
 		form: newAddForm(), w: 80, h: 24}
 	m.settle()
 	return m

@@ -19,9 +19,10 @@ type procRow struct {
 	host string
 }
 
-// procsPane is the processes table, its selection and its filter.
+// procsPane is the processes table, its selection, sort and filter.
 type procsPane struct {
 	sel    int
+	sort   sortOrder
 	filter filterInput
 }
 
@@ -40,6 +41,7 @@ func (p procsPane) rows(v selector.View) []procRow {
 	for _, pr := range v.Orphans {
 		rows = append(rows, procRow{pr, "(removed host)"})
 	}
+	applySort(p.sort, rows, procSorts)
 	q := strings.ToLower(strings.TrimSpace(p.filter.value()))
 	if q == "" {
 		return rows
@@ -89,7 +91,7 @@ func (p procsPane) view(f frame, v selector.View, height int, focused bool) []st
 		out = append(out, p.filter.view())
 	}
 	widths := columns(f.w, 7, min(max(f.w/6, 8), 20), 8, 6)
-	out = append(out, f.st.colHead.Render(f.row([]string{"PID", "HOST", "TOOL", "AGE", "COMMAND"}, widths)))
+	out = append(out, f.st.colHead.Render(f.row(p.sort.header([]string{"PID", "HOST", "TOOL", "AGE", "COMMAND"}), widths)))
 	if len(rows) == 0 {
 		return append(out, f.st.dim.Render(fit("no running processes", f.w)))
 	}
@@ -119,17 +121,17 @@ func (p procsPane) view(f frame, v selector.View, height int, focused bool) []st
 	return append(out, detail...)
 }
 
-// filterInput is the processes filter: typed after /, kept with enter,
-// cleared with esc.
+// filterInput is a pane's filter (processes) or search (log): typed after
+// /, applied as it is typed, kept with enter, cleared with esc.
 type filterInput struct {
 	in      textinput.Model
 	editing bool
 }
 
-func newFilterInput() filterInput {
+func newFilterInput(placeholder string) filterInput {
 	f := textinput.New()
 	f.Prompt = "/ "
-	f.Placeholder = "pid, host or command"
+	f.Placeholder = placeholder
 	f.SetWidth(40)
 	return filterInput{in: f}
 }

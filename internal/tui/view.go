@@ -184,7 +184,7 @@ func (m Model) hostsPane(f frame, height int) []string {
 // layout shares the body between the panes: hosts and processes get what
 // they need up to a share each, the log the rest (at least 3 lines).
 func (m Model) layout(f frame, body int) (hostsH, procsH int) {
-	nh := max(len(hostRows(m.view)), 1)
+	nh := max(len(m.hosts.rows(m.view)), 1)
 	if r, ok := m.hosts.selected(m.view); ok && m.focus == paneHosts {
 		nh += len(hostDetail(f, r, ok))
 	}
@@ -294,7 +294,18 @@ func (m Model) helpScreen(f frame, height int) []string {
 		cols = append(cols, lipgloss.NewStyle().PaddingRight(3).Render(strings.Join(lines, "\n")))
 	}
 	out := []string{m.st.titleFocus.Render(fit("▌ Keys", m.w)), ""}
-	out = append(out, strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, cols...), "\n")...)
+	// Columns side by side while they fit the width, then a new band.
+	for len(cols) > 0 {
+		n := 1
+		for n < len(cols) && lipgloss.Width(lipgloss.JoinHorizontal(lipgloss.Top, cols[:n+1]...)) <= m.w {
+			n++
+		}
+		out = append(out, strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, cols[:n]...), "\n")...)
+		cols = cols[n:]
+		if len(cols) > 0 {
+			out = append(out, "")
+		}
+	}
 	out = append(out, "", m.st.dim.Render(fit("Dimmed keys do nothing here: select a host, or move to their pane with tab.", m.w)))
 	for i := range out {
 		out[i] = fit(out[i], m.w)
