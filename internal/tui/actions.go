@@ -92,7 +92,6 @@ func (m Model) formKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	k := m.keys
 	m.status = ""
-	page := max(m.logHeight()-1, 1)
 	switch {
 	case keyIs(msg, k.Quit):
 		return m, m.quit()
@@ -107,9 +106,9 @@ func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case keyIs(msg, k.Down):
 		m.move(1)
 	case keyIs(msg, k.PageUp):
-		m.log.scrollBy(page)
+		m.log.scrollBy(max(m.logHeight()-1, 1))
 	case keyIs(msg, k.PageDown):
-		m.log.scrollBy(-page)
+		m.log.scrollBy(-max(m.logHeight()-1, 1))
 	case keyIs(msg, k.Add):
 		m.form, m.mode = newAddForm(), modeForm
 		return m, m.form.focus(0)

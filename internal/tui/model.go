@@ -125,7 +125,7 @@ func (m *Model) settle() {
 func (m Model) keyContext(r hostRow, ok bool) keyContext {
 	return keyContext{mode: m.mode, helpShown: m.helpShown, focus: m.focus, connected: m.ops != nil,
 		host: ok && !r.fallback, row: ok, bad: ok && !r.fallback && r.host.Bad != nil,
-		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0}
+		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0}
 }
 
 func (m Model) reload() tea.Cmd {
