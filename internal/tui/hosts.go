@@ -91,7 +91,11 @@ func (p hostsPane) view(f frame, v selector.View, height int, focused bool, dbEr
 		if dbErr != nil {
 			return append(out, f.wrapErr("cannot read the state database (retrying): "+dbErr.Error())...)
 		}
-		return append(out, f.st.dim.Render(fit("no hosts: press a to add one (jobs run locally meanwhile)", f.w)))
+		msg := "no hosts: press a to add one (jobs run locally meanwhile)"
+		if f.readOnly {
+			msg = "no hosts (jobs run locally meanwhile)"
+		}
+		return append(out, f.st.dim.Render(fit(msg, f.w)))
 	}
 	first := scrollStart(p.sel, len(rows), height-2)
 	for i := first; i < len(rows) && len(out) < height; i++ {

@@ -74,6 +74,7 @@ type keyContext struct {
 	helpShown bool
 	focus     pane
 	connected bool // the store is open: writes can run
+	readOnly  bool // a shared screen: no writes at all
 	host      bool // a real host is selected in the hosts pane
 	row       bool // a host or the fallback row is selected
 	bad       bool // the selected host has a bad mark
@@ -83,7 +84,8 @@ type keyContext struct {
 // enable switches every binding on or off for c.
 func (k *keyMap) enable(c keyContext) {
 	main := c.mode == modeNormal && !c.helpShown
-	onHosts := main && c.focus == paneHosts && c.connected
+	writes := c.connected && !c.readOnly
+	onHosts := main && c.focus == paneHosts && writes
 	set := func(on bool, bs ...*key.Binding) {
 		for _, b := range bs {
 			b.SetEnabled(on)
@@ -91,7 +93,7 @@ func (k *keyMap) enable(c keyContext) {
 	}
 	set(main, &k.Up, &k.Down, &k.Tab, &k.ShiftTab, &k.Help)
 	set(main || c.helpShown, &k.Quit)
-	set(main && c.connected, &k.Add)
+	set(main && writes, &k.Add)
 	set(onHosts && c.host, &k.Remove, &k.WeightUp, &k.WeightDown, &k.Weight, &k.Drain)
 	set(onHosts && c.row, &k.ClearHost)
 	set(onHosts && c.rows, &k.ClearAll)

@@ -28,6 +28,9 @@ type Config struct {
 	Policy   func(now time.Time) selector.Policy
 	LogPath  func(now time.Time) string // "" when rffmpeg logs to stderr
 	Now      func() time.Time
+	// ReadOnly is a shared ops screen: no key writes (add, remove, weight,
+	// drain, clear are switched off, so the help does not offer them).
+	ReadOnly bool
 }
 
 type pane int
@@ -123,7 +126,7 @@ func (m *Model) settle() {
 }
 
 func (m Model) keyContext(r hostRow, ok bool) keyContext {
-	return keyContext{mode: m.mode, helpShown: m.helpShown, focus: m.focus, connected: m.ops != nil,
+	return keyContext{mode: m.mode, helpShown: m.helpShown, focus: m.focus, connected: m.ops != nil, readOnly: m.cfg.ReadOnly,
 		host: ok && !r.fallback, row: ok, bad: ok && !r.fallback && r.host.Bad != nil,
 		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -214,5 +215,32 @@ func TestPlurals(t *testing.T) {
 	f.sync()
 	if h := ansi.Strip(f.m.headerLine(f.m.frame())); !strings.Contains(h, "1 host · ") || !strings.Contains(h, "0 processes") {
 		t.Errorf("header %q", h)
+	}
+}
+
+// A read-only screen offers no writing key and no key writes.
+func TestReadOnly(t *testing.T) {
+	f := newFixture(t, 80, 24)
+	f.m.cfg.ReadOnly = true
+	f.busyPool()
+	f.sync()
+	f.keys("j", "j") // the bad host: every writing key would apply
+	before, _ := f.store.Snapshot(context.Background())
+	for _, k := range []string{"a", "d", "y", "+", "-", "x", "b", "c", "y", "C", "y", "w"} {
+		f.press(k)
+	}
+	if f.m.mode != modeNormal {
+		t.Errorf("a key opened mode %d", f.m.mode)
+	}
+	after, _ := f.store.Snapshot(context.Background())
+	if len(after.Hosts) != len(before.Hosts) || len(after.Marks) != len(before.Marks) || after.Hosts[0].Weight != before.Hosts[0].Weight || after.Hosts[2].Drain {
+		t.Errorf("read-only screen wrote: %+v", after)
+	}
+	f.keys("?")
+	golden(t, "readonly-help", f.m)
+	for _, b := range []key.Binding{f.m.keys.Add, f.m.keys.Remove, f.m.keys.WeightUp, f.m.keys.Drain, f.m.keys.ClearBad, f.m.keys.ClearHost, f.m.keys.ClearAll} {
+		if b.Enabled() {
+			t.Errorf("%s enabled on a read-only screen", b.Help().Key)
+		}
 	}
 }

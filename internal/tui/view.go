@@ -20,14 +20,18 @@ func (m Model) View() tea.View {
 	return v
 }
 
-// frame is what every child's view shares: styles, width and the time.
+// frame is what every child's view shares: styles, width, the time, and
+// whether the screen is read-only.
 type frame struct {
-	st  styles
-	w   int
-	now time.Time
+	st       styles
+	w        int
+	now      time.Time
+	readOnly bool
 }
 
-func (m Model) frame() frame { return frame{st: m.st, w: m.w, now: m.cfg.Now()} }
+func (m Model) frame() frame {
+	return frame{st: m.st, w: m.w, now: m.cfg.Now(), readOnly: m.cfg.ReadOnly}
+}
 
 // fit pads or cuts s to exactly w cells (an ellipsis marks a cut).
 func fit(s string, w int) string {
@@ -218,6 +222,9 @@ func (m Model) headerLine(f frame) string {
 		}
 	}
 	parts := []string{m.st.header.Render("rffmpeg")}
+	if m.cfg.ReadOnly {
+		parts = append(parts, m.st.dim.Render("read-only"))
+	}
 	if m.dbErr != nil && !m.haveAny {
 		parts = append(parts, m.st.statusErr.Render("no data"))
 	} else {
@@ -306,7 +313,11 @@ func (m Model) helpScreen(f frame, height int) []string {
 			out = append(out, "")
 		}
 	}
-	out = append(out, "", m.st.dim.Render(fit("Dimmed keys do nothing here: select a host, or move to their pane with tab.", m.w)))
+	hint := "Dimmed keys do nothing here: select a host, or move to their pane with tab."
+	if m.cfg.ReadOnly {
+		hint = "Read-only screen: the keys that write are off."
+	}
+	out = append(out, "", m.st.dim.Render(fit(hint, m.w)))
 	for i := range out {
 		out[i] = fit(out[i], m.w)
 	}
