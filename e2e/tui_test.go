@@ -186,3 +186,26 @@ func TestConsoleNoColorAndConfirm(t *testing.T) {
 		t.Errorf("no result line:\n%s", s.screen())
 	}
 }
+
+// Enter on a host opens its detail in a real terminal; esc goes back.
+func TestConsoleHostDetail(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.mustCLI("add", "-n", "solo", "solo.lan")
+	s := startTUI(t, e, 80, 24)
+	if _, ok := s.waitScreen("solo.lan", 5*time.Second); !ok {
+		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	s.keys("Enter")
+	if _, ok := s.waitScreen("Host solo (id 1)", 2*time.Second); !ok {
+		t.Fatalf("no detail:\n%s", s.screen())
+	}
+	for _, want := range []string{"hostname    solo.lan", "weight      1", "no running jobs", "esc/enter back"} {
+		if !strings.Contains(s.screen(), want) {
+			t.Errorf("detail lacks %q:\n%s", want, s.screen())
+		}
+	}
+	s.keys("Escape")
+	if _, ok := s.waitScreen("Processes (0)", 2*time.Second); !ok {
+		t.Errorf("esc did not go back:\n%s", s.screen())
+	}
+}

@@ -41,6 +41,14 @@ func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, m.setWeight()
 		}
 		return m, cmd
+	case m.mode == modeDetail:
+		switch {
+		case keyIs(msg, m.keys.DetailClose):
+			m.mode = modeNormal
+		case keyIs(msg, m.keys.Quit):
+			return m, m.quit()
+		}
+		return m, nil
 	case m.mode == modeFilter:
 		in := m.filterOfFocus()
 		*in, cmd = in.update(msg, m.keys)
@@ -185,6 +193,8 @@ func (m Model) hostKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, m.addWeight(hk, label, +1)
 	case keyIs(msg, k.WeightDown):
 		return m, m.addWeight(hk, label, -1)
+	case keyIs(msg, k.Detail):
+		m.mode, m.detail = modeDetail, hostDetailView{host: hk}
 	case keyIs(msg, k.Weight):
 		m.mode = modeWeight
 		var cmd tea.Cmd

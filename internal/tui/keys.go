@@ -12,15 +12,15 @@ type keyMap struct {
 	Up, Down, Tab, ShiftTab, PageUp, PageDown         key.Binding
 	Add, Remove, WeightUp, WeightDown, Weight, Drain  key.Binding
 	ClearHost, ClearAll, ClearBad, Filter, Help, Quit key.Binding
-	Sort, SortReverse, Level, ForceQuit               key.Binding
+	Sort, SortReverse, Level, Detail, ForceQuit       key.Binding
 	// The add form.
 	FormNext, FormPrev, FormSubmit, FormCancel key.Binding
 	// A confirmation: only y says yes; enter takes the default, no.
 	Yes, No key.Binding
 	// The weight input and the process filter.
 	WeightSet, WeightCancel, FilterKeep, FilterClear key.Binding
-	// The help screen.
-	HelpClose key.Binding
+	// The help screen and the host detail.
+	HelpClose, DetailClose key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -47,6 +47,7 @@ func newKeyMap() keyMap {
 		Sort:        b([]string{"s"}, "s", "sort by next column"),
 		SortReverse: b([]string{"S"}, "S", "reverse sort"),
 		Level:       b([]string{"l"}, "l", "log level filter"),
+		Detail:      b([]string{"enter"}, "enter", "host detail"),
 		Help:        b([]string{"?"}, "?", "all keys"),
 		Quit:        b([]string{"q"}, "q", "quit"),
 		ForceQuit:   b([]string{"ctrl+c"}, "ctrl+c", "quit"),
@@ -64,7 +65,8 @@ func newKeyMap() keyMap {
 		FilterKeep:   b([]string{"enter"}, "enter", "keep filter"),
 		FilterClear:  b([]string{"esc"}, "esc", "clear filter"),
 
-		HelpClose: b([]string{"esc", "?"}, "esc/?", "back"),
+		HelpClose:   b([]string{"esc", "?"}, "esc/?", "back"),
+		DetailClose: b([]string{"esc", "enter"}, "esc/enter", "back"),
 	}
 }
 
@@ -92,9 +94,10 @@ func (k *keyMap) enable(c keyContext) {
 		}
 	}
 	set(main, &k.Up, &k.Down, &k.Tab, &k.ShiftTab, &k.Help)
-	set(main || c.helpShown, &k.Quit)
+	set(main || c.helpShown || c.mode == modeDetail, &k.Quit)
 	set(main && writes, &k.Add)
 	set(onHosts && c.host, &k.Remove, &k.WeightUp, &k.WeightDown, &k.Weight, &k.Drain)
+	set(main && c.focus == paneHosts && c.host, &k.Detail)
 	set(onHosts && c.row, &k.ClearHost)
 	set(onHosts && c.rows, &k.ClearAll)
 	set(onHosts && c.bad, &k.ClearBad)
@@ -107,6 +110,7 @@ func (k *keyMap) enable(c keyContext) {
 	set(c.mode == modeWeight, &k.WeightSet, &k.WeightCancel)
 	set(c.mode == modeFilter, &k.FilterKeep, &k.FilterClear)
 	set(c.helpShown, &k.HelpClose)
+	set(c.mode == modeDetail, &k.DetailClose)
 }
 
 // ShortHelp is the footer: the keys of the current mode, then moving, the
@@ -116,7 +120,7 @@ func (k *keyMap) enable(c keyContext) {
 func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{
 		k.FormSubmit, k.FormNext, k.FormCancel, k.Yes, k.No, k.WeightSet, k.WeightCancel,
-		k.FilterKeep, k.FilterClear, k.HelpClose,
+		k.FilterKeep, k.FilterClear, k.HelpClose, k.DetailClose,
 		k.Tab, k.Filter, k.Level, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Add, k.Help, k.Quit,
 	}
 }
@@ -132,7 +136,7 @@ type helpGroup struct {
 func (k keyMap) FullHelp() []helpGroup {
 	return []helpGroup{
 		{"Anywhere", []key.Binding{k.Up, k.Down, k.Tab, k.ShiftTab, k.Add, k.Help, k.Quit}},
-		{"Hosts pane", []key.Binding{k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
+		{"Hosts pane", []key.Binding{k.Detail, k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
 		{"Hosts · Processes", []key.Binding{k.Sort, k.SortReverse}},
 		{"Processes · Log", []key.Binding{k.Filter}},
 		{"Log", []key.Binding{k.Level, k.PageUp, k.PageDown}},

@@ -50,6 +50,7 @@ const (
 	modeConfirm
 	modeWeight
 	modeFilter
+	modeDetail
 )
 
 // Model is the console's root model.
@@ -79,6 +80,7 @@ type Model struct {
 	form    addForm
 	confirm confirmDialog
 	weight  weightInput
+	detail  hostDetailView
 
 	status    string
 	statusErr bool

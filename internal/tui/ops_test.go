@@ -244,3 +244,36 @@ func TestReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// Enter on a host opens its detail, which follows the live data by the
+// host's key; esc goes back.
+func TestHostDetail(t *testing.T) {
+	f := newFixture(t, 80, 24)
+	f.busyPool()
+	reason := "ssh: connect to host gpu3.lan port 22: Connection refused; then the check gave up after 2 attempts of 1 s each"
+	if err := f.store.MarkBad(context.Background(), 3, state.Claim{PID: 4243, Owner: "test|boot|1", Now: now.Add(-5 * time.Second)}, reason); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	f.keys("j", "j", "enter")
+	if f.m.mode != modeDetail {
+		t.Fatalf("enter on a host: mode %d", f.m.mode)
+	}
+	golden(t, "detail", f.m)
+	screen := strings.Join(strings.Fields(ansi.Strip(f.m.View().Content)), " ")
+	if !strings.Contains(screen, "then the check gave up after 2 attempts of 1 s each") {
+		t.Errorf("the reason is not shown in full:\n%s", screen)
+	}
+	// Removed meanwhile: the detail says so, and shows no other host.
+	if _, err := f.store.RemoveHostByKey(context.Background(), state.HostKey{ID: 3, Servername: "gpu3"}); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	if got := ansi.Strip(f.m.View().Content); !strings.Contains(got, "gpu3 no longer exists") {
+		t.Errorf("detail of a removed host:\n%s", got)
+	}
+	f.keys("esc")
+	if f.m.mode != modeNormal {
+		t.Errorf("esc: mode %d", f.m.mode)
+	}
+}

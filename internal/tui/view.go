@@ -142,6 +142,8 @@ func (m Model) render() string {
 	switch {
 	case m.helpShown:
 		out = append(out, m.helpScreen(f, body)...)
+	case m.mode == modeDetail:
+		out = append(out, m.detail.view(f, m.view, body)...)
 	case m.mode == modeForm:
 		form := m.form.view(m.st, m.w)
 		out = append(out, m.hostsPane(f, max(body-lipgloss.Height(form), 3))...)
