@@ -19,8 +19,12 @@ func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	var cmd tea.Cmd
 	var out outcome
 	switch {
-	case m.helpShown:
-		return m.helpKey(msg)
+	case m.help.shown:
+		if keyIs(msg, m.keys.Quit) {
+			return m, m.quit()
+		}
+		m.help = m.help.update(msg)
+		return m, nil
 	case m.mode == modeForm:
 		return m.formKey(msg)
 	case m.mode == modeConfirm:
@@ -69,15 +73,6 @@ func (m *Model) filterOfFocus() *filterInput {
 	return &m.procs.filter
 }
 
-// helpKey: the help screen closes on any key; q still quits.
-func (m Model) helpKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
-	if keyIs(msg, m.keys.Quit) {
-		return m, m.quit()
-	}
-	m.helpShown = false
-	return m, nil
-}
-
 func (m Model) formKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	f, cmd, out, h := m.form.update(msg, m.keys)
 	m.form = f
@@ -104,7 +99,7 @@ func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case keyIs(msg, k.Quit):
 		return m, m.quit()
 	case keyIs(msg, k.Help):
-		m.helpShown = true
+		m.help.shown = true
 	case keyIs(msg, k.Tab):
 		m.focus = (m.focus + 1) % paneCount
 	case keyIs(msg, k.ShiftTab):

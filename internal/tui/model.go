@@ -67,7 +67,6 @@ type Model struct {
 	w, h          int
 	focus         pane
 	mode          mode
-	helpShown     bool
 
 	view    selector.View
 	loaded  time.Time
@@ -81,6 +80,7 @@ type Model struct {
 	confirm confirmDialog
 	weight  weightInput
 	detail  hostDetailView
+	help    helpScreen
 
 	status    string
 	statusErr bool
@@ -128,7 +128,7 @@ func (m *Model) settle() {
 }
 
 func (m Model) keyContext(r hostRow, ok bool) keyContext {
-	return keyContext{mode: m.mode, helpShown: m.helpShown, focus: m.focus, connected: m.ops != nil, readOnly: m.cfg.ReadOnly,
+	return keyContext{mode: m.mode, helpShown: m.help.shown, focus: m.focus, connected: m.ops != nil, readOnly: m.cfg.ReadOnly,
 		host: ok && !r.fallback, row: ok, bad: ok && !r.fallback && r.host.Bad != nil,
 		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0}
 }

@@ -211,7 +211,7 @@ func TestHelpView(t *testing.T) {
 	f.keys("?")
 	golden(t, "help", f.m)
 	f.keys("j") // any key goes back
-	if f.m.helpShown {
+	if f.m.help.shown {
 		t.Error("help still shown")
 	}
 }

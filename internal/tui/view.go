@@ -140,8 +140,8 @@ func (m Model) render() string {
 	body := m.h - 1 - len(status) - lipgloss.Height(footer)
 	out := []string{m.headerLine(f)}
 	switch {
-	case m.helpShown:
-		out = append(out, m.helpScreen(f, body)...)
+	case m.help.shown:
+		out = append(out, m.help.view(f, m.mainKeys(), body)...)
 	case m.mode == modeDetail:
 		out = append(out, m.detail.view(f, m.view, body)...)
 	case m.mode == modeForm:
@@ -161,6 +161,14 @@ func (m Model) render() string {
 		lines = lines[:keep]
 	}
 	return strings.Join(append(append(lines, status...), footer), "\n")
+}
+
+// mainKeys is the keymap as enabled for the main view (behind the help).
+func (m Model) mainKeys() keyMap {
+	m.help.shown = false
+	r, ok := m.hosts.selected(m.view)
+	m.keys.enable(m.keyContext(r, ok))
+	return m.keys
 }
 
 func (m Model) logPathNow() string {
@@ -277,51 +285,4 @@ func (m Model) footer() string {
 		items = append(items[:len(items)-3], items[len(items)-2:]...)
 	}
 	return fit(strings.Join(items, sep), m.w)
-}
-
-// helpScreen lists every key of the main view by where it works, generated
-// from the keymap; keys that do nothing right now are dimmed.
-func (m Model) helpScreen(f frame, height int) []string {
-	main := m
-	main.helpShown = false
-	r, ok := m.hosts.selected(m.view)
-	main.keys.enable(main.keyContext(r, ok))
-	var cols []string
-	for _, g := range main.keys.FullHelp() {
-		lines := []string{m.st.formLabel.Render(g.title)}
-		kw := 0
-		for _, b := range g.keys {
-			kw = max(kw, ansi.StringWidth(b.Help().Key))
-		}
-		for _, b := range g.keys {
-			st := lipgloss.NewStyle()
-			if !b.Enabled() {
-				st = m.st.dim
-			}
-			lines = append(lines, st.Render(fit(b.Help().Key, kw)+"  "+b.Help().Desc))
-		}
-		cols = append(cols, lipgloss.NewStyle().PaddingRight(3).Render(strings.Join(lines, "\n")))
-	}
-	out := []string{m.st.titleFocus.Render(fit("▌ Keys", m.w)), ""}
-	// Columns side by side while they fit the width, then a new band.
-	for len(cols) > 0 {
-		n := 1
-		for n < len(cols) && lipgloss.Width(lipgloss.JoinHorizontal(lipgloss.Top, cols[:n+1]...)) <= m.w {
-			n++
-		}
-		out = append(out, strings.Split(lipgloss.JoinHorizontal(lipgloss.Top, cols[:n]...), "\n")...)
-		cols = cols[n:]
-		if len(cols) > 0 {
-			out = append(out, "")
-		}
-	}
-	hint := "Dimmed keys do nothing here: select a host, or move to their pane with tab."
-	if m.cfg.ReadOnly {
-		hint = "Read-only screen: the keys that write are off."
-	}
-	out = append(out, "", m.st.dim.Render(fit(hint, m.w)))
-	for i := range out {
-		out[i] = fit(out[i], m.w)
-	}
-	return out[:min(len(out), max(height, 0))]
 }
