@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,7 +116,30 @@ func TestOneReloadPerWrite(t *testing.T) {
 	f.sync()
 	ops := &countingOps{Store: f.store}
 	f.m.ops = ops
-	time.Sleep(3 * watchInterval / 2) // the feed has read the version it will compare with
+	feed := make(chan tea.Msg, 1)
+	go func() { feed <- listen(f.m.watch)() }()
+	changed := func(limit time.Duration) tea.Msg {
+		select {
+		case msg := <-feed:
+			if _, ok := msg.(changedMsg); !ok {
+				t.Fatalf("change feed sent %T", msg)
+			}
+			go func() { feed <- listen(f.m.watch)() }()
+			return msg
+		case <-time.After(limit):
+			return nil
+		}
+	}
+	// Changes from outside until the feed reports one: from then on it
+	// compares with a version it has read (its first read only records).
+	for i := 0; changed(time.Second) == nil; i++ {
+		if i == 10 {
+			t.Fatal("the change feed saw no change from outside")
+		}
+		if _, err := f.store.AddHost(context.Background(), fmt.Sprintf("outside%d.lan", i), "", 1, now); err != nil {
+			t.Fatal(err)
+		}
+	}
 	next, cmd := f.m.Update(tea.KeyPressMsg{Code: '+', Text: "+"})
 	f.m = next.(Model)
 	done := cmd()
@@ -127,18 +151,12 @@ func TestOneReloadPerWrite(t *testing.T) {
 	if cmd != nil {
 		t.Errorf("the write's result asks for more work (a reload): %T", cmd())
 	}
-	changed := make(chan tea.Msg, 1)
-	go func() { changed <- listen(f.m.watch)() }()
-	select {
-	case msg := <-changed:
-		if _, ok := msg.(changedMsg); !ok {
-			t.Fatalf("change feed sent %T", msg)
-		}
-		next, cmd = f.m.Update(msg)
-		f.m = next.(Model)
-	case <-time.After(5 * time.Second):
+	msg := changed(10 * time.Second)
+	if msg == nil {
 		t.Fatal("the change feed did not see the write")
 	}
+	next, cmd = f.m.Update(msg)
+	f.m = next.(Model)
 	// The feed's batch: one load, and the re-armed listener (left running).
 	batch, ok := cmd().(tea.BatchMsg)
 	if !ok {
@@ -147,7 +165,7 @@ func TestOneReloadPerWrite(t *testing.T) {
 	for _, c := range batch {
 		go c()
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for ops.reads.Load() < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
