@@ -160,6 +160,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		next, cmd := m.key(msg)
 		next.settle()
 		return next, cmd
+	case tea.MouseClickMsg, tea.MouseWheelMsg:
+		next := m.mouse(msg.(tea.MouseMsg))
+		next.settle()
+		return next, nil
 	}
 	next, cmd := m.data(msg)
 	next.settle()

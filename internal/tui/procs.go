@@ -80,6 +80,20 @@ func tool(cmd string) string {
 	return f[0][strings.LastIndexByte(f[0], '/')+1:]
 }
 
+// window is what the rows part of the pane (height lines under the titles)
+// shows: the selected command in full, the first row and how many rows.
+func (p procsPane) window(f frame, rows []procRow, height int, focused bool) (detail []string, first, room int) {
+	if focused && p.sel < len(rows) {
+		detail = f.detail(escape.Line(rows[p.sel].p.Cmd))
+	}
+	// The rows come first: the selected one at least, then the detail.
+	if avail := height - 1; len(detail) > avail {
+		detail = detail[:max(avail, 0)]
+	}
+	room = height - len(detail)
+	return detail, scrollStart(p.sel, len(rows), room), room
+}
+
 func (p procsPane) view(f frame, v selector.View, height int, focused bool) []string {
 	rows := p.rows(v)
 	title := fmt.Sprintf("Processes (%d)", len(rows))
@@ -95,16 +109,7 @@ func (p procsPane) view(f frame, v selector.View, height int, focused bool) []st
 	if len(rows) == 0 {
 		return append(out, f.st.dim.Render(fit("no running processes", f.w)))
 	}
-	var detail []string
-	if focused && p.sel < len(rows) {
-		detail = f.detail(escape.Line(rows[p.sel].p.Cmd))
-	}
-	// The rows come first: the selected one at least, then the detail.
-	if avail := height - len(out) - 1; len(detail) > avail {
-		detail = detail[:max(avail, 0)]
-	}
-	room := height - len(out) - len(detail)
-	first := scrollStart(p.sel, len(rows), room)
+	detail, first, room := p.window(f, rows, height-len(out), focused)
 	for i := first; i < len(rows) && i < first+room; i++ {
 		r := rows[i]
 		a := "?"

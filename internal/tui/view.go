@@ -16,6 +16,9 @@ import (
 func (m Model) View() tea.View {
 	v := tea.NewView(m.render())
 	v.AltScreen = true
+	// Clicks select rows and the wheel moves; text can still be selected
+	// with shift held, as in most terminal applications.
+	v.MouseMode = tea.MouseModeCellMotion
 	v.WindowTitle = "rffmpeg"
 	return v
 }
@@ -186,13 +189,19 @@ func (m Model) hostsPane(f frame, height int) []string {
 	if !m.haveAny {
 		dbErr = m.dbErr
 	}
-	var detail []string
-	if focused {
-		r, ok := m.hosts.selected(m.view)
-		detail = hostDetail(f, r, ok)
-	}
-	detail = detail[:min(len(detail), max(height-3, 0))]
+	detail := m.hostsDetail(f, height)
 	return append(m.hosts.view(f, m.view, height-len(detail), focused, dbErr), detail...)
+}
+
+// hostsDetail is the selected host's note in full, as much as fits under a
+// hosts pane of height lines.
+func (m Model) hostsDetail(f frame, height int) []string {
+	if m.focus != paneHosts {
+		return nil
+	}
+	r, ok := m.hosts.selected(m.view)
+	detail := hostDetail(f, r, ok)
+	return detail[:min(len(detail), max(height-3, 0))]
 }
 
 // layout shares the body between the panes: hosts and processes get what
