@@ -149,9 +149,9 @@ func (m *Model) sortKey(reverse bool) {
 func (m *Model) move(d int) {
 	switch m.focus {
 	case paneHosts:
-		m.hosts.sel += d
+		m.hosts.choose(m.view, m.hosts.sel+d)
 	case paneProcs:
-		m.procs.sel += d
+		m.procs.choose(m.procs.rows(m.view), m.procs.sel+d)
 	case paneLog:
 		m.log.scrollBy(-d)
 	}

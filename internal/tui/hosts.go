@@ -41,10 +41,13 @@ func (r hostRow) jobs(v selector.View) int {
 	return len(r.host.Processes)
 }
 
-// hostsPane is the hosts table, its selection and its sort.
+// hostsPane is the hosts table, its selection and its sort. The selection
+// follows its host (picked) when rows come, go or are re-sorted, so the
+// highlighted row does not change host under the user's finger.
 type hostsPane struct {
-	sel  int
-	sort sortOrder
+	sel    int
+	picked *state.HostKey // the selected row's host; ID LocalHostID: the fallback row
+	sort   sortOrder
 }
 
 // rows lists the hosts in the pane's order, the fallback row last.
@@ -69,8 +72,35 @@ func (p hostsPane) selected(v selector.View) (hostRow, bool) {
 	return hostRow{}, false
 }
 
+// clamp keeps the selection on its host after a change of the data or the
+// order, or inside the table when that host is gone.
 func (p *hostsPane) clamp(v selector.View) {
-	p.sel = min(max(p.sel, 0), max(len(p.rows(v))-1, 0))
+	rows := p.rows(v)
+	if p.picked != nil {
+		for i, r := range rows {
+			if r.key() == *p.picked {
+				p.sel = i
+				break
+			}
+		}
+	}
+	p.sel = min(max(p.sel, 0), max(len(rows)-1, 0))
+	p.pick(rows)
+}
+
+// choose selects row i (the user moved or clicked).
+func (p *hostsPane) choose(v selector.View, i int) {
+	rows := p.rows(v)
+	p.sel = min(max(i, 0), max(len(rows)-1, 0))
+	p.pick(rows)
+}
+
+func (p *hostsPane) pick(rows []hostRow) {
+	p.picked = nil
+	if p.sel < len(rows) {
+		k := rows[p.sel].key()
+		p.picked = &k
+	}
 }
 
 // hostColumns are the widths of the hosts table at width w.

@@ -25,9 +25,9 @@ func (m Model) mouse(msg tea.MouseMsg) Model {
 		m.focus = p
 		switch {
 		case row >= 0 && p == paneHosts:
-			m.hosts.sel = row
+			m.hosts.choose(m.view, row)
 		case row >= 0 && p == paneProcs:
-			m.procs.sel = row
+			m.procs.choose(m.procs.rows(m.view), row)
 		}
 	case tea.MouseWheelMsg:
 		m.focus = p

@@ -19,9 +19,11 @@ type procRow struct {
 	host string
 }
 
-// procsPane is the processes table, its selection, sort and filter.
+// procsPane is the processes table, its selection, sort and filter. The
+// selection follows its process (picked, a row id) as rows come and go.
 type procsPane struct {
 	sel    int
+	picked int64
 	sort   sortOrder
 	filter filterInput
 }
@@ -55,8 +57,26 @@ func (p procsPane) rows(v selector.View) []procRow {
 	return out
 }
 
+// clamp keeps the selection on its process, or inside the table when that
+// process is gone or filtered out.
 func (p *procsPane) clamp(v selector.View) {
-	p.sel = min(max(p.sel, 0), max(len(p.rows(v))-1, 0))
+	rows := p.rows(v)
+	for i, r := range rows {
+		if p.picked != 0 && r.p.ID == p.picked {
+			p.sel = i
+			break
+		}
+	}
+	p.choose(rows, p.sel)
+}
+
+// choose selects row i of rows (the user moved or clicked).
+func (p *procsPane) choose(rows []procRow, i int) {
+	p.sel = min(max(i, 0), max(len(rows)-1, 0))
+	p.picked = 0
+	if p.sel < len(rows) {
+		p.picked = rows[p.sel].p.ID
+	}
 }
 
 // extra is how many lines the pane needs beyond its rows: the filter input

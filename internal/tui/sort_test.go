@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
 func hostNames(m Model) []string {
@@ -30,7 +32,8 @@ func procPIDs(m Model) []int {
 }
 
 // s sorts the focused table by its next column, S reverses; the fallback
-// row stays last; a key acts on the row shown selected, whatever the order.
+// row stays last; the selection stays on its host, and a key acts on the
+// row shown selected, whatever the order.
 func TestSortByColumn(t *testing.T) {
 	f := newFixture(t, 80, 24)
 	f.busyPool()
@@ -53,12 +56,15 @@ func TestSortByColumn(t *testing.T) {
 	if got := hostNames(f.m); !slices.Equal(got, []string{"gpu1", "gpu2", "gpu3", "fallback"}) || f.m.hosts.sort.col != -1 {
 		t.Errorf("back to the natural order: %v, sort %+v", got, f.m.hosts.sort)
 	}
-	f.keys("s", "s", "S") // NAME, reversed: gpu3 is the first row
+	f.keys("s", "s", "S") // NAME, reversed: gpu1, selected, moves to the third row
 	golden(t, "sorted", f.m)
+	if f.m.hosts.sel != 2 {
+		t.Errorf("selection did not follow gpu1: row %d", f.m.hosts.sel)
+	}
 	f.press("x")
-	h, err := f.store.Host(context.Background(), 3)
+	h, err := f.store.Host(context.Background(), 1)
 	if err != nil || !h.Drain {
-		t.Errorf("x on the first row (gpu3) after sorting: %+v, %v", h, err)
+		t.Errorf("x on the selected row (gpu1) after sorting: %+v, %v", h, err)
 	}
 	f.keys("tab")
 	procs := []struct {
@@ -115,5 +121,31 @@ func TestLogSearchAndLevel(t *testing.T) {
 	f.keys("/", "esc") // esc clears the search
 	if f.m.log.search.value() != "" || len(f.m.log.shown()) != 1 {
 		t.Errorf("after esc: search %q, shown %q", f.m.log.search.value(), f.m.log.shown())
+	}
+}
+
+// A host added or removed by someone else does not move the selection to
+// another host: it follows its host (or its process).
+func TestSelectionFollowsItsRow(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 80, 24)
+	f.busyPool()
+	f.sync()
+	f.keys("s", "s")                                                        // by name
+	f.keys("j")                                                             // gpu2
+	f.keys("tab", "j", "j")                                                 // process 4322
+	if _, err := f.store.AddHost(ctx, "a.lan", "aaa", 1, now); err != nil { // sorts first
+		t.Fatal(err)
+	}
+	if _, err := f.store.ClearByKey(ctx, state.HostKey{ID: 1, Servername: "gpu1"}, false); err != nil { // its 2 jobs go
+		t.Fatal(err)
+	}
+	f.sync()
+	r, _ := f.m.hosts.selected(f.m.view)
+	if r.host == nil || r.host.Servername != "gpu2" {
+		t.Errorf("selected host %+v, want gpu2", r.host)
+	}
+	if rows := f.m.procs.rows(f.m.view); rows[f.m.procs.sel].p.PID != 4322 {
+		t.Errorf("selected process %d, want 4322", rows[f.m.procs.sel].p.PID)
 	}
 }
