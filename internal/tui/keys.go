@@ -4,7 +4,7 @@ import "charm.land/bubbles/v2/key"
 
 // keyMap is every key the console answers, in one place, for every mode:
 // the main view, the add form, a confirmation, the weight and filter
-// inputs and the help screen. enable switches each binding on only where it
+// inputs, the help screen and the host detail. enable switches each binding on only where it
 // works, so the footer and the help screen (both generated from here) never
 // offer a key that does nothing, and a key never acts outside its context.
 type keyMap struct {
