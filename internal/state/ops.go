@@ -201,11 +201,27 @@ func idList(hosts []Host) (string, []any) {
 	return "(" + strings.Join(marks, ",") + ")", args
 }
 
+// finder picks the hosts an operation acts on, inside its transaction.
+type finder func(ctx context.Context, q querier) ([]Host, error)
+
+// byRef finds what a user means by ref (see resolve).
+func (s *Store) byRef(ref string) finder {
+	return func(ctx context.Context, q querier) ([]Host, error) { return s.resolve(ctx, q, ref) }
+}
+
 // RemoveHosts deletes the hosts ref names, with their process and state rows.
 func (s *Store) RemoveHosts(ctx context.Context, ref string) ([]Host, error) {
+	hosts, err := s.removeHosts(ctx, s.byRef(ref))
+	if err != nil {
+		return nil, fmt.Errorf("remove host %q: %w", ref, err)
+	}
+	return hosts, nil
+}
+
+func (s *Store) removeHosts(ctx context.Context, find finder) ([]Host, error) {
 	var removed []Host
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		hosts, err := s.resolve(ctx, tx, ref)
+		hosts, err := find(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -219,10 +235,7 @@ func (s *Store) RemoveHosts(ctx context.Context, ref string) ([]Host, error) {
 		removed = hosts
 		return s.reapOrphans(ctx, tx)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("remove host %q: %w", ref, err)
-	}
-	return removed, nil
+	return removed, err
 }
 
 // SetWeight changes the weight of the hosts ref names, keeping their ids.
@@ -230,28 +243,43 @@ func (s *Store) SetWeight(ctx context.Context, ref string, weight int) ([]Host, 
 	if err := validWeight(weight); err != nil {
 		return nil, fmt.Errorf("set weight of %q: %w", ref, err)
 	}
-	return s.updateHosts(ctx, "set weight of", ref, func(tx *sql.Tx, id int64) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET weight = ? WHERE id = ?`), weight, id)
-		return err
-	})
+	return s.updateHosts(ctx, "set weight of", ref, s.setWeight(ctx, weight))
 }
 
 // SetDrain stops (or resumes) sending new jobs to the hosts ref names;
 // running jobs finish where they are.
 func (s *Store) SetDrain(ctx context.Context, ref string, drain bool) ([]Host, error) {
+	return s.updateHosts(ctx, "drain", ref, s.setDrain(ctx, drain))
+}
+
+func (s *Store) setWeight(ctx context.Context, weight int) func(*sql.Tx, int64) error {
+	return func(tx *sql.Tx, id int64) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET weight = ? WHERE id = ?`), weight, id)
+		return err
+	}
+}
+
+func (s *Store) setDrain(ctx context.Context, drain bool) func(*sql.Tx, int64) error {
 	v := 0
 	if drain {
 		v = 1
 	}
-	return s.updateHosts(ctx, "drain", ref, func(tx *sql.Tx, id int64) error {
-		return s.setHostExtra(ctx, tx, id, `drain = ?`, v)
-	})
+	return func(tx *sql.Tx, id int64) error { return s.setHostExtra(ctx, tx, id, `drain = ?`, v) }
 }
 
 func (s *Store) updateHosts(ctx context.Context, op, ref string, set func(tx *sql.Tx, id int64) error) ([]Host, error) {
+	out, err := s.update(ctx, s.byRef(ref), set)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", op, ref, err)
+	}
+	return out, nil
+}
+
+// update applies set to every host find picks and returns them as written.
+func (s *Store) update(ctx context.Context, find finder, set func(tx *sql.Tx, id int64) error) ([]Host, error) {
 	var out []Host
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		hosts, err := s.resolve(ctx, tx, ref)
+		hosts, err := find(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -264,10 +292,7 @@ func (s *Store) updateHosts(ctx context.Context, op, ref string, set func(tx *sq
 		out, err = s.hostsWhere(ctx, tx, `h.id IN `+in, args...)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", op, ref, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Cleared counts what Clear deleted.
@@ -280,15 +305,34 @@ const FallbackRef = "fallback"
 // the hosts ref names otherwise ("0" or "fallback": the local fallback's).
 // With onlyBad, only bad marks are deleted.
 func (s *Store) Clear(ctx context.Context, ref string, onlyBad bool) (Cleared, error) {
+	var find finder
+	switch ref {
+	case "":
+	case FallbackRef, "0":
+		find = fallback
+	default:
+		find = s.byRef(ref)
+	}
+	c, err := s.clear(ctx, find, onlyBad)
+	if err != nil {
+		if ref == "" {
+			return c, fmt.Errorf("clear: %w", err)
+		}
+		return c, fmt.Errorf("clear %q: %w", ref, err)
+	}
+	return c, nil
+}
+
+// fallback finds the local fallback, which has no host row.
+func fallback(context.Context, querier) ([]Host, error) { return []Host{{ID: LocalHostID}}, nil }
+
+// clear deletes the rows of the hosts find picks (every row when find is nil).
+func (s *Store) clear(ctx context.Context, find finder, onlyBad bool) (Cleared, error) {
 	var c Cleared
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		where, args := "", []any{}
-		switch ref {
-		case "":
-		case FallbackRef, "0":
-			where, args = ` WHERE host_id = ?`, []any{LocalHostID}
-		default:
-			hosts, err := s.resolve(ctx, tx, ref)
+		if find != nil {
+			hosts, err := find(ctx, tx)
 			if err != nil {
 				return err
 			}
@@ -316,13 +360,7 @@ func (s *Store) Clear(ctx context.Context, ref string, onlyBad bool) (Cleared, e
 		c.States, _ = r.RowsAffected()
 		return s.reapOrphans(ctx, tx)
 	})
-	if err != nil {
-		if ref == "" {
-			return c, fmt.Errorf("clear: %w", err)
-		}
-		return c, fmt.Errorf("clear %q: %w", ref, err)
-	}
-	return c, nil
+	return c, err
 }
 
 // Reap deletes process and state rows known to be dead or expired, and
