@@ -25,6 +25,7 @@ func TestImportDirections(t *testing.T) {
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector"},
+		"shim":      {"config", "logging", "owner", "remote", "selector", "setup", "state"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {

@@ -24,14 +24,14 @@ func TestArgv(t *testing.T) {
 		{"tofu, persistent, quiet", func(s *SSH) { s.Persist = 300; s.User = "jellyfin" }, true,
 			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile=/var/lib/rffmpeg/known_hosts",
 				"-o", "ControlMaster=auto", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-o", "ControlPersist=300",
-				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "jellyfin@gpu1", "CMD")},
+				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "--", "jellyfin@gpu1", "CMD")},
 		{"original host keys, no persistence, check", func(s *SSH) { s.HostKeys = HostKeysIgnore }, false,
 			append(append([]string{"/usr/bin/ssh", "-o", "LogLevel=ERROR"}, common...), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "gpu1", "CMD")},
+				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "--", "gpu1", "CMD")},
 		{"ssh decides host keys", func(s *SSH) { s.HostKeys = HostKeysSSH; s.Extra = nil }, true,
-			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "gpu1", "CMD")},
+			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "--", "gpu1", "CMD")},
 		{"keepalives", func(s *SSH) { s.HostKeys = HostKeysSSH; s.Extra = nil; s.KeepaliveEvery = 2; s.KeepaliveCount = 3 }, true,
-			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3", "gpu1", "CMD")},
+			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3", "--", "gpu1", "CMD")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +169,7 @@ func TestFilterSplitFrames(t *testing.T) {
 
 func TestControlArgv(t *testing.T) {
 	s := SSH{Path: "ssh", User: "jf", Host: "gpu1", PersistDir: "/run/shm/", Extra: []string{"-p", "2222"}}
-	want := []string{"ssh", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-O", "exit", "-p", "2222", "jf@gpu1"}
+	want := []string{"ssh", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-O", "exit", "-p", "2222", "--", "jf@gpu1"}
 	if got := s.ControlArgv("exit"); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}

@@ -1,0 +1,65 @@
+package shim
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/remote"
+)
+
+// Runner is every process the flow starts: the job (remote or local), the
+// health check, a forwarded signal, ending a master connection, and the
+// guardian that stops a remote job if the shim is killed. Exec runs them for
+// real; tests substitute a fake to drive the flow through every outcome.
+type Runner interface {
+	RunRemote(spec remote.Spec) (remote.Result, error)
+	RunLocal(spec remote.Spec) (remote.Result, error)
+	Check(ctx context.Context, s remote.SSH, program string, limit time.Duration) remote.CheckResult
+	Signal(s remote.SSH, pid int, sig syscall.Signal) bool
+	EndMaster(s remote.SSH) bool
+	// Guard starts a guardian for the remote PID; release tells it the job
+	// ended normally.
+	Guard(s remote.SSH, pid int) (release func(), err error)
+}
+
+// Exec is the Runner of real processes (package remote).
+type Exec struct{}
+
+func (Exec) RunRemote(spec remote.Spec) (remote.Result, error) {
+	spec.Remote = true
+	return remote.Run(spec)
+}
+
+func (Exec) RunLocal(spec remote.Spec) (remote.Result, error) {
+	spec.Remote = false
+	return remote.Run(spec)
+}
+
+func (Exec) Check(ctx context.Context, s remote.SSH, program string, limit time.Duration) remote.CheckResult {
+	return remote.Check(ctx, s, program, limit)
+}
+
+func (Exec) Signal(s remote.SSH, pid int, sig syscall.Signal) bool { return remote.Signal(s, pid, sig) }
+
+func (Exec) EndMaster(s remote.SSH) bool { return remote.EndMaster(s) }
+
+func (Exec) Guard(s remote.SSH, pid int) (func(), error) {
+	g, err := remote.StartGuardian(s.Argv(remote.SignalScript(pid, "TERM", true), remote.Quiet(true)))
+	if err != nil {
+		return func() {}, err
+	}
+	return g.Release, nil
+}
+
+// Signals starts catching the signals a call forwards to its job. SIGPIPE
+// is caught (not ignored, which children would inherit) so a caller that
+// closed its end cannot kill the shim mid-cleanup.
+func Signals() <-chan os.Signal {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	return ch
+}

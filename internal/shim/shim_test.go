@@ -1,0 +1,401 @@
+package shim
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3/driver"
+
+	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+// fake is a Runner that runs nothing: each host answers as the test says,
+// and every call is recorded ("check h", "remote h", "local", "end h").
+type fake struct {
+	mu     sync.Mutex
+	calls  []string
+	checks map[string]remote.CheckResult // by host; absent: passes
+	// remote answers a job on a host; nil: started, exit 0.
+	remote    func(host string, spec remote.Spec) remote.Result
+	localCode int
+	checkWait time.Duration
+	onEnd     func(host string)
+}
+
+func (f *fake) record(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, s)
+}
+
+func (f *fake) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// hostOf is the ssh destination: the word after "--".
+func hostOf(argv []string) string {
+	for i, a := range argv {
+		if a == "--" && i+1 < len(argv) {
+			return argv[i+1]
+		}
+	}
+	return "?"
+}
+
+func (f *fake) RunRemote(spec remote.Spec) (remote.Result, error) {
+	h := hostOf(spec.Argv)
+	f.record("remote " + h)
+	if f.remote == nil {
+		return remote.Result{Started: true}, nil
+	}
+	return f.remote(h, spec), nil
+}
+
+func (f *fake) RunLocal(spec remote.Spec) (remote.Result, error) {
+	f.record("local " + spec.Argv[0])
+	return remote.Result{Code: f.localCode, Started: true}, nil
+}
+
+func (f *fake) Check(ctx context.Context, s remote.SSH, program string, limit time.Duration) remote.CheckResult {
+	f.record("check " + s.Host)
+	time.Sleep(f.checkWait)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checks[s.Host]
+}
+
+func (f *fake) Signal(s remote.SSH, pid int, sig syscall.Signal) bool {
+	f.record("signal " + s.Host)
+	return true
+}
+
+func (f *fake) EndMaster(s remote.SSH) bool {
+	f.record("end " + s.Host)
+	if f.onEnd != nil {
+		f.onEnd(s.Host)
+	}
+	return true
+}
+
+func (f *fake) Guard(s remote.SSH, pid int) (func(), error) { return func() {}, nil }
+
+// world is an installation: a real SQLite database, options as the config
+// builds them, a log in memory.
+type world struct {
+	t      *testing.T
+	dir    string
+	o      Options
+	store  *state.Store
+	log    *bytes.Buffer
+	logMu  *sync.Mutex
+	stderr *os.File
+}
+
+func newWorld(t *testing.T, yaml string, hosts ...string) *world {
+	t.Helper()
+	dir := t.TempDir()
+	c, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Database.Path = filepath.Join(dir, "rffmpeg.db")
+	c.Directories.Persist = dir
+	c.Directories.State = dir
+	w := &world{t: t, dir: dir, o: FromConfig(c), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	if w.store, err = state.Init(context.Background(), w.o.Store); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.store.Close() })
+	for _, h := range hosts {
+		if _, err := w.store.AddHost(context.Background(), h, "", 1, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.stderr, err = os.Create(filepath.Join(dir, "stderr")); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+type lockedBuf struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// call runs one ffmpeg call through the flow with runner f.
+func (w *world) call(f Runner, args ...string) int {
+	log := logging.New(logging.Options{Stderr: lockedBuf{w.logMu, w.log}, Debug: true})
+	env := Env{Log: log, Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Dir: w.dir}
+	return Run(context.Background(), w.o, env, w.o.ToolJob("ffmpeg", args), Streams{Stderr: w.stderr})
+}
+
+func (w *world) logText() string {
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	return w.log.String()
+}
+
+func (w *world) stderrText() string {
+	b, _ := os.ReadFile(w.stderr.Name())
+	return string(b)
+}
+
+// hosts is each host's state and the reason of its bad mark.
+func (w *world) hosts() map[string]string {
+	snap, err := w.store.Snapshot(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	v := w.o.Policy(time.Now(), owner.Self()).Classify(snap)
+	got := map[string]string{}
+	for _, h := range v.Hosts {
+		got[h.Hostname] = h.State
+		if h.Bad != nil {
+			got[h.Hostname] += ": " + h.Bad.Reason
+		}
+	}
+	if n := len(snap.Processes); n != 0 {
+		got["processes left"] = string(rune('0' + n))
+	}
+	return got
+}
+
+func TestRunsOnTheCheckedHost(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	f := &fake{remote: func(string, remote.Spec) remote.Result { return remote.Result{Started: true, Code: 3} }}
+	if got := w.call(f, "-i", "in.mkv"); got != 3 {
+		t.Errorf("exit %d, want ffmpeg's 3", got)
+	}
+	if got, want := f.Calls(), []string{"check gpu1", "remote gpu1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	// ffmpeg's own failure never marks the host; the rows are gone.
+	if got, want := w.hosts(), map[string]string{"gpu1": "idle"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("hosts %v, want %v", got, want)
+	}
+	// The check is trusted for check_interval: the next call skips it.
+	f.calls = nil
+	w.call(f, "-version")
+	if got, want := f.Calls(), []string{"remote gpu1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("second call: calls %q, want %q", got, want)
+	}
+	for _, line := range []string{"Starting rffmpeg as ffmpeg with args: -i in.mkv", "Running command on host 'gpu1' (gpu1)",
+		"Finished rffmpeg with return code 3"} {
+		if !strings.Contains(w.logText(), line) {
+			t.Errorf("log lacks %q:\n%s", line, w.logText())
+		}
+	}
+}
+
+func TestStaleCheck(t *testing.T) {
+	w := newWorld(t, "rffmpeg:\n  remote:\n    check_interval: 30\n", "gpu1")
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name    string
+		checked time.Time
+		want    []string
+	}{
+		{"checked just now", time.Now(), []string{"remote gpu1"}},
+		{"checked 29 s ago", time.Now().Add(-29 * time.Second), []string{"remote gpu1"}},
+		{"checked 31 s ago", time.Now().Add(-31 * time.Second), []string{"check gpu1", "remote gpu1"}},
+	} {
+		w.store.MarkChecked(ctx, 1, tt.checked)
+		f := &fake{}
+		w.call(f, "-version")
+		if got := f.Calls(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: calls %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRetriesAcrossHostsThenFallback(t *testing.T) {
+	refused := remote.CheckResult{Code: 255, Reason: "connection refused"}
+	tests := []struct {
+		name      string
+		yaml      string
+		checks    map[string]remote.CheckResult
+		wantCode  int
+		wantCalls []string
+		wantHosts map[string]string
+	}{
+		{"first host fails its check, second runs", "", map[string]remote.CheckResult{"a": refused}, 0,
+			[]string{"check a", "check b", "remote b"},
+			map[string]string{"a": "bad: connection refused", "b": "idle"}},
+		{"every host fails: the fallback runs", "", map[string]remote.CheckResult{"a": refused, "b": refused}, 7,
+			[]string{"check a", "check b", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"},
+			map[string]string{"a": "bad: connection refused", "b": "bad: connection refused"}},
+		{"every host fails, fallback off: nothing runs", "rffmpeg:\n  commands:\n    fallback: false\n",
+			map[string]remote.CheckResult{"a": refused, "b": refused}, 1,
+			[]string{"check a", "check b"},
+			map[string]string{"a": "bad: connection refused", "b": "bad: connection refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, tt.yaml, "a", "b")
+			f := &fake{checks: tt.checks, localCode: 7}
+			if got := w.call(f, "-i", "x"); got != tt.wantCode {
+				t.Errorf("exit %d, want %d", got, tt.wantCode)
+			}
+			if got := f.Calls(); !reflect.DeepEqual(got, tt.wantCalls) {
+				t.Errorf("calls %q, want %q", got, tt.wantCalls)
+			}
+			if got := w.hosts(); !reflect.DeepEqual(got, tt.wantHosts) {
+				t.Errorf("hosts %v, want %v", got, tt.wantHosts)
+			}
+			if tt.wantCode == 1 && !strings.Contains(w.stderrText(), "fallback is off") {
+				t.Errorf("stderr %q does not say why nothing ran", w.stderrText())
+			}
+			if tt.wantCode != 1 && w.stderrText() != "" {
+				t.Errorf("the shim spoke on stderr: %q", w.stderrText())
+			}
+		})
+	}
+}
+
+// How a remote run ended decides whether the host is to blame.
+func TestFailureClassification(t *testing.T) {
+	tests := []struct {
+		name      string
+		res       remote.Result
+		wantCode  int
+		wantCalls []string
+		wantState string
+	}{
+		{"ffmpeg's own error", remote.Result{Started: true, Code: 1}, 1,
+			[]string{"remote a"}, "idle"},
+		{"killed by a signal", remote.Result{Started: true, Code: 137}, 137,
+			[]string{"remote a"}, "idle"},
+		{"connection lost under the job", remote.Result{Started: true, Lost: true, Code: 255}, 255,
+			[]string{"remote a", "end a"}, "bad: connection lost while running (host frozen or unreachable)"},
+		{"no start frame in time", remote.Result{TimedOut: true, Code: 137}, 0,
+			[]string{"remote a", "end a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: timed out: the command did not start within 2.5s (host frozen or unreachable)"},
+		{"authentication refused", remote.Result{Code: 255, Diag: "jf@a: Permission denied (publickey)."}, 0,
+			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: authentication failed (permission denied)"},
+		{"remote program missing", remote.Result{Code: 127, Diag: "sh: 1: /usr/lib/jellyfin-ffmpeg/ffmpeg: not found"}, 0,
+			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: remote program not found (exit 127)"},
+		{"ssh died silently", remote.Result{Code: 255}, 0,
+			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: ssh failed before the command started (exit 255)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, "", "a")
+			w.store.MarkChecked(context.Background(), 1, time.Now())
+			f := &fake{remote: func(string, remote.Spec) remote.Result { return tt.res }}
+			if got := w.call(f, "-i", "x"); got != tt.wantCode {
+				t.Errorf("exit %d, want %d", got, tt.wantCode)
+			}
+			if got := f.Calls(); !reflect.DeepEqual(got, tt.wantCalls) {
+				t.Errorf("calls %q, want %q", got, tt.wantCalls)
+			}
+			if got := w.hosts()["a"]; got != tt.wantState {
+				t.Errorf("host %q, want %q", got, tt.wantState)
+			}
+		})
+	}
+}
+
+// Two calls find the same host's check stale: one checks, the other waits
+// for it and trusts its result.
+func TestCheckLock(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	f := &fake{checkWait: 300 * time.Millisecond}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.call(f, "-version") }()
+	}
+	wg.Wait()
+	checks := 0
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "check") {
+			checks++
+		}
+	}
+	if checks != 1 {
+		t.Errorf("%d checks for two simultaneous calls, want 1: %q", checks, f.Calls())
+	}
+}
+
+// A call waiting on the check lock sees the other call's failure and does
+// not spend a second timeout on the host.
+func TestCheckLockSharesFailure(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	f := &fake{checkWait: 300 * time.Millisecond, checks: map[string]remote.CheckResult{"gpu1": {Code: 255, Reason: "timed out"}}}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.call(f, "-version") }()
+	}
+	wg.Wait()
+	var checks, locals int
+	for _, c := range f.Calls() {
+		checks += map[bool]int{true: 1}[strings.HasPrefix(c, "check")]
+		locals += map[bool]int{true: 1}[strings.HasPrefix(c, "local")]
+	}
+	if checks != 1 || locals != 2 {
+		t.Errorf("checks %d (want 1), local runs %d (want 2): %q", checks, locals, f.Calls())
+	}
+}
+
+// A host row written by another tool with an option for a name never
+// reaches ssh.
+func TestHostileHostnameRefused(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	db, err := driver.Open("file:" + w.o.Store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, name := range []string{"-oProxyCommand=touch /tmp/pwned", "gpu1 -F/tmp/x", "gpu\n1", ""} {
+		if _, err := db.Exec(`UPDATE hosts SET hostname = ? WHERE id = 1`, name); err != nil {
+			t.Fatal(err)
+		}
+		w.store.Clear(context.Background(), "", false)
+		f := &fake{}
+		if got := w.call(f, "-version"); got != 0 {
+			t.Errorf("%q: exit %d", name, got)
+		}
+		if got, want := f.Calls(), []string{"local /usr/lib/jellyfin-ffmpeg/ffmpeg"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: calls %q, want %q", name, got, want)
+		}
+		if !strings.Contains(w.logText(), "refused: ") {
+			t.Errorf("%q: no log line says why the host was skipped", name)
+		}
+	}
+}
+
+func TestDeriveTimeouts(t *testing.T) {
+	for _, tt := range []struct {
+		connect    time.Duration
+		persistent bool
+		want       Timeouts
+	}{
+		{time.Second, true, Timeouts{Connect: time.Second, Start: 2500 * time.Millisecond, Check: 3 * time.Second, CheckLock: 4 * time.Second}},
+		{time.Second, false, Timeouts{Connect: time.Second, Start: 10500 * time.Millisecond, Check: 3 * time.Second, CheckLock: 4 * time.Second}},
+		{5 * time.Second, true, Timeouts{Connect: 5 * time.Second, Start: 6500 * time.Millisecond, Check: 7 * time.Second, CheckLock: 8 * time.Second}},
+	} {
+		if got := DeriveTimeouts(tt.connect, tt.persistent); got != tt.want {
+			t.Errorf("DeriveTimeouts(%v, %v) = %+v, want %+v", tt.connect, tt.persistent, got, tt.want)
+		}
+	}
+}
