@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/logging"
@@ -99,12 +100,14 @@ func (c *call) say(format string, args ...any) {
 // runLocal runs the job's local program here.
 func (c *call) runLocal() int {
 	c.log.Infof("Running command on host 'localhost' (localhost)")
+	t0 := time.Now()
 	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: append([]string{c.j.LocalProg}, c.j.Args...),
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals})
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", c.j.LocalProg, err)
 		c.say("cannot run %s: %v", c.j.LocalProg, err)
 	}
+	c.log.Debugf("Local job ended after %v", time.Since(t0).Round(time.Millisecond))
 	return res.Code
 }
 
@@ -123,14 +126,24 @@ func (c *call) run(ctx context.Context) int {
 	self := c.env.Self
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
 	var endMaster *remote.SSH
+	// The master of a host that stopped answering holds the streams of this
+	// call's session that never opened (ssh passed it our descriptors): a
+	// caller reading stdout to its end waits for them, so it must be gone
+	// before this call exits (EndMaster is bounded).
+	var ending sync.WaitGroup
+	defer ending.Wait()
 	for attempt := 0; attempt < c.o.MaxAttempts; attempt++ {
 		req.Claim.Now = c.env.Now()
 		lease, d, chosen, err := c.acquire(ctx, req)
 		if endMaster != nil {
 			// Only now, with this call's next host recorded: ending the master
 			// ends the other calls' jobs on it, whose teardown then writes the
-			// database; this call must not queue behind those writes.
-			c.endMaster(*endMaster)
+			// database; this call must not queue behind those writes. And
+			// beside the next attempt, not before it: on a loaded machine
+			// `ssh -O exit` takes a few hundred milliseconds.
+			s := *endMaster
+			ending.Add(1)
+			go func() { defer ending.Done(); c.endMaster(s) }()
 			endMaster = nil
 		}
 		if err != nil {
@@ -194,6 +207,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 		c.log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", h.Hostname, h.Servername, out.code, out.reason)
 		claim = state.Claim{PID: c.env.Self.PID, Owner: c.env.Self.String(), Now: c.env.Now()}
 	}
+	t0 := time.Now()
 	c.bounded(func(ctx context.Context) error {
 		if out.mark {
 			if err := c.store.MarkBad(ctx, h.ID, claim, out.reason); err != nil {
@@ -202,6 +216,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 		}
 		return c.store.Release(ctx, lease)
 	})
+	c.log.Debugf("Recorded the job's end in %v", time.Since(t0).Round(time.Millisecond))
 	if out.dropMaster {
 		c.endMaster(c.sshFor(h.Hostname))
 	}

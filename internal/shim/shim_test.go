@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -288,7 +290,7 @@ func TestFailureClassification(t *testing.T) {
 		{"connection lost under the job", remote.Result{Started: true, Lost: true, Code: 255}, 255,
 			[]string{"remote a", "end a"}, "bad: connection lost while running (host frozen or unreachable)"},
 		{"no start frame in time", remote.Result{TimedOut: true, Code: 137}, 0,
-			[]string{"remote a", "end a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: timed out: the command did not start within 2.5s (host frozen or unreachable)"},
+			[]string{"end a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg", "remote a"}, "bad: timed out: the command did not start within 2.5s (host frozen or unreachable)"},
 		{"authentication refused", remote.Result{Code: 255, Diag: "jf@a: Permission denied (publickey)."}, 0,
 			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: authentication failed (permission denied)"},
 		{"remote program missing", remote.Result{Code: 127, Diag: "sh: 1: /usr/lib/jellyfin-ffmpeg/ffmpeg: not found"}, 0,
@@ -304,8 +306,12 @@ func TestFailureClassification(t *testing.T) {
 			if got := w.call(f, "-i", "x"); got != tt.wantCode {
 				t.Errorf("exit %d, want %d", got, tt.wantCode)
 			}
-			if got := f.Calls(); !reflect.DeepEqual(got, tt.wantCalls) {
-				t.Errorf("calls %q, want %q", got, tt.wantCalls)
+			// Ending a master runs beside the next attempt: any order.
+			got, want := f.Calls(), append([]string(nil), tt.wantCalls...)
+			sort.Strings(got)
+			sort.Strings(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("calls %q, want %q", got, want)
 			}
 			if got := w.hosts()["a"]; got != tt.wantState {
 				t.Errorf("host %q, want %q", got, tt.wantState)
@@ -397,5 +403,89 @@ func TestDeriveTimeouts(t *testing.T) {
 		if got := DeriveTimeouts(tt.connect, tt.persistent); got != tt.want {
 			t.Errorf("DeriveTimeouts(%v, %v) = %+v, want %+v", tt.connect, tt.persistent, got, tt.want)
 		}
+	}
+}
+
+// A host freezes under a running job (call A). A new call (B) finds it
+// dead: its job never starts, so it marks the host bad, ends the master and
+// runs on the fallback. Ending the master ends A's job, and A's teardown
+// writes the database — here held for 3 s, as on a loaded machine. B must
+// not queue behind that: its next host is recorded before the master is
+// ended, and its own release is bounded.
+func TestNewCallNeverWaitsOnTeardown(t *testing.T) {
+	w := newWorld(t, "", "a")
+	w.o.ReleaseWait = 300 * time.Millisecond
+	w.store.MarkChecked(context.Background(), 1, time.Now())
+	ended := make(chan struct{})
+	aRunning := make(chan struct{})
+	var n int
+	var mu sync.Mutex
+	f := &fake{}
+	var holdLock func()
+	f.remote = func(host string, spec remote.Spec) remote.Result {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first { // A: runs until its master is ended
+			close(aRunning)
+			<-ended
+			return remote.Result{Started: true, Lost: true, Code: 255}
+		}
+		return remote.Result{TimedOut: true, Code: 137} // B: no start frame
+	}
+	db, err := driver.Open("file:" + w.o.Store.Path + "?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	held := make(chan struct{})
+	var once sync.Once
+	f.onEnd = func(string) { once.Do(holdLock) }
+	holdLock = func() {
+		tx, err := db.Begin()
+		if err == nil {
+			_, err = tx.Exec(`UPDATE hosts SET weight = weight`)
+		}
+		if err != nil {
+			t.Errorf("hold the write lock: %v", err)
+			return
+		}
+		go func() { time.Sleep(3 * time.Second); tx.Commit(); close(held) }()
+		close(ended)
+	}
+	aDone := make(chan int)
+	go func() { aDone <- w.call(f, "-i", "a.mkv") }()
+	<-aRunning
+	start := time.Now()
+	code := w.call(f, "-version")
+	took := time.Since(start)
+	if code != 0 || took > 1500*time.Millisecond {
+		t.Errorf("new call: exit %d after %v; it waited on the other call's teardown", code, took)
+	}
+	if got := <-aDone; got != 255 {
+		t.Errorf("running job: exit %d, want 255", got)
+	}
+	<-held
+	calls := f.Calls()
+	sort.Strings(calls)
+	if want := []string{"end a", "end a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg", "remote a", "remote a"}; !reflect.DeepEqual(calls, want) {
+		t.Errorf("calls %q, want %q in any order", calls, want)
+	}
+	if got := w.hosts()["a"]; !strings.HasPrefix(got, "bad: timed out") {
+		t.Errorf("host a: %q, want bad: timed out…", got)
+	}
+}
+
+// The wedged master holds the streams of the session that never opened: a
+// call ends it, beside its next attempt, before it exits.
+func TestEndsMasterBeforeExit(t *testing.T) {
+	w := newWorld(t, "", "a")
+	w.store.MarkChecked(context.Background(), 1, time.Now())
+	var ended atomic.Bool
+	f := &fake{remote: func(string, remote.Spec) remote.Result { return remote.Result{TimedOut: true, Code: 137} }}
+	f.onEnd = func(string) { time.Sleep(300 * time.Millisecond); ended.Store(true) }
+	if code := w.call(f, "-version"); code != 0 || !ended.Load() {
+		t.Errorf("exit %d, master ended before the call returned: %v", code, ended.Load())
 	}
 }
