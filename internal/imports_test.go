@@ -18,7 +18,7 @@ func TestImportDirections(t *testing.T) {
 		"remote":    {},
 		"owner":     {},
 		"config":    {},
-		"logging":   {},
+		"logging":   {"escape"},
 		"netns":     {},
 		"escape":    {},
 		"setup":     {"config", "logging", "owner", "selector", "state"},

@@ -193,3 +193,33 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+func TestValidHost(t *testing.T) {
+	for _, tt := range []struct {
+		host string
+		ok   bool
+	}{
+		{"gpu1", true}, {"10.0.0.7", true}, {"::1", true}, {"gpu-1.example.org", true}, {"fe80::1%eth0", true},
+		{"", false}, {"-oProxyCommand=touch /tmp/x", false}, {"-F/tmp/cfg", false}, {"-E/tmp/log", false},
+		{"gpu1 -oProxyCommand=x", false}, {"gpu\n1", false}, {"gpu\t1", false}, {"gpu\x1b1", false},
+		{"gpu\x001", false}, {"gpu\xff", false}, {strings.Repeat("a", 256), false},
+	} {
+		if got := ValidHost(tt.host) == ""; got != tt.ok {
+			t.Errorf("ValidHost(%q) ok = %v, want %v (%s)", tt.host, got, tt.ok, ValidHost(tt.host))
+		}
+	}
+}
+
+// However the hostname starts, ssh sees it after "--": an operand, never an option.
+func TestDestinationAfterDoubleDash(t *testing.T) {
+	s := SSH{Path: "ssh", Host: "-oProxyCommand=x", ConnectTimeout: 1, HostKeys: HostKeysSSH, Extra: []string{"-p", "22"}}
+	for _, argv := range [][]string{s.Argv("CMD", true), s.ControlArgv("exit")} {
+		i := len(argv) - 2
+		if argv[len(argv)-1] != "CMD" {
+			i = len(argv) - 1
+		}
+		if argv[i-1] != "--" || argv[i] != "-oProxyCommand=x" {
+			t.Errorf("argv %q: destination not right after --", argv)
+		}
+	}
+}

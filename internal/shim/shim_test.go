@@ -489,3 +489,50 @@ func TestEndsMasterBeforeExit(t *testing.T) {
 		t.Errorf("exit %d, master ended before the call returned: %v", code, ended.Load())
 	}
 }
+
+// The original's sample config, uncommented, sets pre to [""]: empty words
+// mean nothing (the remote shell would run '' and fail with 127).
+func TestEmptyPreWordsIgnored(t *testing.T) {
+	for _, tt := range []struct{ pre, want string }{
+		{`[""]`, "exec 3<&0; /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
+		{`["", "nice", "", "-n", "5"]`, "exec 3<&0; nice -n 5 /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
+		{`[]`, "exec 3<&0; /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
+	} {
+		w := newWorld(t, "rffmpeg:\n  commands:\n    pre: "+tt.pre+"\n", "gpu1")
+		var script string
+		f := &fake{remote: func(_ string, spec remote.Spec) remote.Result {
+			script = spec.Argv[len(spec.Argv)-1]
+			return remote.Result{Started: true}
+		}}
+		w.call(f, "-version")
+		if !strings.Contains(script, tt.want) {
+			t.Errorf("pre %s: remote script %q lacks %q", tt.pre, script, tt.want)
+		}
+	}
+}
+
+func TestStdoutRouting(t *testing.T) {
+	for _, tt := range []struct {
+		routing, tool string
+		args          []string
+		toStderr      bool
+	}{
+		{"exact", "ffmpeg", []string{"-i", "x", "-f", "md5", "-"}, false},
+		{"exact", "ffmpeg", []string{"-version"}, false},
+		{"original", "ffmpeg", []string{"-i", "x", "-f", "md5", "-"}, true},
+		{"original", "ffmpeg", []string{"-hide_banner", "-encoders"}, false},
+		{"original", "ffmpeg", []string{"-f", "chromaprint", "-fp_format", "raw", "-"}, false},
+		{"original", "ffprobe", []string{"-show_format", "x"}, false},
+	} {
+		c, err := config.Parse([]byte("rffmpeg:\n  commands:\n    stdout_routing: "+tt.routing+"\n"), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := FromConfig(c).ToolJob(tt.tool, tt.args).StdoutToStderr; got != tt.toStderr {
+			t.Errorf("%s %s %q: stdout to stderr %v, want %v", tt.routing, tt.tool, tt.args, got, tt.toStderr)
+		}
+	}
+	if _, err := config.Parse([]byte("rffmpeg:\n  commands:\n    stdout_routing: stderr\n"), func(string) (string, bool) { return "", false }); err == nil {
+		t.Errorf("an unknown stdout_routing was accepted")
+	}
+}
