@@ -491,7 +491,7 @@ func TestEndsMasterBeforeExit(t *testing.T) {
 }
 
 // The original's sample config, uncommented, sets pre to [""]: empty words
-// mean nothing (the remote shell would run '' and fail with 127).
+// mean nothing (the remote shell would run ” and fail with 127).
 func TestEmptyPreWordsIgnored(t *testing.T) {
 	for _, tt := range []struct{ pre, want string }{
 		{`[""]`, "exec 3<&0; /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
