@@ -138,7 +138,7 @@ func (o Options) ToolJob(tool string, args []string) Job {
 // same program here and on the hosts.
 func CommandJob(argv []string, stdoutToStderr bool) Job {
 	return Job{As: "rffmpeg run", RemoteProg: argv[0], LocalProg: argv[0], Args: argv[1:],
-		StdoutToStderr: stdoutToStderr, Label: remote.Join(argv)}
+		StdoutToStderr: stdoutToStderr, Label: remote.Join(argv), LogArgs: argv}
 }
 
 // hasAny reports whether any argument is one of flags.

@@ -31,6 +31,9 @@ type Job struct {
 	Args           []string // its arguments
 	StdoutToStderr bool     // the original's routing: the job's stdout goes to stderr
 	Label          string   // the command as recorded in the processes table
+	// LogArgs are the arguments as the "Starting rffmpeg" line shows them
+	// (nil: Args; `rffmpeg run` shows the command too, as the original does).
+	LogArgs []string
 }
 
 // Streams are the caller's standard streams, handed to the job as they are
@@ -62,7 +65,11 @@ func Run(ctx context.Context, o Options, env Env, j Job, s Streams) int {
 	if env.Signals == nil {
 		env.Signals = Signals()
 	}
-	env.Log.Infof("Starting rffmpeg as %s with args: %s", j.As, strings.Join(j.Args, " "))
+	shown := j.LogArgs
+	if shown == nil {
+		shown = j.Args
+	}
+	env.Log.Infof("Starting rffmpeg as %s with args: %s", j.As, strings.Join(shown, " "))
 	c := &call{o: o, env: env, log: env.Log, j: j, s: s}
 	var code int
 	if o.ConfigErr != nil {

@@ -536,3 +536,22 @@ func TestStdoutRouting(t *testing.T) {
 		t.Errorf("an unknown stdout_routing was accepted")
 	}
 }
+
+// rffmpeg run goes through the same flow; its log line names the command.
+func TestCommandJob(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	var script string
+	f := &fake{remote: func(_ string, spec remote.Spec) remote.Result {
+		script = spec.Argv[len(spec.Argv)-1]
+		return remote.Result{Started: true, Code: 4}
+	}}
+	log := logging.New(logging.Options{Stderr: lockedBuf{w.logMu, w.log}})
+	env := Env{Log: log, Runner: f, Self: owner.Self(), Signals: make(chan os.Signal)}
+	code := Run(context.Background(), w.o, env, CommandJob([]string{"sh", "-c", "exit 4"}, false), Streams{Stderr: w.stderr})
+	if code != 4 || !strings.Contains(script, "exec 3<&0; sh -c 'exit 4' <&3") {
+		t.Errorf("exit %d, script %q", code, script)
+	}
+	if !strings.Contains(w.logText(), "Starting rffmpeg as rffmpeg run with args: sh -c exit 4") {
+		t.Errorf("log:\n%s", w.logText())
+	}
+}
