@@ -30,7 +30,7 @@ func (a *app) runShim(c *config.Config, o shim.Options, j shim.Job) int {
 	log := a.logger(c)
 	defer log.Close()
 	cwd, _ := os.Getwd()
-	env := shim.Env{Log: log, Runner: shim.Exec{}, Now: a.now, Self: owner.Self(), Signals: shim.Signals(), Dir: cwd}
+	env := shim.Env{Log: log, Runner: shim.Exec{}, Now: a.now, Self: owner.Self(), Signals: shim.Signals(), Dir: cwd, Nice: shim.Nice()}
 	return shim.Run(context.Background(), o, env, j, shim.Streams{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
 }
 

@@ -82,6 +82,9 @@ func runLocal(spec Spec) (Result, error) {
 			select {
 			case s := <-spec.Signals:
 				cmd.Process.Signal(s)
+				if s == syscall.SIGTSTP {
+					stopSelf()
+				}
 			case <-done:
 				return
 			}
@@ -138,13 +141,18 @@ func runRemote(spec Spec) (Result, error) {
 		timeout = t.C
 	}
 	var pending []syscall.Signal // signals that arrived before the PID
-	forward := func(sig syscall.Signal) {
-		if pid > 0 && spec.Forward != nil && spec.Forward(sig, pid) {
-			return
+	forward := func(sig syscall.Signal, pid int) {
+		ok := pid > 0 && spec.Forward != nil && spec.Forward(sig, pid)
+		if sig == syscall.SIGTSTP {
+			// The remote job is paused (or could not be): now pause here
+			// too, so the caller's shell sees its job stopped.
+			stopSelf()
 		}
-		// No way to reach the remote job: end the local ssh; the session
-		// closes and the wrapper's watcher stops the job.
-		cmd.Process.Signal(syscall.SIGTERM)
+		if !ok && Terminates(sig) {
+			// No way to reach the remote job: end the local ssh; the
+			// session closes and the wrapper's watcher stops the job.
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
 	}
 wait:
 	for {
@@ -157,7 +165,7 @@ wait:
 				spec.OnPID(p)
 			}
 			for _, s := range pending {
-				go forward(s)
+				go forward(s, pid)
 			}
 			pending = nil
 		case <-timeout:
@@ -166,11 +174,14 @@ wait:
 			timeout = nil
 		case s := <-spec.Signals:
 			sig, _ := s.(syscall.Signal)
+			if pid == 0 && !res.Started && !Terminates(sig) {
+				continue // nothing to pause or notify yet
+			}
 			if pid == 0 && res.Started {
 				pending = append(pending, sig)
 				continue
 			}
-			go forward(sig)
+			go forward(sig, pid)
 		case <-exited:
 			break wait
 		}
@@ -199,6 +210,20 @@ wait:
 	res.Lost = res.Started && res.Code == 255 && time.Since(f.lastSign) > lostAfter
 	return res, nil
 }
+
+// Terminates reports whether a signal, forwarded, means "end the job" (the
+// others pause, resume or notify it).
+func Terminates(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGUSR1, syscall.SIGUSR2:
+		return false
+	}
+	return true
+}
+
+// stopSelf stops this process as SIGTSTP's default action would have, once
+// the job is paused; SIGCONT resumes it (and is forwarded in turn).
+func stopSelf() { syscall.Kill(os.Getpid(), syscall.SIGSTOP) }
 
 // filter relays the wrapper's stderr: it strips protocol frames, holds back
 // what ssh prints before the job starts (diagnostics, not the job's), and

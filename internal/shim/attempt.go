@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -74,7 +75,13 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 // own exit code.
 func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 	c.log.Infof("Running command on host '%s' (%s)", h.Hostname, h.Servername)
-	script := remote.Script(c.env.Dir, append(append(append([]string{}, c.o.Pre...), c.j.RemoteProg), c.j.Args...))
+	var words []string
+	if c.env.Nice > 0 {
+		// Only lower: a remote user may not raise a priority.
+		words = []string{"nice", "-n", strconv.Itoa(c.env.Nice)}
+	}
+	words = append(append(append(words, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
+	script := remote.Script(c.env.Dir, words)
 	release := func() {}
 	start := c.o.Timeouts.Start
 	res, err := c.env.Runner.RunRemote(remote.Spec{

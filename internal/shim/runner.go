@@ -54,12 +54,25 @@ func (Exec) Guard(s remote.SSH, pid int) (func(), error) {
 	return g.Release, nil
 }
 
-// Signals starts catching the signals a call forwards to its job. SIGPIPE
-// is caught (not ignored, which children would inherit) so a caller that
-// closed its end cannot kill the shim mid-cleanup.
+// Signals starts catching the signals a call forwards to its job: the ones
+// that end it, SIGTSTP and SIGCONT (a caller that stops the shim expects
+// the work to stop: the remote job is paused, then the shim stops itself),
+// and SIGUSR1/SIGUSR2. SIGPIPE is caught (not ignored, which children would
+// inherit) so a caller that closed its end cannot kill the shim mid-cleanup.
 func Signals() <-chan os.Signal {
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+		syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGUSR1, syscall.SIGUSR2)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return ch
+}
+
+// Nice is this process's nice value. (Linux's getpriority returns 20 minus
+// the nice value, so that it is never negative.)
+func Nice() int {
+	p, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		return 0
+	}
+	return 20 - p
 }

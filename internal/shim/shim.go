@@ -51,6 +51,9 @@ type Env struct {
 	Self    owner.Identity   // this process (read once per call)
 	Signals <-chan os.Signal // the signals to forward (see Signals)
 	Dir     string           // the caller's working directory, where the remote command runs
+	// Nice is the shim's nice value at start (see Nice): a caller's
+	// `nice ffmpeg …` lowers the remote job's priority too.
+	Nice int
 }
 
 // Run runs one call to its end and returns its exit code: the job's, or 1

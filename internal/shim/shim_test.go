@@ -3,6 +3,7 @@ package shim
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -553,5 +554,31 @@ func TestCommandJob(t *testing.T) {
 	}
 	if !strings.Contains(w.logText(), "Starting rffmpeg as rffmpeg run with args: sh -c exit 4") {
 		t.Errorf("log:\n%s", w.logText())
+	}
+}
+
+func TestNiceCarriedToRemote(t *testing.T) {
+	if got, want := Nice(), 0; got != want {
+		t.Errorf("Nice() = %d in a test process, want %d", got, want)
+	}
+	for _, tt := range []struct {
+		nice int
+		want string
+	}{
+		{0, "exec 3<&0; /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
+		{7, "exec 3<&0; nice -n 7 /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
+		{-5, "exec 3<&0; /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"},
+	} {
+		w := newWorld(t, "", "gpu1")
+		var script string
+		f := &fake{remote: func(_ string, spec remote.Spec) remote.Result {
+			script = spec.Argv[len(spec.Argv)-1]
+			return remote.Result{Started: true}
+		}}
+		env := Env{Log: logging.New(logging.Options{Stderr: io.Discard}), Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Nice: tt.nice}
+		Run(context.Background(), w.o, env, w.o.ToolJob("ffmpeg", []string{"-version"}), Streams{Stderr: w.stderr})
+		if !strings.Contains(script, tt.want) {
+			t.Errorf("nice %d: script %q lacks %q", tt.nice, script, tt.want)
+		}
 	}
 }

@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// procStat is a process's state letter and nice value (/proc/PID/stat
+// fields 3 and 19), or ok false when it is gone.
+func procStat(pid int) (state string, nice int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // after "pid (comm) "
+	n, _ := strconv.Atoi(f[16])
+	return f[0], n, true
+}
+
+// remoteJob starts a long real-time ffmpeg through the shim (prefix: words
+// run before it, such as nice) and returns it with its remote PID.
+func remoteJob(t *testing.T, e *env, marker string, prefix ...string) (*exec.Cmd, int) {
+	t.Helper()
+	argv := append(append(prefix, filepath.Join(binDir, "ffmpeg")), "-nostdin", "-re", "-f", "lavfi", "-i", marker, "-f", "null", "-")
+	c := exec.Command(argv[0], argv[1:]...)
+	c.Env, c.Dir = e.environ(), e.dir
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Signal(syscall.SIGCONT); c.Process.Kill(); c.Wait() })
+	var pids []int
+	if !waitFor(5*time.Second, func() bool { pids = remotePIDs(marker); return len(pids) == 1 }) {
+		t.Fatalf("remote job never started\n%s", e.logText())
+	}
+	return c, pids[0]
+}
+
+// Job control: stopping the shim pauses the remote ffmpeg, SIGCONT resumes
+// it; SIGUSR1 reaches it (ffmpeg does not catch it: it ends, 128+10).
+func TestJobControlReachesRemote(t *testing.T) {
+	_, e := twoHosts(t, nil)
+	marker := "testsrc=rate=5:duration=64.3"
+	c, pid := remoteJob(t, e, marker)
+	stateOf := func(p int) string { s, _, _ := procStat(p); return s }
+
+	c.Process.Signal(syscall.SIGTSTP)
+	if !waitFor(3*time.Second, func() bool { return stateOf(pid) == "T" && stateOf(c.Process.Pid) == "T" }) {
+		t.Fatalf("after SIGTSTP: remote ffmpeg %q, shim %q (want both stopped)\n%s", stateOf(pid), stateOf(c.Process.Pid), e.logText())
+	}
+	c.Process.Signal(syscall.SIGCONT)
+	if !waitFor(3*time.Second, func() bool { s := stateOf(pid); return s == "R" || s == "S" }) {
+		t.Fatalf("after SIGCONT: remote ffmpeg %q (want running)", stateOf(pid))
+	}
+	c.Process.Signal(syscall.SIGUSR1)
+	code, _, ok := waitExit(c, 5*time.Second)
+	if !ok || code != 128+int(syscall.SIGUSR1) {
+		t.Errorf("after SIGUSR1: ended %v, exit %d (want %d)\n%s", ok, code, 128+int(syscall.SIGUSR1), e.logText())
+	}
+}
+
+// `nice ffmpeg …` lowers the remote job's priority, not only the shim's.
+func TestNiceReachesRemote(t *testing.T) {
+	_, e := twoHosts(t, nil)
+	_, pid := remoteJob(t, e, "testsrc=rate=5:duration=64.7", "nice", "-n", "7")
+	if _, nice, ok := procStat(pid); !ok || nice != 7 {
+		t.Errorf("remote ffmpeg nice %d (ok %v), want 7", nice, ok)
+	}
+}
