@@ -73,3 +73,32 @@ func TestNiceReachesRemote(t *testing.T) {
 		t.Errorf("remote ffmpeg nice %d (ok %v), want 7", nice, ok)
 	}
 }
+
+// The allowlisted part of the caller's environment reaches the remote
+// command; loader variables never reach the local ssh (Emby exports
+// LD_LIBRARY_PATH for its own ffmpeg).
+func TestEnvironmentReachesRemote(t *testing.T) {
+	r := needRig(t)
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "ssh")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nenv > \"$(mktemp "+dir+"/env.XXXXXX)\"\nexec /usr/bin/ssh \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, r, map[string]string{"commands": "ssh: " + wrapper, "remote": "env: [\"RFF_*\"]"})
+	e.mustCLI("add", "127.0.0.2")
+	e.extra = []string{"TZ=Europe/Paris", "RFF_X=a b", "FOO=no", "LD_LIBRARY_PATH=/nonexistent", "LD_PRELOAD=/nonexistent.so"}
+	res := e.run("rffmpeg", nil, "run", "sh", "-c", `printf '%s|%s|%s|%s' "$TZ" "$RFF_X" "$FOO" "$LD_PRELOAD"`)
+	if got, want := string(res.stdout), "Europe/Paris|a b||"; res.code != 0 || got != want {
+		t.Errorf("remote saw %q (exit %d), want %q\n%s%s", got, res.code, want, res.stderr, e.logText())
+	}
+	dumps, _ := filepath.Glob(filepath.Join(dir, "env.*"))
+	if len(dumps) == 0 {
+		t.Fatalf("the ssh wrapper never ran")
+	}
+	for _, d := range dumps {
+		b, _ := os.ReadFile(d)
+		if strings.Contains(string(b), "LD_") {
+			t.Errorf("local ssh got a loader variable:\n%s", b)
+		}
+	}
+}

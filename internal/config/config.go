@@ -70,6 +70,7 @@ type Config struct {
 		BadMarkTTL     int
 		KeepaliveEvery int
 		KeepaliveCount int
+		Env            []string
 	}
 	Commands struct {
 		SSH             string
@@ -194,6 +195,9 @@ func (c *Config) fields() []field {
 		{key: "remote.bad_mark_ttl", kind: kInt, ptr: &c.Remote.BadMarkTTL, def: 60, check: positive},
 		{key: "remote.keepalive_interval", kind: kInt, ptr: &c.Remote.KeepaliveEvery, def: 2, check: positive},
 		{key: "remote.keepalive_count", kind: kInt, ptr: &c.Remote.KeepaliveCount, def: 3, check: positive},
+		// Variable names (a trailing * is a prefix) carried to the remote
+		// ffmpeg besides the built-in FFREPORT, AV_LOG_FORCE_*, TZ, LANG, LC_*.
+		{key: "remote.env", kind: kList, ptr: &c.Remote.Env, def: []string{}},
 
 		{key: "commands.ssh", kind: kString, ptr: &c.Commands.SSH, def: "/usr/bin/ssh"},
 		{key: "commands.pre", kind: kList, ptr: &c.Commands.Pre, def: []string{}},

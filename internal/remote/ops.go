@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unicode"
@@ -29,6 +31,7 @@ func Check(ctx context.Context, s SSH, program string, limit time.Duration) Chec
 	defer cancel()
 	argv := s.Argv(Join([]string{program, "-version"}), Quiet(false))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = SSHEnv(os.Environ())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	// A master started by this call lives on; never wait on streams it holds.
@@ -57,6 +60,7 @@ func Signal(s SSH, pid int, sig syscall.Signal) bool {
 	defer cancel()
 	argv := s.Argv(SignalScript(pid, SignalName(sig), false), Quiet(true))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = SSHEnv(os.Environ())
 	cmd.WaitDelay = 200 * time.Millisecond
 	return cmd.Run() == nil
 }
@@ -100,6 +104,7 @@ func EndMaster(s SSH) bool {
 	defer cancel()
 	argv := s.ControlArgv("exit")
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = SSHEnv(os.Environ())
 	cmd.WaitDelay = 200 * time.Millisecond
 	return cmd.Run() == nil
 }
@@ -122,4 +127,52 @@ func ValidHost(h string) string {
 		}
 	}
 	return ""
+}
+
+// SSHEnv is the environment of the local ssh: the caller's without the
+// dynamic loader's variables. A media server may export LD_LIBRARY_PATH for
+// its own ffmpeg (Emby does); ssh then loads the wrong libraries and dies
+// with "symbol lookup error", which users see as "error 127".
+func SSHEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "LD_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// DefaultEnv is what reaches the remote ffmpeg of the caller's environment
+// (remote.env adds to it): ffmpeg's report and colour switches, the time
+// zone and the locale. A name ending in "*" is a prefix.
+var DefaultEnv = []string{"FFREPORT", "AV_LOG_FORCE_NOCOLOR", "AV_LOG_FORCE_COLOR", "AV_LOG_FORCE_256COLOR", "TZ", "LANG", "LANGUAGE", "LC_*"}
+
+// PassEnv picks the variables of environ that allow names, as NAME=value
+// words for env(1), in environ's order. Loader variables never pass, and
+// neither does a name that is not a plain shell name.
+func PassEnv(environ, allow []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || !shellName(name) || strings.HasPrefix(name, "LD_") {
+			continue
+		}
+		for _, a := range allow {
+			if p, ok := strings.CutSuffix(a, "*"); ok && strings.HasPrefix(name, p) || a == name {
+				out = append(out, kv)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func shellName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

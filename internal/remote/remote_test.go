@@ -223,3 +223,10 @@ func TestDestinationAfterDoubleDash(t *testing.T) {
 		}
 	}
 }
+
+func TestSSHEnvDropsLoaderVariables(t *testing.T) {
+	got := SSHEnv([]string{"PATH=/bin", "LD_LIBRARY_PATH=/opt/emby/lib", "LD_PRELOAD=x.so", "HOME=/h", "OLD_LD=1"})
+	if want := []string{"PATH=/bin", "HOME=/h", "OLD_LD=1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -67,6 +67,9 @@ func command(spec Spec) *exec.Cmd {
 	// If the shim is SIGKILLed, the kernel sends the child SIGTERM: a local
 	// ffmpeg stops cleanly, an ssh client goes away.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if spec.Remote {
+		cmd.Env = SSHEnv(os.Environ())
+	}
 	return cmd
 }
 

@@ -76,9 +76,14 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 	c.log.Infof("Running command on host '%s' (%s)", h.Hostname, h.Servername)
 	var words []string
+	if vars := remote.PassEnv(c.env.Environ, c.o.EnvAllow); len(vars) > 0 {
+		// env(1), not shell assignments: a quoted NAME=value word would be
+		// run as a command.
+		words = append([]string{"env"}, vars...)
+	}
 	if c.env.Nice > 0 {
 		// Only lower: a remote user may not raise a priority.
-		words = []string{"nice", "-n", strconv.Itoa(c.env.Nice)}
+		words = append(words, "nice", "-n", strconv.Itoa(c.env.Nice))
 	}
 	words = append(append(append(words, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
 	script := remote.Script(c.env.Dir, words)

@@ -19,7 +19,10 @@ type Options struct {
 	SSH remote.SSH
 	// Pre are words put before the remote program (nice, sudo, …); empty
 	// words are dropped (the original's sample config yields [""]).
-	Pre                         []string
+	Pre []string
+	// EnvAllow names the caller's variables carried to the remote job
+	// (remote.DefaultEnv and remote.env; a trailing * is a prefix).
+	EnvAllow                    []string
 	RemoteFFmpeg, RemoteFFprobe string // on the transcode hosts
 	LocalFFmpeg, LocalFFprobe   string // here (localhost hosts and the fallback)
 	SpecialFlags                []string
@@ -104,6 +107,7 @@ func FromConfig(c *config.Config) Options {
 			HostKeys: c.Remote.HostKeys, KnownHosts: c.KnownHostsPath(), Extra: c.Remote.Args,
 		},
 		Pre:          pre,
+		EnvAllow:     append(append([]string{}, remote.DefaultEnv...), c.Remote.Env...),
 		RemoteFFmpeg: c.Commands.FFmpeg, RemoteFFprobe: c.Commands.FFprobe,
 		LocalFFmpeg: c.Commands.FallbackFFmpeg, LocalFFprobe: c.Commands.FallbackFFprobe,
 		SpecialFlags:    c.SpecialFlags(),

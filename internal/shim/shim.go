@@ -54,6 +54,9 @@ type Env struct {
 	// Nice is the shim's nice value at start (see Nice): a caller's
 	// `nice ffmpeg …` lowers the remote job's priority too.
 	Nice int
+	// Environ is the caller's environment (nil: this process's), of which
+	// Options.EnvAllow picks what reaches the remote job.
+	Environ []string
 }
 
 // Run runs one call to its end and returns its exit code: the job's, or 1
@@ -67,6 +70,9 @@ func Run(ctx context.Context, o Options, env Env, j Job, s Streams) int {
 	}
 	if env.Signals == nil {
 		env.Signals = Signals()
+	}
+	if env.Environ == nil {
+		env.Environ = os.Environ()
 	}
 	shown := j.LogArgs
 	if shown == nil {

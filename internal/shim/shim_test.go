@@ -148,7 +148,7 @@ func (l lockedBuf) Write(p []byte) (int, error) {
 // call runs one ffmpeg call through the flow with runner f.
 func (w *world) call(f Runner, args ...string) int {
 	log := logging.New(logging.Options{Stderr: lockedBuf{w.logMu, w.log}, Debug: true})
-	env := Env{Log: log, Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Dir: w.dir}
+	env := Env{Log: log, Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Dir: w.dir, Environ: []string{"PATH=/bin"}}
 	return Run(context.Background(), w.o, env, w.o.ToolJob("ffmpeg", args), Streams{Stderr: w.stderr})
 }
 
@@ -547,7 +547,7 @@ func TestCommandJob(t *testing.T) {
 		return remote.Result{Started: true, Code: 4}
 	}}
 	log := logging.New(logging.Options{Stderr: lockedBuf{w.logMu, w.log}})
-	env := Env{Log: log, Runner: f, Self: owner.Self(), Signals: make(chan os.Signal)}
+	env := Env{Log: log, Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Environ: []string{}}
 	code := Run(context.Background(), w.o, env, CommandJob([]string{"sh", "-c", "exit 4"}, false), Streams{Stderr: w.stderr})
 	if code != 4 || !strings.Contains(script, "exec 3<&0; sh -c 'exit 4' <&3") {
 		t.Errorf("exit %d, script %q", code, script)
@@ -575,10 +575,29 @@ func TestNiceCarriedToRemote(t *testing.T) {
 			script = spec.Argv[len(spec.Argv)-1]
 			return remote.Result{Started: true}
 		}}
-		env := Env{Log: logging.New(logging.Options{Stderr: io.Discard}), Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Nice: tt.nice}
+		env := Env{Log: logging.New(logging.Options{Stderr: io.Discard}), Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Nice: tt.nice, Environ: []string{}}
 		Run(context.Background(), w.o, env, w.o.ToolJob("ffmpeg", []string{"-version"}), Streams{Stderr: w.stderr})
 		if !strings.Contains(script, tt.want) {
 			t.Errorf("nice %d: script %q lacks %q", tt.nice, script, tt.want)
 		}
+	}
+}
+
+// An allowlist of the caller's variables reaches the remote ffmpeg; the
+// loader's never do.
+func TestEnvironmentAllowlist(t *testing.T) {
+	w := newWorld(t, "rffmpeg:\n  remote:\n    env: [\"JELLYFIN_*\", \"MY_VAR\"]\n", "gpu1")
+	var script string
+	f := &fake{remote: func(_ string, spec remote.Spec) remote.Result {
+		script = spec.Argv[len(spec.Argv)-1]
+		return remote.Result{Started: true}
+	}}
+	environ := []string{"PATH=/bin", "FFREPORT=file=/tmp/r 1.log:level=32", "TZ=Europe/Paris", "LC_ALL=C", "HOME=/x",
+		"LD_PRELOAD=/evil.so", "LD_LIBRARY_PATH=/opt/emby/lib", "JELLYFIN_DATA=/d", "MY_VAR=$(id)", "MY_VARX=no", "AV_LOG_FORCE_NOCOLOR=1"}
+	env := Env{Log: logging.New(logging.Options{Stderr: io.Discard}), Runner: f, Self: owner.Self(), Signals: make(chan os.Signal), Environ: environ, Nice: 3}
+	Run(context.Background(), w.o, env, w.o.ToolJob("ffmpeg", []string{"-version"}), Streams{Stderr: w.stderr})
+	want := "exec 3<&0; env 'FFREPORT=file=/tmp/r 1.log:level=32' TZ=Europe/Paris LC_ALL=C JELLYFIN_DATA=/d 'MY_VAR=$(id)' AV_LOG_FORCE_NOCOLOR=1 nice -n 3 /usr/lib/jellyfin-ffmpeg/ffmpeg -version <&3"
+	if !strings.Contains(script, want) {
+		t.Errorf("script %q\nlacks %q", script, want)
 	}
 }
