@@ -230,3 +230,34 @@ func TestSSHEnvDropsLoaderVariables(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestClassOf(t *testing.T) {
+	for _, tt := range []struct {
+		res  Result
+		want Class
+		host bool
+	}{
+		{Result{Started: true}, ClassOK, false},
+		{Result{Started: true, Code: 1}, ClassExit, false},
+		{Result{Started: true, Code: 8}, ClassExit, false},
+		{Result{Started: true, Code: 137}, ClassSignal, false},
+		{Result{Started: true, Code: 127}, ClassMissing, false},
+		{Result{Started: true, Code: 126}, ClassNotExec, false},
+		{Result{Started: true, Code: 255, Lost: true}, ClassLost, true},
+		{Result{Code: 137, TimedOut: true}, ClassTimeout, true},
+		{Result{Code: 255, Diag: "ssh: connect to host 10.0.0.1 port 22: Connection refused"}, ClassConnect, true},
+		{Result{Code: 255, Diag: "Connection timed out during banner exchange"}, ClassConnect, true},
+		{Result{Code: 255}, ClassConnect, true},
+		{Result{Code: 255, Diag: "jf@gpu1: Permission denied (publickey)."}, ClassAuth, true},
+		{Result{Code: 255, Diag: "Host key verification failed."}, ClassHostKey, true},
+		{Result{Code: 2, Diag: "sh: 1: Syntax error: Unterminated quoted string"}, ClassShell, true},
+	} {
+		got := ClassOf(tt.res)
+		if got != tt.want || got.HostFault() != tt.host {
+			t.Errorf("ClassOf(%+v) = %q (host fault %v), want %q (%v)", tt.res, got, got.HostFault(), tt.want, tt.host)
+		}
+	}
+	if got, want := ClassSignal.Describe(137), "killed by signal 9"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+}

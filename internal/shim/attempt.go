@@ -115,6 +115,9 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 		c.say("cannot run %s: %v", sshc.Path, err)
 		return outcome{code: 1}
 	}
+	if cl := remote.ClassOf(res); res.Started && !res.Lost && cl != remote.ClassOK {
+		c.log.Infof("Command on host '%s' ended: %s; the host is not to blame", h.Hostname, cl.Describe(res.Code))
+	}
 	return classify(res, start)
 }
 

@@ -283,21 +283,22 @@ func TestFailureClassification(t *testing.T) {
 		wantCode  int
 		wantCalls []string
 		wantState string
+		wantLog   string
 	}{
 		{"ffmpeg's own error", remote.Result{Started: true, Code: 1}, 1,
-			[]string{"remote a"}, "idle"},
+			[]string{"remote a"}, "idle", "ended: ffmpeg's own exit (exit 1); the host is not to blame"},
 		{"killed by a signal", remote.Result{Started: true, Code: 137}, 137,
-			[]string{"remote a"}, "idle"},
+			[]string{"remote a"}, "idle", "ended: killed by signal 9; the host is not to blame"},
 		{"connection lost under the job", remote.Result{Started: true, Lost: true, Code: 255}, 255,
-			[]string{"remote a", "end a"}, "bad: connection lost while running (host frozen or unreachable)"},
+			[]string{"remote a", "end a"}, "bad: connection lost while running (host frozen or unreachable)", "Marking host a (a) as bad due to retcode 255"},
 		{"no start frame in time", remote.Result{TimedOut: true, Code: 137}, 0,
-			[]string{"end a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg", "remote a"}, "bad: timed out: the command did not start within 2.5s (host frozen or unreachable)"},
+			[]string{"end a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg", "remote a"}, "bad: timed out: the command did not start within 2.5s (host frozen or unreachable)", "as bad due to retcode 137: timed out"},
 		{"authentication refused", remote.Result{Code: 255, Diag: "jf@a: Permission denied (publickey)."}, 0,
-			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: authentication failed (permission denied)"},
+			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: authentication failed (permission denied)", "as bad due to retcode 255: authentication failed"},
 		{"remote program missing", remote.Result{Code: 127, Diag: "sh: 1: /usr/lib/jellyfin-ffmpeg/ffmpeg: not found"}, 0,
-			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: remote program not found (exit 127)"},
+			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: remote program not found (exit 127)", "as bad due to retcode 127"},
 		{"ssh died silently", remote.Result{Code: 255}, 0,
-			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: ssh failed before the command started (exit 255)"},
+			[]string{"remote a", "local /usr/lib/jellyfin-ffmpeg/ffmpeg"}, "bad: ssh failed before the command started (exit 255)", "as bad due to retcode 255"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,6 +317,9 @@ func TestFailureClassification(t *testing.T) {
 			}
 			if got := w.hosts()["a"]; got != tt.wantState {
 				t.Errorf("host %q, want %q", got, tt.wantState)
+			}
+			if !strings.Contains(w.logText(), tt.wantLog) {
+				t.Errorf("log lacks %q:\n%s", tt.wantLog, w.logText())
 			}
 		})
 	}
