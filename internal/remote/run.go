@@ -118,6 +118,38 @@ func runRemote(spec Spec) (Result, error) {
 		return Result{Code: 127}, err
 	}
 	pw.Close()
+	copied := relay(pr, f)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	res := waitRemote(spec, cmd, started, pids, exited)
+	// The stream ends when the master connection drops its copy of our
+	// pipe, at once when the remote side closed the channel. A master whose
+	// host stopped answering keeps it: after a start timeout do not wait at
+	// all, otherwise not for long.
+	grace := 2 * time.Second
+	if res.TimedOut {
+		grace = 50 * time.Millisecond
+	}
+	select {
+	case <-copied:
+	case <-time.After(grace):
+		pr.Close()
+		<-copied
+	}
+	select {
+	case <-startFrame:
+		res.Started = true
+	default:
+	}
+	res.Code = ExitCode(cmd.ProcessState)
+	res.Diag = string(bytes.TrimSpace(f.pre.Bytes()))
+	res.Lost = res.Started && res.Code == 255 && time.Since(f.lastSign) > lostAfter
+	return res, nil
+}
+
+// relay copies the wrapper's stderr through the filter until it ends.
+func relay(pr *os.File, f *filter) <-chan struct{} {
 	copied := make(chan struct{})
 	go func() {
 		buf := make([]byte, 32*1024)
@@ -132,9 +164,13 @@ func runRemote(spec Spec) (Result, error) {
 			}
 		}
 	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	return copied
+}
 
+// waitRemote waits for the local ssh to exit, meanwhile noting the start
+// frame and the remote PID, enforcing the start timeout and forwarding
+// signals.
+func waitRemote(spec Spec, cmd *exec.Cmd, started <-chan struct{}, pids <-chan int, exited <-chan error) Result {
 	var res Result
 	pid := 0
 	var timeout <-chan time.Time
@@ -189,29 +225,7 @@ wait:
 			break wait
 		}
 	}
-	// The stream ends when the master connection drops its copy of our
-	// pipe, at once when the remote side closed the channel. A master whose
-	// host stopped answering keeps it: after a start timeout do not wait at
-	// all, otherwise not for long.
-	grace := 2 * time.Second
-	if res.TimedOut {
-		grace = 50 * time.Millisecond
-	}
-	select {
-	case <-copied:
-	case <-time.After(grace):
-		pr.Close()
-		<-copied
-	}
-	select {
-	case <-startFrame:
-		res.Started = true
-	default:
-	}
-	res.Code = ExitCode(cmd.ProcessState)
-	res.Diag = string(bytes.TrimSpace(f.pre.Bytes()))
-	res.Lost = res.Started && res.Code == 255 && time.Since(f.lastSign) > lostAfter
-	return res, nil
+	return res
 }
 
 // Terminates reports whether a signal, forwarded, means "end the job" (the
