@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,5 +101,62 @@ func TestEnvironmentReachesRemote(t *testing.T) {
 		if strings.Contains(string(b), "LD_") {
 			t.Errorf("local ssh got a loader variable:\n%s", b)
 		}
+	}
+}
+
+// The original's sample config, uncommented line for line as its header
+// invites (values pointed at the rig): its commands.pre is a list holding
+// one empty string. Remote calls must still run there, not exit 127.
+func TestOriginalSampleConfig(t *testing.T) {
+	r := needRig(t)
+	e := newEnv(t, r, nil)
+	sample := fmt.Sprintf(`---
+rffmpeg:
+    logging:
+        log_to_file: true
+        logfile: "%[1]s/rffmpeg.log"
+        datedlogfiles: false
+        datedlogdir: "%[1]s"
+        debug: false
+
+    directories:
+        state: "%[1]s/state"
+        persist: "%[1]s"
+        owner: root
+        group: root
+
+    remote:
+        user: "%[2]s"
+        persist: 300
+        args:
+            - "-i"
+            - "%[3]s"
+            - "-p"
+            - "%[4]d"
+
+    commands:
+        ssh: "/usr/bin/ssh"
+        pre:
+            - ""
+        ffmpeg: "/usr/bin/ffmpeg"
+        ffprobe: "/usr/bin/ffprobe"
+        fallback_ffmpeg: "/usr/bin/ffmpeg"
+        fallback_ffprobe: "/usr/bin/ffprobe"
+        special_flags:
+            - "-version"
+`, e.dir, testUser, r.key, r.port)
+	if err := os.WriteFile(e.config, []byte(sample), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.mustCLI("add", "127.0.0.2")
+	res := e.run("ffmpeg", nil, "-hide_banner", "-f", "lavfi", "-i", "testsrc=duration=1", "-f", "md5", "-")
+	if res.code != 0 || !strings.HasPrefix(string(res.stdout), "MD5=") {
+		t.Errorf("transcode with the sample's pre: exit %d stdout %q stderr %.300q", res.code, res.stdout, res.stderr)
+	}
+	if res = e.run("ffprobe", nil, "-version"); res.code != 0 || !strings.HasPrefix(string(res.stdout), "ffprobe version") {
+		t.Errorf("ffprobe -version: exit %d stdout %.40q", res.code, res.stdout)
+	}
+	if log := e.logText(); strings.Count(log, "Running command on host '127.0.0.2'") != 2 || strings.Contains(log, "Marking host") {
+		t.Errorf("calls did not both run on the remote host:\n%s", log)
 	}
 }
