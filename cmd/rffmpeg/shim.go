@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
-	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/shim"
 )
 
@@ -29,9 +27,7 @@ func (a *app) shim(tool string, argv []string) int {
 func (a *app) runShim(c *config.Config, o shim.Options, j shim.Job) int {
 	log := a.logger(c)
 	defer log.Close()
-	cwd, _ := os.Getwd()
-	env := shim.Env{Log: log, Runner: shim.Exec{}, Now: a.now, Self: owner.Self(), Signals: shim.Signals(), Dir: cwd, Nice: shim.Nice()}
-	return shim.Run(context.Background(), o, env, j, shim.Streams{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
+	return shim.Run(context.Background(), o, shim.NewEnv(log, a.now), j, shim.Streams{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
 }
 
 // cmdRun is `rffmpeg run`: any command, through the shim's flow.

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 )
 
@@ -75,4 +77,15 @@ func Nice() int {
 		return 0
 	}
 	return 20 - p
+}
+
+// NewEnv is the environment of a real call in this process: real
+// processes, the clock, this process's identity, caught signals, working
+// directory and nice value. now nil means time.Now.
+func NewEnv(log *logging.Logger, now func() time.Time) Env {
+	if now == nil {
+		now = time.Now
+	}
+	cwd, _ := os.Getwd()
+	return Env{Log: log, Runner: Exec{}, Now: now, Self: owner.Self(), Signals: Signals(), Dir: cwd, Nice: Nice()}
 }
