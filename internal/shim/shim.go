@@ -198,11 +198,17 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest) (state.Lea
 	pol := c.o.Policy(req.Claim.Now, c.env.Self)
 	var chosen selector.HostView
 	var why selector.Reason
-	lease, d, _, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
+	lease, d, snap, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
 		var d state.Decision
 		d, chosen, why = pol.Plan(snap)
 		return d
 	})
+	for _, m := range snap.Malformed {
+		// Another tool wrote a row the store cannot use (an ssh option for
+		// a host name, a weight that is not a number): it is left out and
+		// the pool works on; say so where an admin will look.
+		c.log.Warnf("Skipped a malformed row (%s): 'rffmpeg remove' or 'rffmpeg clear' deletes it", m)
+	}
 	if err == nil && !d.None {
 		if chosen.ID == state.LocalHostID {
 			c.log.Debugf("Chose %s: %s", hostLabel(chosen), why)

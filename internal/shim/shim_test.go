@@ -389,7 +389,9 @@ func TestHostileHostnameRefused(t *testing.T) {
 		if got, want := f.Calls(), []string{"local /usr/lib/jellyfin-ffmpeg/ffmpeg"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: calls %q, want %q", name, got, want)
 		}
-		if !strings.Contains(w.logText(), "refused: ") {
+		// The store leaves such a row out and reports it; were it to slip
+		// through, the shim refuses it itself (remote.ValidHost).
+		if log := w.logText(); !strings.Contains(log, "Skipped a malformed row (hosts row 1") && !strings.Contains(log, "refused: ") {
 			t.Errorf("%q: no log line says why the host was skipped", name)
 		}
 	}
