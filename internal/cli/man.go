@@ -181,7 +181,7 @@ func (m *roff) line(format string, args ...any) {
 }
 
 // text writes already escaped text, one roff line per line, each guarded so
-// a line starting with '.' or '\” is text, not a request.
+// a line starting with a period or an apostrophe is text, not a request.
 func (m *roff) text(s string) {
 	for _, l := range strings.Split(s, "\n") {
 		if strings.HasPrefix(l, ".") || strings.HasPrefix(l, "'") {
