@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+# The installed rffmpeg must read the installed /etc/rffmpeg/rffmpeg.yml.
+unset RFFMPEG_CONFIG RFFMPEG_POSTGRES_USER RFFMPEG_POSTGRES_DB RFFMPEG_POSTGRES_PASS \
+  RFFMPEG_POSTGRES_PORT RFFMPEG_POSTGRES_HOST
 
 fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
 ok() { echo "  ok  $*"; }
@@ -240,6 +243,12 @@ mapfile -t FILES < <(dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ {print $6}' | sed 's|^
 [ ${#FILES[@]} -gt 10 ] || fail "the package lists only ${#FILES[@]} files"
 system_ffmpeg=$(readlink -f "$(command -v ffmpeg)")
 
+# From install to purge, /etc/rffmpeg/rffmpeg.yml is the machine's
+# configuration and 127.0.0.6 has our sshd: hold the lock the end-to-end
+# tests share, so no run of theirs sees either.
+echo "== waiting for the e2e lock"
+exec 9>/tmp/rffmpeg-e2e.lock
+flock 9
 echo "== dpkg -i"
 dpkg -i "$DEB" >"$W/install.out" 2>&1 || { cat "$W/install.out"; fail "dpkg -i"; }
 grep -q "rffmpeg init" "$W/install.out" || fail "postinst did not print the next step"
@@ -248,11 +257,9 @@ ok "installed $VERSION; postinst says: $(grep -m1 'rffmpeg init' "$W/install.out
 
 check_files
 check_docs
-echo "== a real remote transcode through /usr/lib/rffmpeg/ffmpeg (waiting for the e2e lock)"
-exec 9>/tmp/rffmpeg-e2e.lock
-flock 9
+echo "== a real remote transcode through /usr/lib/rffmpeg/ffmpeg"
 transcode
-flock -u 9
 check_remove
 check_purge
+flock -u 9
 echo "deb-test: PASS ($DEB)"
