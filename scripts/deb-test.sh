@@ -218,6 +218,10 @@ make -s deb >/dev/null
 DEB=$(ls build/rffmpeg_*_"$(dpkg --print-architecture)".deb)
 VERSION=$(dpkg-deb -f "$DEB" Version)
 echo "   $DEB"
+first=$(sha256sum <"$DEB")
+make -s deb >/dev/null
+[ "$(sha256sum <"$DEB")" = "$first" ] || fail "a second build of the same tree is not the same bytes"
+echo "  ok  reproducible: a second build is the same bytes"
 
 echo "== lintian"
 lintian --pedantic "$DEB" >build/lintian.txt 2>&1 || true
