@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
 
 // agentHost is a transcode host hardened with `rffmpeg agent`: its own sshd
@@ -34,46 +34,28 @@ func startAgentHost(t *testing.T, r *rig) *agentHost {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	// sshd reads authorized_keys as the user; the user writes job outputs.
 	os.Chmod(dir, 0o777)
-	key := filepath.Join(dir, "client")
-	if err := run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key); err != nil {
+	keys, err := testrig.MakeKeys(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
+	key := keys.Client
 	pub, _ := os.ReadFile(key + ".pub")
 	line := fmt.Sprintf("restrict,command=\"%s agent --ffmpeg /usr/bin/ffmpeg --ffprobe /usr/bin/ffprobe\" %s",
 		filepath.Join(binDir, "rffmpeg"), pub)
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), []byte(line), 0o644)
-	l, err := net.Listen("tcp", "127.0.0.5:0")
+	os.WriteFile(keys.AuthorizedKeys, []byte(line), 0o644)
+	port, err := testrig.FreePort("127.0.0.5")
 	if err != nil {
 		t.Skipf("no 127.0.0.5 here: %v", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cfg := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.5
-HostKey %s/host
-PidFile %s/sshd.pid
-AuthorizedKeysFile %s/authorized_keys
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-MaxStartups 100
-LogLevel ERROR
-`, port, r.dir, dir, dir)
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644)
-	sshd := exec.Command("/usr/sbin/sshd", "-D", "-f", filepath.Join(dir, "sshd_config"), "-E", filepath.Join(dir, "sshd.log"))
+	// The rig's one sshd configuration; the forced command is in the key's line.
+	sshd := testrig.SSHD{Name: "agent", Dir: dir, Port: port, Listen: []string{"127.0.0.5"},
+		HostKey: filepath.Join(r.dir, "host"), AuthorizedKeys: keys.AuthorizedKeys}
 	if err := sshd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sshd.Process.Kill(); sshd.Wait() })
-	if !waitFor(5*time.Second, func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.5:%d", port))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}) {
-		t.Fatal("the agent host's sshd did not start")
+	t.Cleanup(sshd.Stop)
+	if err := testrig.WaitPort("127.0.0.5", port, 5*time.Second); err != nil {
+		t.Fatalf("the agent host's sshd did not start: %v", err)
 	}
 	return &agentHost{dir: dir, ssh: remote.SSH{Path: "/usr/bin/ssh", User: testUser, Host: "127.0.0.5", ConnectTimeout: 5,
 		HostKeys: remote.HostKeysIgnore, Extra: []string{"-i", key, "-p", strconv.Itoa(port)}}}

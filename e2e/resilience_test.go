@@ -9,18 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rffmpeg/rffmpeg/internal/netns"
+	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
-
-var nsSeq int
 
 // newNSHost makes a namespace host sharing the rig's keys and port, or skips
 // the test (with the reason) where the kernel refuses namespaces.
-func newNSHost(t *testing.T, r *rig) *netns.Host {
+func newNSHost(t *testing.T, r *rig) *testrig.NSHost {
 	t.Helper()
-	nsSeq++
-	h, err := netns.New(nsSeq+10*(os.Getpid()%20), netns.SSHD{Port: r.port, HostKey: filepath.Join(r.dir, "host"),
-		AuthorizedKeys: filepath.Join(r.dir, "authorized_keys"), Dir: r.dir})
+	h, err := testrig.NewNSHost(r.dir, r.port, r.hosts.Keys, testUser)
 	if err != nil {
 		if os.Getenv("RFFMPEG_TEST_REQUIRE_NETNS") == "1" {
 			t.Fatal(err)
@@ -33,7 +29,7 @@ func newNSHost(t *testing.T, r *rig) *netns.Host {
 
 // resilienceEnv is an installation whose only host is h (so a call must
 // deal with it), with short bad marks.
-func resilienceEnv(t *testing.T, r *rig, h *netns.Host) *env {
+func resilienceEnv(t *testing.T, r *rig, h *testrig.NSHost) *env {
 	e := newEnv(t, r, map[string]string{"remote": "bad_mark_ttl: 4\n"})
 	e.mustCLI("add", "-n", "nshost", h.Addr)
 	if res := e.run("ffmpeg", nil, "-version"); res.code != 0 || !strings.Contains(e.logText(), "Running command on host '"+h.Addr+"'") {

@@ -10,10 +10,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,9 +19,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
 
-const testUser = "rffmpegtest"
+// testUser is the account the rig's sshd logs in.
+const testUser = testrig.TestUser
 
 var (
 	binDir  string // rffmpeg, ffmpeg and ffprobe (symlinks)
@@ -56,13 +57,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// rig is one sshd serving every loopback "host" on one port.
+// rig is the test hosts (package testrig): one sshd serving 127.0.0.2 and
+// 127.0.0.3 on one port, and a hung host on 127.0.0.4 at the same port.
 type rig struct {
-	dir     string
+	dir     string // the keys: host, client, otherhost, authorized_keys
 	port    int
 	key     string // client private key
-	sshd    *exec.Cmd
-	hung    net.Listener
+	hosts   *testrig.Loopback
+	hung    *testrig.Hung
 	ffmpeg  string
 	ffprobe string
 }
@@ -80,118 +82,39 @@ func needRig(t *testing.T) *rig {
 	return theRig
 }
 
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func startRig() (*rig, error) {
-	if _, err := os.Stat("/usr/bin/ffmpeg"); err != nil {
-		return nil, fmt.Errorf("ffmpeg not installed (apt-get install ffmpeg)")
-	}
-	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-		return nil, fmt.Errorf("sshd not installed (apt-get install openssh-server)")
-	}
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("needs root to run sshd for a test user")
-	}
-	if _, err := user.Lookup(testUser); err != nil {
-		if err := run("useradd", "--create-home", "--shell", "/bin/sh", testUser); err != nil {
-			return nil, err
-		}
-	}
-	// An account without a password is "locked" to sshd without PAM.
-	if err := run("usermod", "-p", "*", testUser); err != nil {
+	if err := testrig.Prerequisites(); err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "rffmpeg-rig")
 	if err != nil {
 		return nil, err
 	}
-	os.Chmod(dir, 0o755)
-	r := &rig{dir: dir, key: filepath.Join(dir, "client"), ffmpeg: "/usr/bin/ffmpeg", ffprobe: "/usr/bin/ffprobe"}
-	for _, k := range []string{"host", "client", "otherhost"} {
-		if err := run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)); err != nil {
-			return nil, err
-		}
-	}
-	pub, _ := os.ReadFile(r.key + ".pub")
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o644)
-	if r.port, err = freePort(); err != nil {
+	os.Chmod(dir, 0o755) // sshd reads authorized_keys as the test user
+	r := &rig{dir: dir, ffmpeg: "/usr/bin/ffmpeg", ffprobe: "/usr/bin/ffprobe"}
+	if r.port, err = testrig.FreePort(testrig.HostA); err != nil {
 		return nil, err
 	}
-	cfg := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.2
-ListenAddress 127.0.0.3
-HostKey %s/host
-PidFile %s/sshd.pid
-AuthorizedKeysFile %s/authorized_keys
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-MaxStartups 1000
-MaxSessions 1000
-LogLevel ERROR
-`, r.port, dir, dir, dir)
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644)
-	os.MkdirAll("/run/sshd", 0o755)
-	r.sshd = exec.Command("/usr/sbin/sshd", "-D", "-f", filepath.Join(dir, "sshd_config"), "-E", filepath.Join(dir, "sshd.log"))
-	if err := r.sshd.Start(); err != nil {
+	if r.hosts, err = testrig.StartLoopback(dir, r.port, testUser); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	// The hung host: accepts TCP, never says a word.
-	if r.hung, err = net.Listen("tcp", fmt.Sprintf("127.0.0.4:%d", r.port)); err != nil {
+	r.key = r.hosts.Keys.Client
+	if r.hung, err = testrig.ListenHung(testrig.HungAddr, r.port); err != nil {
+		r.stop()
 		return nil, err
-	}
-	go func() {
-		var held []net.Conn
-		for {
-			c, err := r.hung.Accept()
-			if err != nil {
-				for _, c := range held {
-					c.Close()
-				}
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.3:%d", r.port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("sshd did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return r, nil
 }
 
 func (r *rig) stop() {
-	if r.sshd != nil && r.sshd.Process != nil {
-		r.sshd.Process.Kill()
-		r.sshd.Wait()
+	if r.hosts != nil {
+		r.hosts.Stop()
 	}
 	if r.hung != nil {
 		r.hung.Close()
 	}
+	// The sessions' leftovers: everything the rig's own account runs.
 	exec.Command("pkill", "-u", testUser).Run()
 	os.RemoveAll(r.dir)
 }

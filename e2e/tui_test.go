@@ -17,7 +17,7 @@ type tmuxSession struct {
 	socket string
 }
 
-func startTUI(t *testing.T, e *env, w, h int) *tmuxSession {
+func startTUI(t *testing.T, e *env, w, h int, env ...string) *tmuxSession {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("RFFMPEG_TEST_REQUIRE_SSH") == "1" {
@@ -26,7 +26,7 @@ func startTUI(t *testing.T, e *env, w, h int) *tmuxSession {
 		t.Skip("tmux not installed")
 	}
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("rffmpeg-e2e-%d", time.Now().UnixNano())}
-	cmd := fmt.Sprintf("env RFFMPEG_CONFIG=%s TERM=xterm-256color %s tui", e.config, filepath.Join(binDir, "rffmpeg"))
+	cmd := fmt.Sprintf("env RFFMPEG_CONFIG=%s TERM=xterm-256color %s %s tui", e.config, strings.Join(env, " "), filepath.Join(binDir, "rffmpeg"))
 	if out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "new-session", "-d",
 		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), cmd).CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v %s", err, out)
@@ -37,6 +37,12 @@ func startTUI(t *testing.T, e *env, w, h int) *tmuxSession {
 
 func (s *tmuxSession) screen() string {
 	out, _ := exec.Command("tmux", "-L", s.socket, "capture-pane", "-p").Output()
+	return string(out)
+}
+
+// styled is the screen with its attributes as escape sequences.
+func (s *tmuxSession) styled() string {
+	out, _ := exec.Command("tmux", "-L", s.socket, "capture-pane", "-p", "-e").Output()
 	return string(out)
 }
 
@@ -71,7 +77,9 @@ func TestConsoleInRealTerminal(t *testing.T) {
 	s.waitScreen("Add a transcode host", 2*time.Second)
 	s.keys("-l", "keys.lan")
 	s.keys("Tab", "Tab", "BSpace", "2", "Enter")
-	if _, ok := s.waitScreen("keys.lan", 2*time.Second); !ok {
+	// The row, not the form's input: the form is closed and the change feed
+	// has shown the new host.
+	if _, ok := s.waitScreen("2   keys.lan", 2*time.Second); !ok {
 		t.Fatalf("host added by keys not shown:\n%s", s.screen())
 	}
 	st := e.status()
@@ -133,5 +141,71 @@ func TestConsoleSIGTERM(t *testing.T) {
 	// leftover of the console's screen.
 	if scr := s.screen(); strings.Contains(scr, "Hosts (0)") {
 		t.Errorf("console screen left behind:\n%s", scr)
+	}
+}
+
+// With NO_COLOR the selected row is still visible (reverse video), and a
+// removal asked with [y/N] is not confirmed by enter, only by y.
+func TestConsoleNoColorAndConfirm(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.mustCLI("add", "-n", "first", "first.lan")
+	e.mustCLI("add", "-n", "second", "second.lan")
+	s := startTUI(t, e, 80, 24, "NO_COLOR=1")
+	if _, ok := s.waitScreen("second.lan", 5*time.Second); !ok {
+		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	s.keys("j")
+	if !waitFor(2*time.Second, func() bool {
+		for _, l := range strings.Split(s.styled(), "\n") {
+			if strings.Contains(l, "second.lan") {
+				return strings.Contains(l, "\x1b[7m")
+			}
+		}
+		return false
+	}) {
+		t.Errorf("selected row not in reverse video with NO_COLOR:\n%q", s.styled())
+	}
+	if strings.Contains(s.styled(), "\x1b[38;") || strings.Contains(s.styled(), "\x1b[48;") {
+		t.Errorf("colours despite NO_COLOR:\n%q", s.styled())
+	}
+	s.keys("d")
+	if _, ok := s.waitScreen("remove host second (id 2): no jobs running? [y/N]", 2*time.Second); !ok {
+		t.Fatalf("no question:\n%s", s.screen())
+	}
+	s.keys("Enter")
+	if _, ok := s.waitScreen("cancelled", 2*time.Second); !ok || len(e.status().Hosts) != 2 {
+		t.Fatalf("enter did not cancel (%d hosts):\n%s", len(e.status().Hosts), s.screen())
+	}
+	s.keys("d")
+	s.waitScreen("[y/N]", 2*time.Second)
+	s.keys("y")
+	if !waitFor(2*time.Second, func() bool { return len(e.status().Hosts) == 1 }) {
+		t.Errorf("y did not remove: %+v\n%s", e.status().Hosts, s.screen())
+	}
+	if _, ok := s.waitScreen("removed host second (id 2)", 2*time.Second); !ok {
+		t.Errorf("no result line:\n%s", s.screen())
+	}
+}
+
+// Enter on a host opens its detail in a real terminal; esc goes back.
+func TestConsoleHostDetail(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.mustCLI("add", "-n", "solo", "solo.lan")
+	s := startTUI(t, e, 80, 24)
+	if _, ok := s.waitScreen("solo.lan", 5*time.Second); !ok {
+		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	s.keys("Enter")
+	if _, ok := s.waitScreen("Host solo (id 1)", 2*time.Second); !ok {
+		t.Fatalf("no detail:\n%s", s.screen())
+	}
+	for _, want := range []string{"hostname    solo.lan", "weight      1", "no running jobs", "esc/enter back"} {
+		if !strings.Contains(s.screen(), want) {
+			t.Errorf("detail lacks %q:\n%s", want, s.screen())
+		}
+	}
+	s.keys("Escape")
+	if _, ok := s.waitScreen("Processes (0)", 2*time.Second); !ok {
+		t.Errorf("esc did not go back:\n%s", s.screen())
 	}
 }

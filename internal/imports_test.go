@@ -18,8 +18,7 @@ func TestImportDirections(t *testing.T) {
 		"remote":    {},
 		"owner":     {},
 		"config":    {},
-		"logging":   {},
-		"netns":     {},
+		"logging":   {"escape"},
 		"escape":    {},
 		"safefs":    {},
 		"agent":     {"escape"},
@@ -27,8 +26,11 @@ func TestImportDirections(t *testing.T) {
 		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
-		"tui":       {"state", "selector"},
+		"tui":       {"state", "selector", "escape"},
 		"cli":       {"config", "doctor", "escape", "logging", "owner", "selector", "setup", "state"},
+		"testrig":   {},
+		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
+		"shim":      {"config", "logging", "owner", "remote", "selector", "setup", "state"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {
@@ -67,4 +69,42 @@ func TestImportDirections(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The test rig (sshd for a test user, namespaces, a hung host) is test
+// equipment: no product code may import it, only tests, the rig's own
+// command and the scripts.
+func TestTestRigStaysOutOfTheProduct(t *testing.T) {
+	const rigPath = "github.com/rffmpeg/rffmpeg/internal/testrig"
+	checked := 0
+	filepath.Walk("..", func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		slash := filepath.ToSlash(path)
+		if fi.IsDir() {
+			switch slash {
+			case "../internal/testrig", "../e2e", "../scripts", "../.git":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); p == rigPath || strings.HasPrefix(p, rigPath+"/") {
+				t.Errorf("%s imports %s: test equipment in the product", slash, p)
+			}
+		}
+		return nil
+	})
+	if checked == 0 {
+		t.Fatal("no product file checked")
+	}
 }

@@ -19,21 +19,33 @@ SOCK=rffmpeg-shots-$$
 holders=()
 cleanup() { tmux -L "$SOCK" kill-server 2>/dev/null || true; kill "${holders[@]}" 2>/dev/null || true; rm -rf "$D"; }
 trap cleanup EXIT
+# The console shows the database and log paths. A private mount namespace
+# lays empty tmpfs over /var/lib and /var/log (nothing on the machine
+# changes), so they read as on a real install, not as a temporary directory.
 cat >"$D/rffmpeg.yml" <<CFG
 rffmpeg:
   logging:
-    logfile: $D/rffmpeg.log
+    logfile: /var/log/jellyfin/rffmpeg.log
   directories:
-    state: $D/state
+    state: /var/lib/rffmpeg
     persist: $D
 CFG
 export RFFMPEG_CONFIG="$D/rffmpeg.yml"
-bin/rffmpeg init --no-root -y >/dev/null
 for _ in 1 2 3 4 5 6; do sleep 3600 & holders+=($!); done
-go run ./scripts/seed -db "$D/state/rffmpeg.db" -log "$D/rffmpeg.log" -pids "$(IFS=,; echo "${holders[*]}")"
-
-tmux -L "$SOCK" -f /dev/null new-session -d -x "$W" -y "$H" \
-  "env RFFMPEG_CONFIG=$RFFMPEG_CONFIG TERM=xterm-256color COLORTERM=truecolor $PWD/bin/rffmpeg tui"
+go build -o "$D/seed" ./scripts/seed
+PIDS=$(IFS=,; echo "${holders[*]}")
+BIN=$PWD/bin/rffmpeg
+export D W H SOCK PIDS BIN
+unshare --mount --propagation private bash -euc '
+  mount -t tmpfs rffmpeg-shots /var/lib
+  mount -t tmpfs rffmpeg-shots /var/log
+  mkdir -p /var/log/jellyfin
+  "$BIN" init --no-root -y >/dev/null
+  "$D/seed" -db /var/lib/rffmpeg/rffmpeg.db -log /var/log/jellyfin/rffmpeg.log -pids "$PIDS"
+  # The tmux server forks from here and keeps the namespace.
+  tmux -L "$SOCK" -f /dev/null new-session -d -x "$W" -y "$H" \
+    "env RFFMPEG_CONFIG=$RFFMPEG_CONFIG TERM=xterm-256color COLORTERM=truecolor $BIN tui"
+'
 wait_for() { for _ in $(seq 1 200); do tmux -L "$SOCK" capture-pane -p | grep -q "$1" && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; exit 1; }
 shot() { # shot NAME: capture the pane as a PNG in screenshots/NAME.png
   local name=$1
@@ -55,7 +67,10 @@ shot() { # shot NAME: capture the pane as a PNG in screenshots/NAME.png
 }
 mkdir -p screenshots
 wait_for "gpu-nvenc"
-sleep 0.5
+# The bad host selected: its reason, who marked it and when, in full.
+tmux -L "$SOCK" send-keys j j
+wait_for "› connection refused"
+sleep 0.3
 shot main
 tmux -L "$SOCK" send-keys Tab
 sleep 0.3
@@ -68,5 +83,5 @@ shot add-form
 tmux -L "$SOCK" send-keys Escape
 sleep 0.3
 tmux -L "$SOCK" send-keys "?"
-wait_for "any key: back"
+wait_for "Hosts pane"
 shot help

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test on real parts: installs what is missing (Debian, as root),
 # starts a PostgreSQL server for the state-store and CLI tests, then go vet
-# and go test. Missing prerequisites fail the run instead of skipping tests.
+# and go test. Missing prerequisites fail the run instead of skipping tests:
+# as root, the sshd, PostgreSQL and network-namespace tests must run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null 2>&1; then
+  echo "go not found: install Go $(sed -n 's/^go //p' go.mod) (https://go.dev/dl) in /usr/local/go" >&2
+  exit 1
+fi
 
 need=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -15,6 +20,11 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+command -v flock >/dev/null 2>&1 || need+=(util-linux)
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v useradd >/dev/null 2>&1 || need+=(passwd)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates) # go downloads modules over HTTPS
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2
@@ -39,7 +49,9 @@ if [ "$(id -u)" = 0 ]; then
   su postgres -c "psql -qtAc \"select 1 from pg_roles where rolname='rffmpeg_test'\"" | grep -q 1 ||
     su postgres -c "psql -qc \"create role rffmpeg_test login createdb password 'rffmpeg_test'\""
   export RFFMPEG_TEST_PG_HOST=127.0.0.1 RFFMPEG_TEST_PG_USER=rffmpeg_test RFFMPEG_TEST_PG_PASS=rffmpeg_test
-  export RFFMPEG_TEST_REQUIRE_PG=1 RFFMPEG_TEST_REQUIRE_SSH=1
+  # Where namespaces work (root), the freeze/partition tests must not
+  # skip silently: a failure to make a namespace host fails the run.
+  export RFFMPEG_TEST_REQUIRE_PG=1 RFFMPEG_TEST_REQUIRE_SSH=1 RFFMPEG_TEST_REQUIRE_NETNS=1
 else
   echo "not root: PostgreSQL and sshd tests are skipped unless RFFMPEG_TEST_PG_HOST is set" >&2
 fi
@@ -49,4 +61,10 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 go vet ./...
 echo "== go test"
-go test -count=1 -timeout 20m ./...
+# The end-to-end suite times real calls (a frozen host must cost a call at
+# most its own bound): run it alone, after the rest, so the other packages'
+# tests do not compete with it for the CPU. It and the rig's own tests hold
+# the machine's e2e lock (sshd rigs, namespaces and the test user are shared
+# by every checkout on the machine).
+go test -count=1 -timeout 20m $(go list ./... | grep -v -e '/e2e$' -e '/internal/testrig')
+flock /tmp/rffmpeg-e2e.lock go test -count=1 -timeout 20m ./internal/testrig/... ./e2e/

@@ -61,6 +61,14 @@ type jsonStatus struct {
 	Hosts     []jsonHost    `json:"hosts"`
 	Fallback  []jsonProcess `json:"fallback_processes"`
 	Orphans   []jsonProcess `json:"orphan_processes"`
+	Malformed []jsonBadRow  `json:"malformed_rows"` // rows left out: remove or clear them
+	Warnings  []string      `json:"warnings"`       // e.g. a read-only database
+}
+
+type jsonBadRow struct {
+	Table   string `json:"table"`
+	ID      int64  `json:"id"`
+	Problem string `json:"problem"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -94,17 +102,27 @@ func (x *verb) status(o StatusOptions) error {
 			return err
 		}
 		if o.JSON {
-			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v)
+			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, s.Warnings())
 		}
 		writeStatusText(x.env.Stdout, now, v)
+		for _, m := range v.Malformed {
+			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: skipped a malformed row (%s); 'rffmpeg remove' or 'rffmpeg clear' deletes it\n", escape.Line(m.String()))
+		}
+		for _, w := range s.Warnings() {
+			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(w))
+		}
 		return nil
 	})
 }
 
 // writeStatusJSON is the machine-readable status: exact, never escaped.
-func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View) error {
+func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, warnings []string) error {
 	out := jsonStatus{Schema: StatusSchema, Database: db, Generated: now, Hosts: []jsonHost{},
-		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans)}
+		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans),
+		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...)}
+	for _, m := range v.Malformed {
+		out.Malformed = append(out.Malformed, jsonBadRow{Table: m.Table, ID: m.ID, Problem: m.Problem})
+	}
 	for _, h := range v.Hosts {
 		jh := jsonHost{ID: h.ID, Hostname: h.Hostname, Servername: h.Servername, Weight: h.Weight, State: h.State,
 			Drain: h.Drain, Load: h.Load, Created: h.Created, CheckedAt: timePtr(h.CheckedAt), Processes: jsonProcs(now, h.Processes)}

@@ -41,6 +41,9 @@ type View struct {
 	// "active" states rows whose job is gone.
 	DeadProcesses []int64
 	DeadMarks     []int64
+	// Malformed rows the store left out (another tool wrote them); shown
+	// as warnings so an admin can remove them.
+	Malformed []state.Malformed
 }
 
 func (p Policy) dead(pid int, owner string, hb time.Time) bool {
@@ -49,7 +52,7 @@ func (p Policy) dead(pid int, owner string, hb time.Time) bool {
 
 // Classify sorts a snapshot into hosts with their state and live jobs.
 func (p Policy) Classify(snap state.Snapshot) View {
-	var v View
+	v := View{Malformed: snap.Malformed}
 	live := map[string]bool{} // pid|owner of live jobs
 	byHost := map[int64][]state.Process{}
 	for _, pr := range snap.Processes {

@@ -74,17 +74,29 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 		if err := s.reap(ctx, tx, d.ReapProcesses, d.ReapMarks); err != nil {
 			return err
 		}
+		if len(d.ReapProcesses)+len(d.ReapMarks) > 0 {
+			// Rare (a writer died), so the sweep of our rows whose base
+			// row the original deleted rides along here.
+			if err := s.reapOrphans(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if d.None {
 			return nil
 		}
 		lease.HostID = d.HostID
 		now := ms(c.Now)
-		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO processes (host_id, process_id, cmd, started, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
-			d.HostID, c.PID, c.Cmd, now, c.Owner, now).Scan(&lease.ProcessID); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO processes (host_id, process_id, cmd) VALUES (?, ?, ?) RETURNING id`),
+			d.HostID, c.PID, c.Cmd).Scan(&lease.ProcessID); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, s.q(`INSERT INTO states (host_id, process_id, state, created, owner) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-			d.HostID, c.PID, StateActive, now, c.Owner).Scan(&lease.StateID)
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rffmpeg_processes (id, host_id, process_id, started, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?)`+
+			` ON CONFLICT (id) DO UPDATE SET host_id = excluded.host_id, process_id = excluded.process_id, started = excluded.started, owner = excluded.owner, heartbeat = excluded.heartbeat`),
+			lease.ProcessID, d.HostID, c.PID, now, c.Owner, now); err != nil {
+			return err
+		}
+		lease.StateID, err = s.insertState(ctx, tx, d.HostID, c, StateActive, "")
+		return err
 	})
 	if err != nil {
 		return Lease{}, Decision{}, Snapshot{}, fmt.Errorf("select host: %w", err)
@@ -92,12 +104,25 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 	return lease, d, snap, nil
 }
 
-func (s *Store) release(ctx context.Context, tx *sql.Tx, l Lease) error {
-	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM processes WHERE id = ?`), l.ProcessID); err != nil {
-		return err
+// insertState writes a states row the original can read, and ours beside it.
+func (s *Store) insertState(ctx context.Context, tx *sql.Tx, hostID int64, c Claim, st, reason string) (int64, error) {
+	var id int64
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO states (host_id, process_id, state) VALUES (?, ?, ?) RETURNING id`),
+		hostID, c.PID, st).Scan(&id); err != nil {
+		return 0, err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`DELETE FROM states WHERE id = ?`), l.StateID)
-	return err
+	var why any
+	if reason != "" {
+		why = reason
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO rffmpeg_states (id, host_id, process_id, created, reason, owner) VALUES (?, ?, ?, ?, ?, ?)`+
+		` ON CONFLICT (id) DO UPDATE SET host_id = excluded.host_id, process_id = excluded.process_id, created = excluded.created, reason = excluded.reason, owner = excluded.owner`),
+		id, hostID, c.PID, ms(c.Now), why, c.Owner)
+	return id, err
+}
+
+func (s *Store) release(ctx context.Context, tx *sql.Tx, l Lease) error {
+	return s.reap(ctx, tx, []int64{l.ProcessID}, []int64{l.StateID})
 }
 
 // Release deletes a finished job's rows.
@@ -109,13 +134,10 @@ func (s *Store) Release(ctx context.Context, l Lease) error {
 }
 
 func (s *Store) markBad(ctx context.Context, tx *sql.Tx, hostID int64, c Claim, reason string) error {
-	now := ms(c.Now)
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO states (host_id, process_id, state, created, reason, owner) VALUES (?, ?, ?, ?, ?, ?)`),
-		hostID, c.PID, StateBad, now, reason, c.Owner); err != nil {
+	if _, err := s.insertState(ctx, tx, hostID, c, StateBad, reason); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET last_error = ?, last_error_at = ?, checked_at = NULL WHERE id = ?`), reason, now, hostID)
-	return err
+	return s.setHostExtra(ctx, tx, hostID, `last_error = ?, last_error_at = ?, checked_at = NULL`, reason, ms(c.Now))
 }
 
 // MarkBad records that a host failed (a check, or its SSH connection).
@@ -128,7 +150,8 @@ func (s *Store) MarkBad(ctx context.Context, hostID int64, c Claim, reason strin
 
 // MarkChecked records a successful health check of a host.
 func (s *Store) MarkChecked(ctx context.Context, hostID int64, now time.Time) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE hosts SET checked_at = ? WHERE id = ?`), ms(now), hostID); err != nil {
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.setHostExtra(ctx, tx, hostID, `checked_at = ?`, ms(now)) })
+	if err != nil {
 		return fmt.Errorf("record check of host %d: %w", hostID, err)
 	}
 	return nil
@@ -136,7 +159,10 @@ func (s *Store) MarkChecked(ctx context.Context, hostID int64, now time.Time) er
 
 // Heartbeat tells other machines sharing the database that a job still runs.
 func (s *Store) Heartbeat(ctx context.Context, l Lease, now time.Time) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE processes SET heartbeat = ? WHERE id = ?`), ms(now), l.ProcessID); err != nil {
+	if err := s.readOnlyErr(); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE rffmpeg_processes SET heartbeat = ? WHERE id = ?`), ms(now), l.ProcessID); err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil

@@ -2,8 +2,8 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
-	"os"
 	"syscall"
 	"time"
 )
@@ -36,37 +36,28 @@ func backoff(ctx context.Context, count int) bool {
 	if total > time.Minute || ctx.Err() != nil {
 		return false
 	}
-	time.Sleep(d/2 + rand.N(d/2+1))
-	return true
-}
-
-// openWriteLock opens (creating it like the database: same owner, group
-// and mode) the lock file beside an SQLite database. Nil when it cannot:
-// the busy handler alone then keeps writers correct, only less frugal.
-func openWriteLock(dbPath string) *os.File {
-	path := dbPath + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o660)
-	if err != nil {
-		return nil
-	}
-	if db, err := os.Stat(dbPath); err == nil {
-		if st, ok := db.Sys().(*syscall.Stat_t); ok {
-			if fi, err := f.Stat(); err == nil {
-				if lt, ok := fi.Sys().(*syscall.Stat_t); ok && (lt.Uid != st.Uid || lt.Gid != st.Gid) {
-					f.Chown(int(st.Uid), int(st.Gid)) // works as root; harmless otherwise
-					f.Chmod(db.Mode().Perm())
-				}
-			}
-		}
-	}
-	return f
+	return sleep(ctx, d/2+rand.N(d/2+1))
 }
 
 // writeLock waits for this store's turn to write (SQLite only) and returns
-// the release. A stuck holder cannot block us for more than a minute.
-func (s *Store) writeLock() func() {
+// the release. It gives up when ctx ends (a stuck holder must not stall a
+// call past its deadline); without a deadline, after a minute it goes on
+// without the queue (the busy handler still keeps writers correct).
+func (s *Store) writeLock(ctx context.Context) (func(), error) {
+	if s.d.name() != SQLite || s.noLock {
+		return func() {}, nil
+	}
+	s.lockOnce.Do(func() {
+		d, err := statDB(s.opts.Path)
+		if err == nil {
+			s.lock, err = openWriteLock(s.opts.Path, d)
+		}
+		if err != nil {
+			s.warn(err.Error())
+		}
+	})
 	if s.lock == nil {
-		return func() {}
+		return func() {}, nil
 	}
 	fd := int(s.lock.Fd())
 	deadline := time.Now().Add(time.Minute)
@@ -74,12 +65,26 @@ func (s *Store) writeLock() func() {
 	for {
 		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { syscall.Flock(fd, syscall.LOCK_UN) }
+			return func() { syscall.Flock(fd, syscall.LOCK_UN) }, nil
 		}
 		if err != syscall.EWOULDBLOCK && err != syscall.EINTR || time.Now().After(deadline) {
-			return func() {}
+			return func() {}, nil
 		}
-		time.Sleep(wait/2 + rand.N(wait/2+1))
+		if !sleep(ctx, wait/2+rand.N(wait/2+1)) {
+			return nil, fmt.Errorf("wait for the write lock %s.lock: %w", s.opts.Path, ctx.Err())
+		}
 		wait = min(wait*2, 20*time.Millisecond)
+	}
+}
+
+// sleep waits d or until ctx ends; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }

@@ -17,90 +17,38 @@ type querier interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }
 
-const hostColumns = `id, servername, hostname, weight, created, drain, checked_at, last_error, last_error_at`
-
-func scanHosts(rows *sql.Rows) ([]Host, error) {
-	defer rows.Close()
-	var out []Host
-	for rows.Next() {
-		var h Host
-		var created any
-		var weight sql.NullInt64
-		var servername, lastErr sql.NullString
-		var checked, errAt sql.NullInt64
-		if err := rows.Scan(&h.ID, &servername, &h.Hostname, &weight, &created, &h.Drain, &checked, &lastErr, &errAt); err != nil {
-			return nil, err
-		}
-		h.Servername = servername.String
-		if h.Servername == "" {
-			h.Servername = h.Hostname
-		}
-		h.Weight = int(weight.Int64)
-		if !weight.Valid || h.Weight < 1 {
-			h.Weight = 1 // the original's default; never divide by zero
-		}
-		h.Created = parseCreated(created)
-		h.CheckedAt = fromMS(checked)
-		h.LastError = lastErr.String
-		h.LastErrAt = fromMS(errAt)
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
 func (s *Store) readSnapshot(ctx context.Context, q querier) (Snapshot, error) {
 	var snap Snapshot
-	rows, err := q.QueryContext(ctx, `SELECT `+hostColumns+` FROM hosts ORDER BY id`)
+	rows, err := q.QueryContext(ctx, hostSelect+` ORDER BY h.id`)
 	if err != nil {
 		return snap, err
 	}
-	if snap.Hosts, err = scanHosts(rows); err != nil {
+	var bad []Malformed
+	if snap.Hosts, bad, err = scanHosts(rows, true); err != nil {
 		return snap, err
 	}
-	rows, err = q.QueryContext(ctx, `SELECT id, host_id, process_id, cmd, started, owner, heartbeat FROM processes ORDER BY id`)
-	if err != nil {
+	snap.Malformed = append(snap.Malformed, bad...)
+	if rows, err = q.QueryContext(ctx, processSelect); err != nil {
 		return snap, err
 	}
-	for rows.Next() {
-		var p Process
-		var host, pid sql.NullInt64
-		var cmd, owner sql.NullString
-		var started, hb sql.NullInt64
-		if err := rows.Scan(&p.ID, &host, &pid, &cmd, &started, &owner, &hb); err != nil {
-			rows.Close()
-			return snap, err
-		}
-		p.HostID, p.PID, p.Cmd, p.Owner = host.Int64, int(pid.Int64), cmd.String, owner.String
-		p.Started, p.Heartbeat = fromMS(started), fromMS(hb)
-		snap.Processes = append(snap.Processes, p)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if snap.Processes, bad, err = scanAll(rows, "processes", scanProcess, func(p Process) int64 { return p.ID }); err != nil {
 		return snap, err
 	}
-	rows, err = q.QueryContext(ctx, `SELECT id, host_id, process_id, state, created, reason, owner FROM states ORDER BY id`)
-	if err != nil {
+	snap.Malformed = append(snap.Malformed, bad...)
+	if rows, err = q.QueryContext(ctx, markSelect); err != nil {
 		return snap, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var m Mark
-		var host, pid, created sql.NullInt64
-		var st, reason, owner sql.NullString
-		if err := rows.Scan(&m.ID, &host, &pid, &st, &created, &reason, &owner); err != nil {
-			return snap, err
-		}
-		m.HostID, m.PID, m.State, m.Reason, m.Owner = host.Int64, int(pid.Int64), st.String, reason.String, owner.String
-		m.Created = fromMS(created)
-		snap.Marks = append(snap.Marks, m)
+	if snap.Marks, bad, err = scanAll(rows, "states", scanMark, func(m Mark) int64 { return m.ID }); err != nil {
+		return snap, err
 	}
-	return snap, rows.Err()
+	snap.Malformed = append(snap.Malformed, bad...)
+	return snap, nil
 }
 
 // Snapshot reads hosts, processes and states consistently.
 func (s *Store) Snapshot(ctx context.Context) (Snapshot, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
-	if s.d.name() == "postgresql" {
+	if s.d.name() == PostgreSQL {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
 	t, err := s.db.BeginTx(ctx, opts)
@@ -120,13 +68,16 @@ func (s *Store) Snapshot(ctx context.Context) (Snapshot, error) {
 // connection; PostgreSQL: a digest of the tables' contents). Live views poll
 // it and re-read only on change.
 func (s *Store) dataVersionQuery() string {
-	if s.d.name() == "sqlite" {
+	if s.d.name() == SQLite {
 		return `PRAGMA data_version`
 	}
 	return `SELECT md5(
 		(SELECT coalesce(string_agg(h::text, ',' ORDER BY id), '') FROM hosts h) ||
 		(SELECT coalesce(string_agg(p::text, ',' ORDER BY id), '') FROM processes p) ||
-		(SELECT coalesce(string_agg(s::text, ',' ORDER BY id), '') FROM states s))`
+		(SELECT coalesce(string_agg(s::text, ',' ORDER BY id), '') FROM states s) ||
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY host_id), '') FROM rffmpeg_hosts x) ||
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_processes x) ||
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_states x))`
 }
 
 // validName rejects what would break the ssh command line or the display:
@@ -191,7 +142,7 @@ func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, 
 		if err != nil {
 			return err
 		}
-		hosts, err := s.hostsWhere(ctx, tx, `id = ?`, id)
+		hosts, err := s.hostsWhere(ctx, tx, `h.id = ?`, id)
 		if err != nil {
 			return err
 		}
@@ -205,27 +156,28 @@ func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, 
 }
 
 func (s *Store) hostsWhere(ctx context.Context, q querier, where string, args ...any) ([]Host, error) {
-	rows, err := q.QueryContext(ctx, s.q(`SELECT `+hostColumns+` FROM hosts WHERE `+where+` ORDER BY id`), args...)
+	rows, err := q.QueryContext(ctx, s.q(hostSelect+` WHERE `+where+` ORDER BY h.id`), args...)
 	if err != nil {
 		return nil, err
 	}
-	return scanHosts(rows)
+	hosts, _, err := scanHosts(rows, false)
+	return hosts, err
 }
 
 // resolve finds the hosts a user means by ref: an id, else a server name,
 // else every host with that hostname (the original's remove rule).
 func (s *Store) resolve(ctx context.Context, q querier, ref string) ([]Host, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
-		hosts, err := s.hostsWhere(ctx, q, `id = ?`, id)
+		hosts, err := s.hostsWhere(ctx, q, `h.id = ?`, id)
 		if err != nil || len(hosts) > 0 {
 			return hosts, err
 		}
 	}
-	hosts, err := s.hostsWhere(ctx, q, `servername = ?`, ref)
+	hosts, err := s.hostsWhere(ctx, q, `h.servername = ?`, ref)
 	if err != nil || len(hosts) > 0 {
 		return hosts, err
 	}
-	hosts, err = s.hostsWhere(ctx, q, `hostname = ?`, ref)
+	hosts, err = s.hostsWhere(ctx, q, `h.hostname = ?`, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -249,27 +201,41 @@ func idList(hosts []Host) (string, []any) {
 	return "(" + strings.Join(marks, ",") + ")", args
 }
 
+// finder picks the hosts an operation acts on, inside its transaction.
+type finder func(ctx context.Context, q querier) ([]Host, error)
+
+// byRef finds what a user means by ref (see resolve).
+func (s *Store) byRef(ref string) finder {
+	return func(ctx context.Context, q querier) ([]Host, error) { return s.resolve(ctx, q, ref) }
+}
+
 // RemoveHosts deletes the hosts ref names, with their process and state rows.
 func (s *Store) RemoveHosts(ctx context.Context, ref string) ([]Host, error) {
+	hosts, err := s.removeHosts(ctx, s.byRef(ref))
+	if err != nil {
+		return nil, fmt.Errorf("remove host %q: %w", ref, err)
+	}
+	return hosts, nil
+}
+
+func (s *Store) removeHosts(ctx context.Context, find finder) ([]Host, error) {
 	var removed []Host
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		hosts, err := s.resolve(ctx, tx, ref)
+		hosts, err := find(ctx, tx)
 		if err != nil {
 			return err
 		}
 		in, args := idList(hosts)
-		for _, stmt := range []string{`DELETE FROM processes WHERE host_id IN `, `DELETE FROM states WHERE host_id IN `, `DELETE FROM hosts WHERE id IN `} {
+		for _, stmt := range []string{`DELETE FROM processes WHERE host_id IN `, `DELETE FROM states WHERE host_id IN `,
+			`DELETE FROM hosts WHERE id IN `, `DELETE FROM rffmpeg_hosts WHERE host_id IN `} {
 			if _, err := tx.ExecContext(ctx, s.q(stmt+in), args...); err != nil {
 				return err
 			}
 		}
 		removed = hosts
-		return nil
+		return s.reapOrphans(ctx, tx)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("remove host %q: %w", ref, err)
-	}
-	return removed, nil
+	return removed, err
 }
 
 // SetWeight changes the weight of the hosts ref names, keeping their ids.
@@ -277,37 +243,56 @@ func (s *Store) SetWeight(ctx context.Context, ref string, weight int) ([]Host, 
 	if err := validWeight(weight); err != nil {
 		return nil, fmt.Errorf("set weight of %q: %w", ref, err)
 	}
-	return s.updateHosts(ctx, "set weight of", ref, `weight = ?`, weight)
+	return s.updateHosts(ctx, "set weight of", ref, s.setWeight(ctx, weight))
 }
 
 // SetDrain stops (or resumes) sending new jobs to the hosts ref names;
 // running jobs finish where they are.
 func (s *Store) SetDrain(ctx context.Context, ref string, drain bool) ([]Host, error) {
+	return s.updateHosts(ctx, "drain", ref, s.setDrain(ctx, drain))
+}
+
+func (s *Store) setWeight(ctx context.Context, weight int) func(*sql.Tx, int64) error {
+	return func(tx *sql.Tx, id int64) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET weight = ? WHERE id = ?`), weight, id)
+		return err
+	}
+}
+
+func (s *Store) setDrain(ctx context.Context, drain bool) func(*sql.Tx, int64) error {
 	v := 0
 	if drain {
 		v = 1
 	}
-	return s.updateHosts(ctx, "drain", ref, `drain = ?`, v)
+	return func(tx *sql.Tx, id int64) error { return s.setHostExtra(ctx, tx, id, `drain = ?`, v) }
 }
 
-func (s *Store) updateHosts(ctx context.Context, op, ref, set string, val any) ([]Host, error) {
-	var out []Host
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		hosts, err := s.resolve(ctx, tx, ref)
-		if err != nil {
-			return err
-		}
-		in, args := idList(hosts)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET `+set+` WHERE id IN `+in), append([]any{val}, args...)...); err != nil {
-			return err
-		}
-		out, err = s.hostsWhere(ctx, tx, `id IN `+in, args...)
-		return err
-	})
+func (s *Store) updateHosts(ctx context.Context, op, ref string, set func(tx *sql.Tx, id int64) error) ([]Host, error) {
+	out, err := s.update(ctx, s.byRef(ref), set)
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: %w", op, ref, err)
 	}
 	return out, nil
+}
+
+// update applies set to every host find picks and returns them as written.
+func (s *Store) update(ctx context.Context, find finder, set func(tx *sql.Tx, id int64) error) ([]Host, error) {
+	var out []Host
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		hosts, err := find(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, h := range hosts {
+			if err := set(tx, h.ID); err != nil {
+				return err
+			}
+		}
+		in, args := idList(hosts)
+		out, err = s.hostsWhere(ctx, tx, `h.id IN `+in, args...)
+		return err
+	})
+	return out, err
 }
 
 // Cleared counts what Clear deleted.
@@ -320,15 +305,34 @@ const FallbackRef = "fallback"
 // the hosts ref names otherwise ("0" or "fallback": the local fallback's).
 // With onlyBad, only bad marks are deleted.
 func (s *Store) Clear(ctx context.Context, ref string, onlyBad bool) (Cleared, error) {
+	var find finder
+	switch ref {
+	case "":
+	case FallbackRef, "0":
+		find = fallback
+	default:
+		find = s.byRef(ref)
+	}
+	c, err := s.clear(ctx, find, onlyBad)
+	if err != nil {
+		if ref == "" {
+			return c, fmt.Errorf("clear: %w", err)
+		}
+		return c, fmt.Errorf("clear %q: %w", ref, err)
+	}
+	return c, nil
+}
+
+// fallback finds the local fallback, which has no host row.
+func fallback(context.Context, querier) ([]Host, error) { return []Host{{ID: LocalHostID}}, nil }
+
+// clear deletes the rows of the hosts find picks (every row when find is nil).
+func (s *Store) clear(ctx context.Context, find finder, onlyBad bool) (Cleared, error) {
 	var c Cleared
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		where, args := "", []any{}
-		switch ref {
-		case "":
-		case FallbackRef, "0":
-			where, args = ` WHERE host_id = ?`, []any{LocalHostID}
-		default:
-			hosts, err := s.resolve(ctx, tx, ref)
+		if find != nil {
+			hosts, err := find(ctx, tx)
 			if err != nil {
 				return err
 			}
@@ -354,42 +358,75 @@ func (s *Store) Clear(ctx context.Context, ref string, onlyBad bool) (Cleared, e
 			return err
 		}
 		c.States, _ = r.RowsAffected()
-		return nil
+		return s.reapOrphans(ctx, tx)
 	})
-	if err != nil {
-		if ref == "" {
-			return c, fmt.Errorf("clear: %w", err)
-		}
-		return c, fmt.Errorf("clear %q: %w", ref, err)
-	}
-	return c, nil
+	return c, err
 }
 
-// Reap deletes process and state rows known to be dead or expired.
+// Reap deletes process and state rows known to be dead or expired, and
+// our rows whose base row is gone.
+// A read-only store reaps nothing (Warnings says so).
 func (s *Store) Reap(ctx context.Context, processes, marks []int64) error {
-	if len(processes) == 0 && len(marks) == 0 {
+	if len(processes) == 0 && len(marks) == 0 || s.opts.ReadOnly {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.reap(ctx, tx, processes, marks) })
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.reap(ctx, tx, processes, marks); err != nil {
+			return err
+		}
+		return s.reapOrphans(ctx, tx)
+	})
 }
 
 func (s *Store) reap(ctx context.Context, tx *sql.Tx, processes, marks []int64) error {
 	for _, x := range []struct {
-		table string
-		ids   []int64
-	}{{"processes", processes}, {"states", marks}} {
+		tables [2]string
+		ids    []int64
+	}{{[2]string{"processes", "rffmpeg_processes"}, processes}, {[2]string{"states", "rffmpeg_states"}, marks}} {
 		for _, id := range x.ids {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+x.table+` WHERE id = ?`), id); err != nil {
-				return err
+			for _, table := range x.tables {
+				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE id = ?`), id); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
 }
 
+// reapOrphans deletes our rows whose base row is gone or is another row now
+// (the original deleted ours: its clear, remove or init; see ourSchema).
+func (s *Store) reapOrphans(ctx context.Context, tx *sql.Tx) error {
+	for _, stmt := range []string{
+		`DELETE FROM rffmpeg_hosts WHERE NOT EXISTS (SELECT 1 FROM hosts h WHERE h.id = rffmpeg_hosts.host_id AND h.servername = rffmpeg_hosts.servername AND h.created = rffmpeg_hosts.created)`,
+		`DELETE FROM rffmpeg_processes WHERE NOT EXISTS (SELECT 1 FROM processes p WHERE p.id = rffmpeg_processes.id AND p.host_id = rffmpeg_processes.host_id AND p.process_id = rffmpeg_processes.process_id)`,
+		`DELETE FROM rffmpeg_states WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.id = rffmpeg_states.id AND s.host_id = rffmpeg_states.host_id AND s.process_id = rffmpeg_states.process_id)`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("reap rows of removed rows: %w", err)
+		}
+	}
+	return nil
+}
+
+// setHostExtra sets columns of a host's row of ours, creating it (with the
+// copies that tie it to this host) or replacing a stale one first.
+func (s *Store) setHostExtra(ctx context.Context, tx *sql.Tx, hostID int64, set string, args ...any) error {
+	for _, stmt := range []string{
+		`DELETE FROM rffmpeg_hosts WHERE host_id = ? AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.id = rffmpeg_hosts.host_id AND h.servername = rffmpeg_hosts.servername AND h.created = rffmpeg_hosts.created)`,
+		`INSERT INTO rffmpeg_hosts (host_id, servername, created) SELECT id, servername, created FROM hosts WHERE id = ? ON CONFLICT (host_id) DO NOTHING`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.q(stmt), hostID); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE rffmpeg_hosts SET `+set+` WHERE host_id = ?`), append(args, hostID)...)
+	return err
+}
+
 // Host reads one host by id.
 func (s *Store) Host(ctx context.Context, id int64) (Host, error) {
-	hosts, err := s.hostsWhere(ctx, s.db, `id = ?`, id)
+	hosts, err := s.hostsWhere(ctx, s.db, `h.id = ?`, id)
 	if err != nil {
 		return Host{}, fmt.Errorf("read host %d: %w", id, err)
 	}

@@ -1,9 +1,12 @@
 // Package state is rffmpeg's state store: the hosts, the running processes and
-// the host states, in the original rffmpeg's schema (so an existing rffmpeg.db
-// keeps working and a downgrade still reads it) plus forward migrations for
-// what the shim and the console need. One implementation over database/sql
-// serves SQLite (embedded, the default) and PostgreSQL (shared by several
-// media-server frontends). No SQL lives outside this package.
+// the host states. The original rffmpeg's three tables stay exactly as it
+// defines them (it reads them with SELECT * and unpacks its own columns), so
+// an existing rffmpeg.db keeps working, a downgrade still works and an old
+// and a new frontend can share one PostgreSQL; what we add lives in tables of
+// our own (rffmpeg_hosts, rffmpeg_processes, rffmpeg_states), with forward
+// migrations recorded in rffmpeg_schema. One implementation over
+// database/sql serves SQLite (embedded, the default) and PostgreSQL (shared
+// by several media-server frontends). No SQL lives outside this package.
 package state
 
 import (
@@ -14,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,6 +33,7 @@ var (
 	ErrInvalid        = errors.New("invalid")
 	ErrNotInitialized = errors.New("database not initialized")
 	ErrNotRffmpeg     = errors.New("not an rffmpeg database")
+	ErrReadOnly       = errors.New("database is read-only")
 )
 
 // kindError is an error with a human message that still matches its
@@ -101,12 +106,29 @@ type Snapshot struct {
 	Hosts     []Host
 	Processes []Process
 	Marks     []Mark
+	// Rows left out because their values are unusable (written by another
+	// tool): the rest of the pool works without them; RemoveHosts and Clear
+	// delete them.
+	Malformed []Malformed
 }
+
+// Backend is a kind of database.
+type Backend string
+
+// The databases rffmpeg keeps its state in (the configuration's database.type).
+const (
+	SQLite     Backend = "sqlite"
+	PostgreSQL Backend = "postgresql"
+)
 
 // Options say which database to open.
 type Options struct {
-	Backend string // "sqlite" or "postgresql"
-	Path    string // SQLite file
+	Backend Backend // SQLite when empty
+	Path    string  // SQLite file
+	// ReadOnly opens for reading only (status): nothing is migrated,
+	// recorded or reaped. An SQLite file this account cannot write is
+	// opened so by itself (see Store.Warnings).
+	ReadOnly bool
 	// PostgreSQL connection.
 	Host, User, Password, Name string
 	Port                       int
@@ -114,7 +136,7 @@ type Options struct {
 
 // Describe names the database for messages: the SQLite path or user@host:port/db.
 func (o Options) Describe() string {
-	if o.Backend == "postgresql" {
+	if o.Backend == PostgreSQL {
 		return fmt.Sprintf("postgresql %s@%s:%d/%s", o.User, o.Host, o.Port, o.Name)
 	}
 	return "sqlite " + o.Path
@@ -122,11 +144,40 @@ func (o Options) Describe() string {
 
 // Store is an open state database.
 type Store struct {
-	db   *sql.DB
-	d    dialect
-	opts Options
-	lock *os.File // SQLite: the writers' queue (see writeLock)
+	db       *sql.DB
+	d        dialect
+	opts     Options
+	lockOnce sync.Once
+	lock     *os.File // SQLite: the writers' queue (see writeLock), opened on the first write
+	// noLock: init of a new file, whose owner the caller changes after
+	// (a lock file made now would keep the caller's).
+	noLock bool
+	// roReason says why an SQLite store opened itself read-only.
+	roReason string
+	mu       sync.Mutex
+	// Problems that do not stop this caller but may stop others (a side
+	// file the database's owner cannot write), or make it slower.
+	warnings []string
 }
+
+// Warnings says what is wrong beside the database without stopping this
+// caller (a file its owner cannot use, the writer queue off). Say it loudly:
+// it may stop the service account.
+func (s *Store) Warnings() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.warnings...)
+}
+
+func (s *Store) warn(w ...string) {
+	s.mu.Lock()
+	s.warnings = append(s.warnings, w...)
+	s.mu.Unlock()
+}
+
+// ReadOnly reports whether the store only reads (Options.ReadOnly, or an
+// SQLite file this account cannot write).
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }
 
 // Options returns what the store was opened with.
 func (s *Store) Options() Options { return s.opts }
@@ -173,10 +224,10 @@ func Init(ctx context.Context, o Options) (*Store, error) {
 
 func connect(ctx context.Context, o Options, create bool) (*Store, error) {
 	switch o.Backend {
-	case "postgresql":
+	case PostgreSQL:
 		return connectPostgres(ctx, o)
-	case "sqlite", "":
-		o.Backend = "sqlite"
+	case SQLite, "":
+		o.Backend = SQLite
 		return connectSQLite(ctx, o, create)
 	}
 	return nil, fmt.Errorf("unknown database type %q", o.Backend)
@@ -192,9 +243,34 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("database %s: %w", o.Path, err)
 	}
+	var warnings []string
+	roReason := ""
+	if err == nil && !create && !o.ReadOnly && !writable(o.Path) {
+		// A reader without write access (an admin in a read-only group):
+		// status still works, it just records and reaps nothing.
+		o.ReadOnly = true
+		roReason = fmt.Sprintf("%s is not writable by this account", o.Path)
+		warnings = append(warnings, roReason+": opened read-only (dead rows are not reaped)")
+	}
+	if err == nil && isWAL(o.Path) {
+		// Before SQLite opens them itself (see files.go). A database
+		// not in WAL mode yet gets them when it is switched (ensureWAL).
+		w, ro, err := sideFiles(o.Path, o.ReadOnly)
+		if err != nil {
+			return nil, err
+		}
+		warnings = append(warnings, w...)
+		if ro != "" {
+			o.ReadOnly, roReason = true, ro
+			warnings = append(warnings, "opened read-only: "+ro)
+		}
+	}
 	mode := "rw"
-	if create {
+	switch {
+	case create:
 		mode = "rwc"
+	case o.ReadOnly:
+		mode = "ro"
 	}
 	// busy_timeout: a library scan runs hundreds of shims at once; they queue
 	// for the write lock instead of failing with "database is locked".
@@ -203,6 +279,10 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	q := url.Values{}
 	q.Set("mode", mode)
 	q.Set("_txlock", "immediate")
+	if o.ReadOnly {
+		registerReaderVFS()
+		q.Set("vfs", readerVFSName)
+	}
 	// The timeout covers the pragmas the driver runs while connecting; the
 	// backoff handler (lock.go) takes over once the connection is up.
 	q.Add("_pragma", "busy_timeout(60000)")
@@ -224,7 +304,7 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
 	}
-	return &Store{db: db, d: sqliteDialect{}, opts: o, lock: openWriteLock(o.Path)}, nil
+	return &Store{db: db, d: sqliteDialect{}, opts: o, warnings: warnings, noLock: fi == nil, roReason: roReason}, nil
 }
 
 // ensureWAL switches an SQLite database to WAL, which lets readers (status,
@@ -232,7 +312,7 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 // of the file, so it is set by init and by the first migration, not on
 // every open (every ffmpeg call pays for what happens on open).
 func (s *Store) ensureWAL(ctx context.Context) error {
-	if s.d.name() != "sqlite" {
+	if s.d.name() != SQLite {
 		return nil
 	}
 	var jm string
@@ -240,6 +320,14 @@ func (s *Store) ensureWAL(ctx context.Context) error {
 		return s.wrapOpenErr(err)
 	}
 	if !strings.EqualFold(jm, "wal") {
+		w, ro, err := sideFiles(s.opts.Path, false)
+		if err != nil {
+			return err
+		}
+		if ro != "" {
+			return kindErr(ErrReadOnly, "database %s: switch to WAL: %s", s.opts.Path, ro)
+		}
+		s.warn(w...)
 		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
 			return fmt.Errorf("database %s: enable WAL: %w", s.opts.Path, err)
 		}
@@ -262,10 +350,25 @@ func pgQuote(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
-func connectPostgres(ctx context.Context, o Options) (*Store, error) {
-	dsn := fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
+// PostgresDSN is the keyword/value connection string for o's PostgreSQL
+// database, every value quoted (for tools and tests that open it
+// without the store, driver "pgx").
+func (o Options) PostgresDSN() string {
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
 		pgQuote(o.Host), o.Port, pgQuote(o.User), pgQuote(o.Password), pgQuote(o.Name))
-	db, err := sql.Open("pgx", dsn)
+}
+
+// Rebind rewrites a query's ? placeholders for the backend ($1, $2, … for
+// PostgreSQL), as the store does with its own.
+func Rebind(b Backend, query string) string {
+	if b == PostgreSQL {
+		return postgresDialect{}.rebind(query)
+	}
+	return query
+}
+
+func connectPostgres(ctx context.Context, o Options) (*Store, error) {
+	db, err := sql.Open("pgx", o.PostgresDSN())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
 	}
@@ -284,7 +387,9 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 		if err == nil || !isTooManyClients(err) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20*time.Millisecond + time.Duration(time.Now().UnixNano()%30)*time.Millisecond)
+		if !sleep(ctx, 20*time.Millisecond+time.Duration(time.Now().UnixNano()%30)*time.Millisecond) {
+			break
+		}
 	}
 	if err != nil {
 		db.Close()
@@ -312,7 +417,33 @@ func pgReason(err error) string {
 // BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
 // writers from any number of processes or frontends serialize.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	unlock := s.writeLock()
+	err := s.txOnce(ctx, fn)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s stayed busy past the deadline: %w", s.opts.Describe(), err)
+	}
+	return err
+}
+
+// readOnlyErr is the error of a write on a read-only store, saying why.
+func (s *Store) readOnlyErr() error {
+	if !s.opts.ReadOnly {
+		return nil
+	}
+	why := s.roReason
+	if why == "" {
+		why = "opened with Options.ReadOnly"
+	}
+	return kindErr(ErrReadOnly, "%s is open read-only: %s", s.opts.Describe(), why)
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := s.readOnlyErr(); err != nil {
+		return err
+	}
+	unlock, err := s.writeLock(ctx)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -353,19 +484,19 @@ func fromMS(n sql.NullInt64) time.Time {
 func parseCreated(v any) time.Time {
 	switch v := v.(type) {
 	case time.Time:
-		return v
+		return sane(v)
 	case []byte:
 		return parseCreated(string(v))
 	case string:
 		for _, layout := range []string{"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02T15:04:05.999999999"} {
 			if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
-				return t
+				return sane(t)
 			}
 		}
 	case int64:
-		return time.Unix(v, 0)
+		return sane(time.Unix(v, 0))
 	case float64:
-		return time.Unix(int64(v), 0)
+		return sane(time.Unix(int64(v), 0))
 	}
 	return time.Time{}
 }

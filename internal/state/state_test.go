@@ -207,7 +207,7 @@ func TestMigratesOriginalDatabases(t *testing.T) {
 				if h.Hostname != "gpu2.lan" || h.Servername != wantName || h.Weight != 4 || h.Created.Year() != 2024 {
 					t.Errorf("host 2 = %+v", h)
 				}
-				if o.Backend == "sqlite" {
+				if o.Backend == state.SQLite {
 					assertWAL(t, o)
 				}
 				// The original's statements still work on the migrated database.
@@ -268,7 +268,7 @@ func TestInitUsesWAL(t *testing.T) {
 func TestNotAnRffmpegDatabase(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.db")
-	if _, err := state.Open(ctx, state.Options{Backend: "sqlite", Path: missing}); !errors.Is(err, state.ErrNotInitialized) || !strings.Contains(err.Error(), "rffmpeg init") {
+	if _, err := state.Open(ctx, state.Options{Backend: state.SQLite, Path: missing}); !errors.Is(err, state.ErrNotInitialized) || !strings.Contains(err.Error(), "rffmpeg init") {
 		t.Errorf("missing: %v", err)
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
@@ -276,25 +276,25 @@ func TestNotAnRffmpegDatabase(t *testing.T) {
 	}
 	junk := filepath.Join(dir, "junk.db")
 	os.WriteFile(junk, []byte(strings.Repeat("this is not sqlite\n", 200)), 0o644)
-	if _, err := state.Open(ctx, state.Options{Backend: "sqlite", Path: junk}); !errors.Is(err, state.ErrNotRffmpeg) {
+	if _, err := state.Open(ctx, state.Options{Backend: state.SQLite, Path: junk}); !errors.Is(err, state.ErrNotRffmpeg) {
 		t.Errorf("junk: %v", err)
 	}
 	other := filepath.Join(dir, "other.db")
 	db, _ := sql.Open("sqlite3", other)
 	db.Exec(`CREATE TABLE songs (id INTEGER)`)
 	db.Close()
-	if _, err := state.Open(ctx, state.Options{Backend: "sqlite", Path: other}); !errors.Is(err, state.ErrNotRffmpeg) {
+	if _, err := state.Open(ctx, state.Options{Backend: state.SQLite, Path: other}); !errors.Is(err, state.ErrNotRffmpeg) {
 		t.Errorf("foreign: %v", err)
 	}
 	empty := filepath.Join(dir, "empty.db")
 	os.WriteFile(empty, nil, 0o644)
-	if _, err := state.Open(ctx, state.Options{Backend: "sqlite", Path: empty}); !errors.Is(err, state.ErrNotInitialized) {
+	if _, err := state.Open(ctx, state.Options{Backend: state.SQLite, Path: empty}); !errors.Is(err, state.ErrNotInitialized) {
 		t.Errorf("empty: %v", err)
 	}
 }
 
 func TestUnreachablePostgres(t *testing.T) {
-	o := state.Options{Backend: "postgresql", Host: "127.0.0.1", Port: 1, User: "u", Name: "d"}
+	o := state.Options{Backend: state.PostgreSQL, Host: "127.0.0.1", Port: 1, User: "u", Name: "d"}
 	start := time.Now()
 	_, err := state.Open(ctx, o)
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "refused") {
@@ -311,7 +311,7 @@ const workerEnv = "RFFMPEG_STATE_WORKER"
 
 type workerJob struct {
 	Opts    state.Options
-	Mode    string // "churn": acquire, hold briefly, release; "hold": acquire, print host, wait for the release file
+	Mode    string // "churn": acquire, hold briefly, release; "hold": acquire, print host, wait for the release file; "read": print the snapshot's size
 	Release string
 }
 
@@ -327,6 +327,15 @@ func worker() int {
 		return 1
 	}
 	defer s.Close()
+	if job.Mode == "read" {
+		snap, err := s.Snapshot(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "snapshot:", err)
+			return 1
+		}
+		fmt.Printf("%d hosts; read-only %v; %q\n", len(snap.Hosts), s.ReadOnly(), s.Warnings())
+		return 0
+	}
 	claim := state.Claim{PID: os.Getpid(), Owner: "worker", Cmd: "ffprobe x", Now: time.Now()}
 	l, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: claim}, statetest.LeastBusy)
 	if err != nil {

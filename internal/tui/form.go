@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -23,6 +24,12 @@ type addForm struct {
 type formDoneMsg struct {
 	text string
 	err  error
+}
+
+// newHost is what a valid form submits.
+type newHost struct {
+	hostname, name string
+	weight         int
 }
 
 var formLabels = [3]string{"Hostname", "Name (optional)", "Weight"}
@@ -52,68 +59,60 @@ func (f *addForm) focus(i int) tea.Cmd {
 }
 
 // values validates the fields; the error says what to fix.
-func (f addForm) values() (host, name string, weight int, err error) {
-	host = strings.TrimSpace(f.inputs[0].Value())
-	name = strings.TrimSpace(f.inputs[1].Value())
+func (f addForm) values() (newHost, error) {
+	h := newHost{hostname: strings.TrimSpace(f.inputs[0].Value()), name: strings.TrimSpace(f.inputs[1].Value())}
 	w := strings.TrimSpace(f.inputs[2].Value())
-	weight, perr := strconv.Atoi(w)
-	if perr != nil {
-		return host, name, 0, fmt.Errorf("weight %q is not a whole number", w)
+	var err error
+	if h.weight, err = strconv.Atoi(w); err != nil {
+		return h, fmt.Errorf("weight %q is not a whole number", w)
 	}
-	return host, name, weight, state.ValidateHost(host, name, weight)
+	return h, state.ValidateHost(h.hostname, h.name, h.weight)
 }
 
-func (m Model) formKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	switch msg.String() {
-	case "esc":
-		m.mode = modeNormal
-		m.setStatus("add cancelled", false)
-		return m, nil
-	case "tab", "down":
-		return m, m.form.focus(m.form.at + 1)
-	case "shift+tab", "up":
-		return m, m.form.focus(m.form.at - 1)
-	case "enter":
-		if m.form.at < len(m.form.inputs)-1 {
-			return m, m.form.focus(m.form.at + 1)
+// update handles a key. The outcome is accepted with the host to add once
+// the last field is entered and valid, cancelled on esc.
+func (f addForm) update(msg tea.KeyPressMsg, k keyMap) (addForm, tea.Cmd, outcome, newHost) {
+	switch {
+	case keyIs(msg, k.FormCancel):
+		return f, nil, cancelled, newHost{}
+	case keyIs(msg, k.FormNext):
+		return f, f.focus(f.at + 1), stay, newHost{}
+	case keyIs(msg, k.FormPrev):
+		return f, f.focus(f.at - 1), stay, newHost{}
+	case keyIs(msg, k.FormSubmit):
+		if f.at < len(f.inputs)-1 {
+			return f, f.focus(f.at + 1), stay, newHost{}
 		}
-		host, name, weight, err := m.form.values()
+		h, err := f.values()
 		if err != nil {
-			m.form.err = err.Error()
-			return m, nil
+			f.err = err.Error()
+			return f, nil, stay, newHost{}
 		}
-		ops, ctx, now := m.ops, m.ctx, m.cfg.Now
-		return m, func() tea.Msg {
-			h, err := ops.AddHost(ctx, host, name, weight, now())
-			return formDoneMsg{text: fmt.Sprintf("added host %s (%s) with id %d and weight %d", h.Servername, h.Hostname, h.ID, h.Weight), err: err}
-		}
+		return f, nil, accepted, h
 	}
 	var cmd tea.Cmd
-	m.form.inputs[m.form.at], cmd = m.form.inputs[m.form.at].Update(msg)
+	f.inputs[f.at], cmd = f.inputs[f.at].Update(msg)
 	// Say what is wrong while typing, once there is something to judge.
-	if _, _, _, err := m.form.values(); err != nil && m.form.inputs[0].Value() != "" {
-		m.form.err = err.Error()
+	if _, err := f.values(); err != nil && f.inputs[0].Value() != "" {
+		f.err = err.Error()
 	} else {
-		m.form.err = ""
+		f.err = ""
 	}
-	return m, cmd
+	return f, cmd, stay, newHost{}
 }
 
-func (m Model) formView(width int) string {
+func (f addForm) view(st styles, width int) string {
 	var b strings.Builder
-	b.WriteString(m.st.formLabel.Render("Add a transcode host") + "\n\n")
-	for i, in := range m.form.inputs {
+	b.WriteString(st.formLabel.Render("Add a transcode host") + "\n\n")
+	for i, in := range f.inputs {
 		marker := "  "
-		if i == m.form.at {
+		if i == f.at {
 			marker = "› "
 		}
 		b.WriteString(fmt.Sprintf("%s%-16s %s\n", marker, formLabels[i], in.View()))
 	}
-	b.WriteString("\n")
-	if m.form.err != "" {
-		b.WriteString(m.st.formErr.Render("✗ "+m.form.err) + "\n")
-	} else {
-		b.WriteString(m.st.dim.Render("enter: next / add · tab: next field · esc: cancel") + "\n")
+	if f.err != "" {
+		b.WriteString("\n" + st.formErr.Render("✗ "+escape.Line(f.err)) + "\n")
 	}
-	return m.st.formBox.Width(min(width, 72)).Render(strings.TrimRight(b.String(), "\n"))
+	return st.formBox.Width(min(width, 72)).Render(strings.TrimRight(b.String(), "\n"))
 }

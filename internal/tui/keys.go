@@ -2,60 +2,143 @@ package tui
 
 import "charm.land/bubbles/v2/key"
 
-// keyMap is every binding of the main view, in one place; bindings that do
-// not apply (no host selected, not on the hosts pane) are disabled so the
-// help footer only offers what works.
+// keyMap is every key the console answers, in one place, for every mode:
+// the main view, the add form, a confirmation, the weight and filter
+// inputs, the help screen and the host detail. enable switches each binding on only where it
+// works, so the footer and the help screen (both generated from here) never
+// offer a key that does nothing, and a key never acts outside its context.
 type keyMap struct {
-	Up, Down, Tab, ShiftTab                           key.Binding
+	// Main view.
+	Up, Down, Tab, ShiftTab, PageUp, PageDown         key.Binding
 	Add, Remove, WeightUp, WeightDown, Weight, Drain  key.Binding
 	ClearHost, ClearAll, ClearBad, Filter, Help, Quit key.Binding
-	PageUp, PageDown                                  key.Binding
+	Sort, SortReverse, Level, Detail, ForceQuit       key.Binding
+	// The add form.
+	FormNext, FormPrev, FormSubmit, FormCancel key.Binding
+	// A confirmation: only y says yes; enter takes the default, no.
+	Yes, No key.Binding
+	// The weight input and the process filter.
+	WeightSet, WeightCancel, FilterKeep, FilterClear key.Binding
+	// The help screen and the host detail.
+	HelpClose, DetailClose key.Binding
 }
 
 func newKeyMap() keyMap {
+	b := func(keys []string, k, desc string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, desc))
+	}
 	return keyMap{
-		Up:         key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
-		Down:       key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		Tab:        key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next pane")),
-		ShiftTab:   key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous pane")),
-		Add:        key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add host")),
-		Remove:     key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "remove host")),
-		WeightUp:   key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+", "weight +1")),
-		WeightDown: key.NewBinding(key.WithKeys("-"), key.WithHelp("-", "weight -1")),
-		Weight:     key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "set weight")),
-		Drain:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "drain/undrain")),
-		ClearHost:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "clear host rows")),
-		ClearAll:   key.NewBinding(key.WithKeys("C"), key.WithHelp("C", "clear all rows")),
-		ClearBad:   key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "clear bad mark")),
-		Filter:     key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter processes")),
-		PageUp:     key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "log back")),
-		PageDown:   key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "log forward")),
-		Help:       key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Up:          b([]string{"up", "k"}, "↑/k", "up"),
+		Down:        b([]string{"down", "j"}, "↓/j", "down"),
+		Tab:         b([]string{"tab"}, "tab", "next pane"),
+		ShiftTab:    b([]string{"shift+tab"}, "shift+tab", "previous pane"),
+		PageUp:      b([]string{"pgup"}, "pgup", "log back"),
+		PageDown:    b([]string{"pgdown"}, "pgdn", "log forward"),
+		Add:         b([]string{"a"}, "a", "add host"),
+		Remove:      b([]string{"d", "delete"}, "d", "remove host"),
+		WeightUp:    b([]string{"+", "="}, "+", "weight +1"),
+		WeightDown:  b([]string{"-"}, "-", "weight -1"),
+		Weight:      b([]string{"w"}, "w", "set weight"),
+		Drain:       b([]string{"x"}, "x", "drain"),
+		ClearHost:   b([]string{"c"}, "c", "clear host rows"),
+		ClearAll:    b([]string{"C"}, "C", "clear all rows"),
+		ClearBad:    b([]string{"b"}, "b", "clear bad mark"),
+		Filter:      b([]string{"/"}, "/", "filter"),
+		Sort:        b([]string{"s"}, "s", "sort by next column"),
+		SortReverse: b([]string{"S"}, "S", "reverse sort"),
+		Level:       b([]string{"l"}, "l", "log level filter"),
+		Detail:      b([]string{"enter"}, "enter", "host detail"),
+		Help:        b([]string{"?"}, "?", "all keys"),
+		Quit:        b([]string{"q"}, "q", "quit"),
+		ForceQuit:   b([]string{"ctrl+c"}, "ctrl+c", "quit"),
+
+		FormNext:   b([]string{"tab", "down"}, "tab/↓", "next field"),
+		FormPrev:   b([]string{"shift+tab", "up"}, "shift+tab/↑", "previous field"),
+		FormSubmit: b([]string{"enter"}, "enter", "next field / add"),
+		FormCancel: b([]string{"esc"}, "esc", "cancel"),
+
+		Yes: b([]string{"y", "Y"}, "y", "yes"),
+		No:  b([]string{"n", "N", "esc", "enter"}, "n/esc/enter", "no"),
+
+		WeightSet:    b([]string{"enter"}, "enter", "set weight"),
+		WeightCancel: b([]string{"esc"}, "esc", "cancel"),
+		FilterKeep:   b([]string{"enter"}, "enter", "keep filter"),
+		FilterClear:  b([]string{"esc"}, "esc", "clear filter"),
+
+		HelpClose:   b([]string{"esc", "?"}, "esc/?", "back"),
+		DetailClose: b([]string{"esc", "enter"}, "esc/enter", "back"),
 	}
 }
 
-// ShortHelp is the footer (help.KeyMap).
+// keyContext is what decides which keys work.
+type keyContext struct {
+	mode      mode
+	helpShown bool
+	focus     pane
+	connected bool // the store is open: writes can run
+	readOnly  bool // a shared screen: no writes at all
+	host      bool // a real host is selected in the hosts pane
+	row       bool // a host or the fallback row is selected
+	bad       bool // the selected host has a bad mark
+	rows      bool // there are rows to clear
+}
+
+// enable switches every binding on or off for c.
+func (k *keyMap) enable(c keyContext) {
+	main := c.mode == modeNormal && !c.helpShown
+	writes := c.connected && !c.readOnly
+	onHosts := main && c.focus == paneHosts && writes
+	set := func(on bool, bs ...*key.Binding) {
+		for _, b := range bs {
+			b.SetEnabled(on)
+		}
+	}
+	set(main, &k.Up, &k.Down, &k.Tab, &k.ShiftTab, &k.Help)
+	set(main || c.helpShown || c.mode == modeDetail, &k.Quit)
+	set(main && writes, &k.Add)
+	set(onHosts && c.host, &k.Remove, &k.WeightUp, &k.WeightDown, &k.Weight, &k.Drain)
+	set(main && c.focus == paneHosts && c.host, &k.Detail)
+	set(onHosts && c.row, &k.ClearHost)
+	set(onHosts && c.rows, &k.ClearAll)
+	set(onHosts && c.bad, &k.ClearBad)
+	set(main && c.focus != paneHosts, &k.Filter)
+	set(main && c.focus != paneLog, &k.Sort, &k.SortReverse)
+	set(main && c.focus == paneLog, &k.Level)
+	set(main && c.focus == paneLog, &k.PageUp, &k.PageDown)
+	set(c.mode == modeForm, &k.FormNext, &k.FormPrev, &k.FormSubmit, &k.FormCancel)
+	set(c.mode == modeConfirm, &k.Yes, &k.No)
+	set(c.mode == modeWeight, &k.WeightSet, &k.WeightCancel)
+	set(c.mode == modeFilter, &k.FilterKeep, &k.FilterClear)
+	set(c.helpShown, &k.HelpClose)
+	set(c.mode == modeDetail, &k.DetailClose)
+}
+
+// ShortHelp is the footer: the keys of the current mode, then moving, the
+// keys of the focused pane, adding, help and quit. The footer shows the
+// enabled ones and, when short of room, drops them from the end but keeps
+// the last two.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Tab, k.Add, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Filter, k.Help, k.Quit}
-}
-
-// FullHelp is the `?` view (help.KeyMap).
-func (k keyMap) FullHelp() [][]key.Binding {
-	return [][]key.Binding{
-		{k.Up, k.Down, k.Tab, k.ShiftTab, k.PageUp, k.PageDown},
-		{k.Add, k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.Drain},
-		{k.ClearHost, k.ClearAll, k.ClearBad, k.Filter, k.Help, k.Quit},
+	return []key.Binding{
+		k.FormSubmit, k.FormNext, k.FormCancel, k.Yes, k.No, k.WeightSet, k.WeightCancel,
+		k.FilterKeep, k.FilterClear, k.HelpClose, k.DetailClose,
+		k.Tab, k.Filter, k.Level, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Add, k.Help, k.Quit,
 	}
 }
 
-// enable turns bindings on and off for the current context.
-func (k *keyMap) enable(onHosts, hasHost, hasBad, onProcs, onLog bool) {
-	for _, b := range []*key.Binding{&k.Remove, &k.WeightUp, &k.WeightDown, &k.Weight, &k.Drain, &k.ClearHost} {
-		b.SetEnabled(onHosts && hasHost)
+// helpGroup is a titled column of the help screen.
+type helpGroup struct {
+	title string
+	keys  []key.Binding
+}
+
+// FullHelp is every key of the main view, grouped by where it works; the
+// help screen shows the ones that do not work right now dimmed.
+func (k keyMap) FullHelp() []helpGroup {
+	return []helpGroup{
+		{"Anywhere", []key.Binding{k.Up, k.Down, k.Tab, k.ShiftTab, k.Add, k.Help, k.Quit}},
+		{"Hosts pane", []key.Binding{k.Detail, k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
+		{"Hosts · Processes", []key.Binding{k.Sort, k.SortReverse}},
+		{"Processes · Log", []key.Binding{k.Filter}},
+		{"Log", []key.Binding{k.Level, k.PageUp, k.PageDown}},
 	}
-	k.ClearBad.SetEnabled(onHosts && hasBad)
-	k.Filter.SetEnabled(onProcs)
-	k.PageUp.SetEnabled(onLog)
-	k.PageDown.SetEnabled(onLog)
 }

@@ -1,11 +1,7 @@
 package tui
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"os"
-	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -14,16 +10,21 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
-// Ops is what the console needs from the state store: the same operations
-// the CLI uses (validation included), and a change feed.
+// Ops is what the console needs from the state store: the store's own
+// operations (validation included) and a change feed. Writes name the host
+// row the user saw by its key (id and server name), never by a string that
+// is resolved as a name: a row that vanished meanwhile is an error ("host no
+// longer exists"), not another host whose name is its id.
 type Ops interface {
 	Snapshot(ctx context.Context) (state.Snapshot, error)
 	Reap(ctx context.Context, processes, marks []int64) error
 	AddHost(ctx context.Context, hostname, name string, weight int, now time.Time) (state.Host, error)
-	RemoveHosts(ctx context.Context, ref string) ([]state.Host, error)
-	SetWeight(ctx context.Context, ref string, weight int) ([]state.Host, error)
-	SetDrain(ctx context.Context, ref string, drain bool) ([]state.Host, error)
-	Clear(ctx context.Context, ref string, onlyBad bool) (state.Cleared, error)
+	RemoveHostByKey(ctx context.Context, k state.HostKey) (state.Host, error)
+	SetWeightByKey(ctx context.Context, k state.HostKey, weight int) (state.Host, error)
+	AddWeightByKey(ctx context.Context, k state.HostKey, delta int) (state.Host, error)
+	SetDrainByKey(ctx context.Context, k state.HostKey, drain bool) (state.Host, error)
+	ClearByKey(ctx context.Context, k state.HostKey, onlyBad bool) (state.Cleared, error)
+	ClearAll(ctx context.Context, onlyBad bool) (state.Cleared, error)
 	Watch(ctx context.Context, interval time.Duration) <-chan error
 	Close() error
 }
@@ -60,11 +61,15 @@ type logMsg struct {
 	reset bool
 }
 
-// doneMsg reports an action's result for the status line.
+// doneMsg reports a write's result for the status line. It triggers no
+// reload: the change feed sees the write and reloads once.
 type doneMsg struct {
 	text string
 	err  error
 }
+
+// watchErrMsg is a change-feed error (the feed keeps trying).
+type watchErrMsg struct{ err error }
 
 // watchInterval is how often the change feed polls: a change shows within
 // this plus one read and render, inside the 500 ms the console promises; an
@@ -93,7 +98,7 @@ func listen(ch <-chan error) tea.Cmd {
 		case !ok:
 			return nil
 		case err != nil:
-			return watchErr{err}
+			return watchErrMsg{err}
 		}
 		return changedMsg{}
 	}
@@ -115,66 +120,6 @@ func load(ctx context.Context, ops Ops, policy func(time.Time) selector.Policy, 
 
 func tick() tea.Cmd {
 	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg(t) })
-}
-
-// maxLogLines is what the log pane keeps.
-const maxLogLines = 2000
-
-// followLog waits until the log has something new for the pane and returns
-// it: lines appended to path since off, or a reset when the file is new
-// (rotation, the next day's dated file) or shorter. It polls the file size
-// every 250 ms without sending anything meanwhile, so an idle console is not
-// re-rendered for nothing. The first read of a file takes its last 64 KiB.
-func followLog(ctx context.Context, pathAt func() string, prevPath string, off int64) tea.Cmd {
-	return func() tea.Msg {
-		for first := true; ; first = false {
-			if !first {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(250 * time.Millisecond):
-				}
-			}
-			if msg, ok := readLog(pathAt(), prevPath, off); ok {
-				return msg
-			}
-		}
-	}
-}
-
-// readLog reads what is new in path; ok is false when nothing is.
-func readLog(path, prevPath string, off int64) (logMsg, bool) {
-	msg := logMsg{path: path, off: off}
-	if path == "" {
-		return msg, false
-	}
-	if path != prevPath {
-		msg.reset, msg.off = true, -1
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return msg, msg.reset && prevPath != ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return msg, false
-	}
-	if msg.off < 0 || fi.Size() < msg.off {
-		msg.reset = true
-		msg.off = max(0, fi.Size()-64*1024)
-	}
-	if fi.Size() > msg.off {
-		f.Seek(msg.off, io.SeekStart)
-		b, _ := io.ReadAll(io.LimitReader(f, 4<<20))
-		// Keep a partial last line for the next read.
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			b = b[:i+1]
-			msg.off += int64(len(b))
-			msg.lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		}
-	}
-	return msg, msg.reset || len(msg.lines) > 0
 }
 
 // act runs a write and reports for the status line.

@@ -45,6 +45,7 @@ func golden(t *testing.T, name string, m Model) {
 type fixture struct {
 	t     *testing.T
 	store *state.Store
+	path  string // the SQLite file
 	m     Model
 }
 
@@ -75,7 +76,7 @@ func newFixture(t *testing.T, w, h int) *fixture {
 	}
 	m := New(cfg)
 	t.Cleanup(func() { m.cancel(); s.Close() })
-	f := &fixture{t: t, store: s, m: m}
+	f := &fixture{t: t, store: s, path: o.Path, m: m}
 	f.send(tea.WindowSizeMsg{Width: w, Height: h})
 	return f
 }
@@ -94,7 +95,7 @@ func (f *fixture) sync() {
 		f.send(connect(f.m.ctx, f.m.cfg.Open)())
 	}
 	f.send(load(f.m.ctx, f.m.ops, f.m.cfg.Policy, f.m.cfg.Now)())
-	if msg, ok := readLog(f.m.cfg.LogPath(now), f.m.logPath, f.m.logOff); ok {
+	if msg, ok := readLog(f.m.cfg.LogPath(now), f.m.log.path, f.m.log.off); ok {
 		f.send(msg)
 	}
 }
@@ -210,7 +211,7 @@ func TestHelpView(t *testing.T) {
 	f.keys("?")
 	golden(t, "help", f.m)
 	f.keys("j") // any key goes back
-	if f.m.help.ShowAll {
+	if f.m.help.shown {
 		t.Error("help still shown")
 	}
 }
@@ -261,8 +262,9 @@ func TestKeysChangeTheDatabase(t *testing.T) {
 	if len(snap.Hosts) != 2 {
 		t.Errorf("remove with confirmation: %d hosts", len(snap.Hosts))
 	}
-	run("-", "-", "-") // weight 1 floor: an error in the status line, nothing changed
-	if !f.m.statusErr || !strings.Contains(f.m.status, "at least 1") {
-		t.Errorf("status after an invalid weight: %q", f.m.status)
+	run("-", "-", "-") // weight 1 is the floor: it stays there, no error
+	snap, _ = f.store.Snapshot(context.Background())
+	if f.m.statusErr || !strings.Contains(f.m.status, "weight 1, the lowest") || snap.Hosts[1].Weight != 1 {
+		t.Errorf("- at weight 1: status %q (error %v), weight %d", f.m.status, f.m.statusErr, snap.Hosts[1].Weight)
 	}
 }

@@ -8,7 +8,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rffmpeg/rffmpeg/internal/netns"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
 
 var (
@@ -32,16 +31,24 @@ func main() {
 	flag.Parse()
 	base, err := os.ReadFile(filepath.Join(*dir, "rffmpeg.yml"))
 	must(err)
+	keys := testrig.KeysIn(filepath.Join(*dir, "rig")) // made by scripts/lib.sh
 
 	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (p90), on %s\n\n", *runs, hostInfo())
+	benchRemote(base, keys)
+	benchFallback(base)
+	benchBusy(base)
+	benchBadHosts(base)
+	benchFaults(base, keys)
+}
 
-	// 1. shim vs bare ssh over the same warm master.
+// benchRemote: shim vs bare ssh over the same warm master.
+func benchRemote(base []byte, keys testrig.Keys) {
 	e := install("one", base)
-	e.cli("add", "127.0.0.2")
+	e.cli("add", testrig.HostA)
 	e.call("ffmpeg", "-version") // check + master
-	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: "127.0.0.2", ConnectTimeout: 1, Persist: 300,
+	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: testrig.HostA, ConnectTimeout: 1, Persist: 300,
 		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
-		Extra: []string{"-i", filepath.Join(*dir, "clientkey"), "-p", fmt.Sprint(*port)}}
+		Extra: []string{"-i", keys.Client, "-p", fmt.Sprint(*port)}}
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
@@ -52,19 +59,23 @@ func main() {
 	fmt.Printf("remote  bare ssh /bin/true (warm master)        %s\n", bareT)
 	fmt.Printf("remote  rffmpeg run /bin/true (same master)     %s   added %+.1f ms (paired median), ratio %.2fx\n",
 		shimT, ms(addedT), float64(shimT.med)/float64(bareT.med))
+}
 
-	// 2. fallback vs direct exec.
+// benchFallback: fallback vs direct exec.
+func benchFallback(base []byte) {
 	f := install("fallback", base)
 	direct, fb, addedF := paired(func() { run("/usr/bin/ffmpeg", "-version") }, func() { f.call("ffmpeg", "-version") })
 	fmt.Printf("local   /usr/bin/ffmpeg -version                %s\n", direct)
 	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms (paired median)\n", fb, ms(addedF))
+}
 
-	// 3. per-call time with 1, 4, 8 busy hosts.
+// benchBusy: per-call time with 1, 4, 8 busy hosts.
+func benchBusy(base []byte) {
 	var first time.Duration
 	for _, k := range []int{1, 4, 8} {
 		b := install(fmt.Sprintf("busy%d", k), base)
 		for i := 1; i <= k; i++ {
-			b.cli("add", "-n", fmt.Sprintf("h%d", i), []string{"127.0.0.2", "127.0.0.3"}[i%2])
+			b.cli("add", "-n", fmt.Sprintf("h%d", i), []string{testrig.HostA, testrig.HostB}[i%2])
 		}
 		var holders []*exec.Cmd
 		for i := 0; i < k; i++ { // one long job per host
@@ -87,23 +98,16 @@ func main() {
 		}
 		fmt.Printf("busy    %d busy host(s): ffmpeg -version          %s%s\n", k, s, note)
 	}
+}
 
-	// 4. dead and hung hosts: the first call pays, later ones do not.
-	hung, err := net.Listen("tcp", fmt.Sprintf("127.0.0.4:%d", *port))
+// benchBadHosts: dead and hung hosts: the first call pays, later ones do not.
+func benchBadHosts(base []byte) {
+	hung, err := testrig.ListenHung(testrig.HungAddr, *port)
 	must(err)
-	go func() {
-		var held []net.Conn
-		for {
-			c, err := hung.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	for _, bad := range []struct{ name, addr string }{{"dead (refused)", "127.0.0.9"}, {"hung (silent)", "127.0.0.4"}} {
+	defer hung.Close()
+	for _, bad := range []struct{ name, addr string }{{"dead (refused)", testrig.DeadAddr}, {"hung (silent)", testrig.HungAddr}} {
 		h := install("bad"+bad.addr, base)
-		h.cli("add", "-n", "good", "127.0.0.2")
+		h.cli("add", "-n", "good", testrig.HostA)
 		h.call("ffmpeg", "-version") // warm the good host
 		h.cli("add", "-n", "bad", bad.addr)
 		h.cli("weight", "good", "1")
@@ -120,12 +124,13 @@ func main() {
 		fmt.Printf("stall   %-15s first call %7.1f ms (stall %+.0f ms over later calls), later calls %s\n",
 			bad.name, ms(firstCall), ms(firstCall-later.med), later)
 	}
+}
 
-	// 5. A host that freezes or is cut off with its master up (issue: calls
-	// held hostage). Its own network namespace and sshd.
+// benchFaults: a host that freezes or is cut off with its master up (issue:
+// calls held hostage), in its own network namespace with its own sshd.
+func benchFaults(base []byte, keys testrig.Keys) {
 	for _, fault := range []string{"frozen", "cut off"} {
-		ns, err := netns.New(250, netns.SSHD{Port: *port, HostKey: filepath.Join(*dir, "hostkey"),
-			AuthorizedKeys: filepath.Join(*dir, "authorized_keys"), Dir: *dir})
+		ns, err := testrig.NewNSHost(*dir, *port, keys, *user)
 		if err != nil {
 			fmt.Printf("fault   %-15s skipped: %v\n", fault, err)
 			continue

@@ -62,9 +62,19 @@ func NewSQLite(t *testing.T) state.Options {
 	return state.Options{Backend: "sqlite", Path: filepath.Join(t.TempDir(), "rffmpeg.db")}
 }
 
-// PgDSN is a keyword/value connection string for o.
+// PgDSN is a keyword/value connection string for o, every value quoted as
+// the store quotes it (a password with a space, a quote or a backslash used
+// to break the old unquoted or half-quoted copy). The store exports no DSN
+// builder yet; when it does, this should call it.
 func PgDSN(o state.Options) string {
-	return fmt.Sprintf("host=%s port=%d user=%s password='%s' dbname=%s", o.Host, o.Port, o.User, o.Password, o.Name)
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
+		pgQuote(o.Host), o.Port, pgQuote(o.User), pgQuote(o.Password), pgQuote(o.Name))
+}
+
+// pgQuote quotes a value for a keyword/value connection string, as
+// internal/state does.
+func pgQuote(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
 // NewPostgres creates an empty database on the test server, dropped at the end.
