@@ -91,6 +91,7 @@ type Config struct {
 		Name     string
 		User     string
 		Password string
+		Wait     int // seconds a job waits for a busy database before the fallback
 	}
 
 	// Sources maps every key ("logging.debug") to where its value came from.
@@ -220,6 +221,10 @@ func (c *Config) fields() []field {
 		{key: "database.name", kind: kString, ptr: &c.Database.Name, def: "rffmpeg", env: "RFFMPEG_POSTGRES_DB"},
 		{key: "database.user", kind: kString, ptr: &c.Database.User, def: "", env: "RFFMPEG_POSTGRES_USER"},
 		{key: "database.password", kind: kString, ptr: &c.Database.Password, def: "", env: "RFFMPEG_POSTGRES_PASS"},
+		// How long a job waits for a database someone else holds (a write
+		// transaction, the write lock, a slow server) before it runs on
+		// the fallback: Jellyfin's calls have no timeout of their own.
+		{key: "database.wait", kind: kInt, ptr: &c.Database.Wait, def: 5, check: positive},
 	}
 }
 
@@ -234,7 +239,7 @@ func Load(env Env) (*Config, error) {
 	if !explicit || path == "" {
 		path = DefaultPath
 	}
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	switch {
 	case err == nil:
 	case errors.Is(err, os.ErrNotExist) && !explicit:
@@ -258,6 +263,9 @@ func Parse(data []byte, env Env) (*Config, error) {
 	for _, f := range fields {
 		set(f, f.def)
 		c.Sources[f.key] = FromDefault
+	}
+	if err := checkBounds(data); err != nil {
+		return nil, err
 	}
 	if err := checkTabs(data); err != nil {
 		return nil, err
