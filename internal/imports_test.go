@@ -18,7 +18,7 @@ func TestImportDirections(t *testing.T) {
 		"remote":    {},
 		"owner":     {},
 		"config":    {},
-		"logging":   {"escape"},
+		"logging":   {"escape", "safefs"},
 		"escape":    {},
 		"safefs":    {},
 		"agent":     {"escape"},

@@ -5,6 +5,12 @@
 // to the configured file (or one dated file per day, Jellyfin's naming), so
 // users' greps keep working. A log that cannot be opened never stops a job.
 // Control characters in a message are escaped, so one message is one line.
+//
+// The log directory is often writable by the service account, so the file
+// is opened without following a symlink, must be a regular file with one
+// link, and only a file this call created is given an owner and mode: the
+// owner and group of the state (OwnerOf), mode 0664, so a log file that
+// `sudo rffmpeg …` happened to create first does not silence the service.
 package logging
 
 import (
@@ -13,9 +19,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/safefs"
 )
 
 // Options say where and how much to log.
@@ -28,7 +36,15 @@ type Options struct {
 	Stderr   io.Writer // used when ToFile is false
 	PID      int
 	Now      func() time.Time
+	// OwnerOf are paths (the database, the state directory) of which the
+	// first that exists gives its owner and group to a log file this
+	// process creates.
+	OwnerOf []string
 }
+
+// FileMode is the mode of a log file rffmpeg creates: the service account,
+// root and the group's admins all append to it.
+const FileMode = 0o664
 
 // Logger is safe for concurrent use.
 type Logger struct {
@@ -70,7 +86,10 @@ func Path(o Options, t time.Time) string {
 	return o.File
 }
 
-// Err is why the log file could not be opened, if it could not.
+// Err is why the log file could not be opened, if it could not. The lines
+// are then dropped (the shim never writes to the caller's stderr, which is
+// Jellyfin's transcode log and ffmpeg's): no ERROR can say so in the log
+// itself, so status and doctor ask (see Check).
 func (l *Logger) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -86,8 +105,7 @@ func (l *Logger) writer() io.Writer {
 		l.w = l.o.Stderr
 		return l.w
 	}
-	p := l.Path()
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o664)
+	f, err := open(l.o, l.Path())
 	if err != nil {
 		l.err = err
 		l.w = io.Discard
@@ -95,6 +113,67 @@ func (l *Logger) writer() io.Writer {
 	}
 	l.f, l.w = f, f
 	return l.w
+}
+
+// open opens (creating it when missing) the log file at p for appending.
+func open(o Options, p string) (*os.File, error) {
+	f, created, err := safefs.Open(p, os.O_WRONLY|os.O_APPEND, FileMode, true)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			// A hard link to another file (/etc/shadow) planted where
+			// protected_hardlinks is off: never append to it.
+			f.Close()
+			return nil, fmt.Errorf("log file: %w: %s has %d hard links", safefs.ErrUnsafe, p, st.Nlink)
+		}
+	}
+	if created {
+		adopt(f, o.OwnerOf)
+	}
+	return f, nil
+}
+
+// adopt gives a log file this process just created (so through its
+// descriptor, never by path) mode 0664 past the umask, and the owner and
+// group of the first of ref that exists: as root both, otherwise the group
+// when this user belongs to it (the kernel refuses it otherwise, harmlessly).
+func adopt(f *os.File, ref []string) {
+	f.Chmod(FileMode)
+	for _, r := range ref {
+		fi, err := os.Stat(r)
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return
+		}
+		if os.Geteuid() == 0 {
+			f.Chown(int(st.Uid), int(st.Gid))
+		} else {
+			f.Chown(-1, int(st.Gid))
+		}
+		return
+	}
+}
+
+// Check opens the log file the options name the way a call does (creating
+// it when missing) and says why it cannot be used, if it cannot: status and
+// doctor report it, since the log cannot.
+func Check(o Options) error {
+	if !o.ToFile {
+		return nil
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	f, err := open(o, Path(o, o.Now()))
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func (l *Logger) log(level, format string, args ...any) {

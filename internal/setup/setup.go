@@ -21,7 +21,7 @@ func Log(c *config.Config) logging.Options {
 	return logging.Options{
 		ToFile: c.Logging.LogToFile, File: c.Logging.Logfile,
 		Dated: c.Logging.DatedLogfiles, DatedDir: c.Logging.DatedLogDir,
-		Debug: c.Logging.Debug,
+		Debug: c.Logging.Debug, OwnerOf: []string{c.DBPath(), c.Directories.State},
 	}
 }
 
