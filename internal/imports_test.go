@@ -30,7 +30,7 @@ func TestImportDirections(t *testing.T) {
 		"cli":       {"config", "doctor", "escape", "logging", "owner", "selector", "setup", "state"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
-		"shim":      {"config", "logging", "owner", "remote", "selector", "setup", "state"},
+		"shim":      {"config", "logging", "owner", "remote", "safefs", "selector", "setup", "state"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {

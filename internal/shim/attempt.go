@@ -62,7 +62,11 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 	}
 	r := c.env.Runner.Check(ctx, sshc, c.o.RemoteFFmpeg, c.o.Timeouts.Check)
 	if r.Code != 0 {
-		return outcome{code: r.Code, retry: true, mark: true, reason: r.Reason, dropMaster: r.TimedOut}, false
+		reason := r.Reason
+		if c.hostKeys != "" && r.Code == 255 && !r.TimedOut {
+			reason += " (host keys: " + c.hostKeys + ")"
+		}
+		return outcome{code: r.Code, retry: true, mark: true, reason: reason, dropMaster: r.TimedOut}, false
 	}
 	c.log.Debugf("Check passed for %s (%s -version)", hostLabel(h), c.o.RemoteFFmpeg)
 	// Best effort: a failed write only means the next call checks again.

@@ -99,6 +99,9 @@ type call struct {
 	j     Job
 	s     Streams
 	store *state.Store
+	// hostKeys is why trust on first use fails closed for this call ("":
+	// it works); a host refused then says so in its bad mark.
+	hostKeys string
 }
 
 func (c *call) stdout() *os.File {
@@ -128,6 +131,10 @@ func (c *call) runLocal() int {
 }
 
 func (c *call) run(ctx context.Context) int {
+	if why := knownHosts(&c.o.SSH, c.o.Store.Path); why != "" {
+		c.hostKeys = why
+		c.log.Errorf("Host keys: %s", why)
+	}
 	store, err := state.Open(ctx, c.o.Store)
 	if err != nil {
 		c.log.Errorf("Cannot open the state database, running locally: %v", err)
