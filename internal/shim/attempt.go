@@ -51,7 +51,9 @@ func (c *call) stale(checked time.Time) bool {
 func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.SSH) (out outcome, ok bool) {
 	unlock := lockHost(c.o.LockDir, h.ID, c.o.Timeouts.CheckLock)
 	defer unlock()
-	fresh, err := c.store.Host(ctx, h.ID)
+	dbCtx, cancel := c.dbContext(ctx)
+	fresh, err := c.store.Host(dbCtx, h.ID)
+	cancel()
 	if err == nil && fresh.LastErrAt.After(h.LastErrAt) {
 		// It failed for another call while this one waited: do not spend
 		// another timeout on it.
@@ -69,8 +71,11 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 		return outcome{code: r.Code, retry: true, mark: true, reason: reason, dropMaster: r.TimedOut}, false
 	}
 	c.log.Debugf("Check passed for %s (%s -version)", hostLabel(h), c.o.RemoteFFmpeg)
-	// Best effort: a failed write only means the next call checks again.
-	c.store.MarkChecked(ctx, h.ID, c.env.Now())
+	// Best effort, bounded: a failed write only means the next call checks
+	// again.
+	dbCtx, cancel = c.dbContext(ctx)
+	c.store.MarkChecked(dbCtx, h.ID, c.env.Now())
+	cancel()
 	return outcome{}, true
 }
 

@@ -39,6 +39,10 @@ type Options struct {
 	// ReleaseWait bounds the release of a finished job's rows: past it the
 	// call exits anyway and the rows are reaped as a dead writer's.
 	ReleaseWait time.Duration
+	// DBWait bounds how long a job waits for the database (opening it and
+	// each selection) before it runs on the fallback (database.wait). A
+	// special-flag call waits at most SpecialWait.
+	DBWait time.Duration
 	// Policy is the selection policy at a time, judging writers' liveness
 	// from self's point of view.
 	Policy func(now time.Time, self owner.Identity) selector.Policy
@@ -83,6 +87,15 @@ func DeriveTimeouts(connect time.Duration, persistent bool) Timeouts {
 	return t
 }
 
+// SpecialWait bounds the database work of a call with a special flag
+// (-version, -encoders, …): Jellyfin makes about twenty of them at startup
+// with no timeout, and their answer is the same on every host, so past it
+// they answer locally. With the job's own start it keeps them within 2 s.
+const SpecialWait = 1200 * time.Millisecond
+
+// specialRelease bounds the release of a special-flag call's rows.
+const specialRelease = 500 * time.Millisecond
+
 // Stdout routings (commands.stdout_routing).
 const (
 	RoutingExact    = "exact"
@@ -118,6 +131,7 @@ func FromConfig(c *config.Config) Options {
 		LockDir:         c.Directories.Persist,
 		MaxAttempts:     16,
 		ReleaseWait:     2 * time.Second,
+		DBWait:          sec(c.Database.Wait),
 		Policy: func(now time.Time, self owner.Identity) selector.Policy {
 			return setup.Policy(c, now, self)
 		},
@@ -127,13 +141,13 @@ func FromConfig(c *config.Config) Options {
 // ToolJob is a call of the ffmpeg or ffprobe shim with its arguments.
 func (o Options) ToolJob(tool string, args []string) Job {
 	j := Job{As: tool, RemoteProg: o.RemoteFFmpeg, LocalProg: o.LocalFFmpeg, Args: args,
-		Label: tool + " " + remote.Join(args)}
+		Label: tool + " " + remote.Join(args), Special: hasAny(args, o.SpecialFlags)}
 	if tool == "ffprobe" {
 		j.RemoteProg, j.LocalProg = o.RemoteFFprobe, o.LocalFFprobe
 	} else if o.OriginalRouting {
 		// The original sends ffmpeg's stdout to stderr unless a special
 		// flag (-version, -encoders, …) asks for output the caller reads.
-		j.StdoutToStderr = !hasAny(args, o.SpecialFlags)
+		j.StdoutToStderr = !j.Special
 	}
 	return j
 }

@@ -34,6 +34,9 @@ type Job struct {
 	// LogArgs are the arguments as the "Starting rffmpeg" line shows them
 	// (nil: Args; `rffmpeg run` shows the command too, as the original does).
 	LogArgs []string
+	// Special is a call with a special flag (-version, …): a capability
+	// answer, bounded by SpecialWait on a stuck database.
+	Special bool
 }
 
 // Streams are the caller's standard streams, handed to the job as they are
@@ -135,8 +138,15 @@ func (c *call) run(ctx context.Context) int {
 		c.hostKeys = why
 		c.log.Errorf("Host keys: %s", why)
 	}
-	store, err := state.Open(ctx, c.o.Store)
+	// Opening and the first selection share one wait: a database held by
+	// another program must not hold the caller past it.
+	dbCtx, cancel := c.dbContext(ctx)
+	store, err := state.Open(dbCtx, c.o.Store)
 	if err != nil {
+		cancel()
+		if dbCtx.Err() != nil {
+			return c.dbBusy(err)
+		}
 		c.log.Errorf("Cannot open the state database, running locally: %v", err)
 		if !c.o.Fallback {
 			c.say("%v (and commands.fallback is off)", err)
@@ -157,7 +167,12 @@ func (c *call) run(ctx context.Context) int {
 	defer ending.Wait()
 	for attempt := 0; attempt < c.o.MaxAttempts; attempt++ {
 		req.Claim.Now = c.env.Now()
-		lease, d, chosen, err := c.acquire(ctx, req)
+		if attempt > 0 {
+			dbCtx, cancel = c.dbContext(ctx)
+		}
+		lease, d, chosen, err := c.acquire(dbCtx, req)
+		busy := dbCtx.Err() != nil
+		cancel()
 		if endMaster != nil {
 			// Only now, with this call's next host recorded: ending the master
 			// ends the other calls' jobs on it, whose teardown then writes the
@@ -168,6 +183,9 @@ func (c *call) run(ctx context.Context) int {
 			ending.Add(1)
 			go func() { defer ending.Done(); c.endMaster(s) }()
 			endMaster = nil
+		}
+		if err != nil && busy {
+			return c.dbBusy(err)
 		}
 		if err != nil {
 			c.log.Errorf("Cannot select a host, running locally: %v", err)
@@ -198,6 +216,39 @@ func (c *call) run(ctx context.Context) int {
 	}
 	c.log.Errorf("Gave up after %d hosts failed", c.o.MaxAttempts)
 	return 1
+}
+
+// dbWait is how long this call waits for the database at a time.
+func (c *call) dbWait() time.Duration {
+	if c.j.Special || c.o.DBWait <= 0 {
+		// DBWait 0: options not built by FromConfig; the special bound is
+		// the only sane one then.
+		return SpecialWait
+	}
+	return c.o.DBWait
+}
+
+// dbContext bounds one wait for the database.
+func (c *call) dbContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.dbWait())
+}
+
+// dbBusy ends a call whose database stayed busy past its wait: a special
+// flag's capability answer comes from the local program (the same ffmpeg
+// build as the hosts'); a job runs on the fallback, as when no host is
+// usable.
+func (c *call) dbBusy(err error) int {
+	if c.j.Special {
+		c.log.Warnf("The database stayed busy for %s, answering locally: %v", c.dbWait(), err)
+		return c.runLocal()
+	}
+	if !c.o.Fallback {
+		c.log.Errorf("The database stayed busy for %s and commands.fallback is off: not running: %v", c.dbWait(), err)
+		c.say("the state database stayed busy for %s (and commands.fallback is off)", c.dbWait())
+		return 1
+	}
+	c.log.Errorf("The database stayed busy for %s, running on the fallback: %v", c.dbWait(), err)
+	return c.runLocal()
 }
 
 // acquire selects a host and records the job on it in one transaction.
@@ -257,7 +308,11 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 // else must not hold the caller. What is not written is reaped later (the
 // rows' writer is dead by then).
 func (c *call) bounded(write func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.o.ReleaseWait)
+	wait := c.o.ReleaseWait
+	if c.j.Special {
+		wait = min(wait, specialRelease)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- write(ctx) }()
@@ -267,7 +322,7 @@ func (c *call) bounded(write func(context.Context) error) {
 			c.log.Errorf("%v", err)
 		}
 	case <-ctx.Done():
-		c.log.Warnf("The database stayed busy for %s: leaving this job's rows to be reaped", c.o.ReleaseWait)
+		c.log.Warnf("The database stayed busy for %s: leaving this job's rows to be reaped", wait)
 	}
 }
 
@@ -288,7 +343,10 @@ func (c *call) heartbeat(lease state.Lease) func() {
 			case <-done:
 				return
 			case <-t.C:
-				c.store.Heartbeat(context.Background(), lease, c.env.Now())
+				// Bounded: a stuck database must not pile up heartbeats.
+				ctx, cancel := context.WithTimeout(context.Background(), owner.HeartbeatEvery/2)
+				c.store.Heartbeat(ctx, lease, c.env.Now())
+				cancel()
 			}
 		}
 	}()
