@@ -32,10 +32,19 @@ func (c *call) attempt(ctx context.Context, h selector.HostView) outcome {
 		return outcome{code: 255, retry: true, mark: true, reason: "refused: " + why}
 	}
 	sshc := c.sshFor(h.Hostname)
+	mode := c.hostAccess(ctx, h)
 	if c.stale(h.CheckedAt) {
-		if out, ok := c.checkHost(ctx, h, sshc); !ok {
+		m, out, ok := c.checkHost(ctx, h, sshc, mode)
+		if !ok {
 			return out
 		}
+		mode = m
+	}
+	switch mode {
+	case state.AccessAgent:
+		return c.runAgent(h, sshc)
+	case state.AccessPlain:
+		return c.runPlain(h, sshc)
 	}
 	return c.runRemote(h, sshc)
 }
@@ -45,10 +54,11 @@ func (c *call) stale(checked time.Time) bool {
 	return checked.IsZero() || c.env.Now().Sub(checked) >= c.o.CheckInterval
 }
 
-// checkHost checks a host whose last check is stale; ok false means the
+// checkHost checks a host whose last check is stale (was: how it was
+// reached so far) and returns how it is reached now; ok false means the
 // attempt ends with out. One check per host at a time on this machine: a
 // burst of calls (a library scan) must not open a hundred handshakes at once.
-func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.SSH) (out outcome, ok bool) {
+func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.SSH, was string) (mode string, out outcome, ok bool) {
 	unlock := lockHost(c.o.LockDir, h.ID, c.o.Timeouts.CheckLock)
 	defer unlock()
 	dbCtx, cancel := c.dbContext(ctx)
@@ -57,26 +67,35 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 	if err == nil && fresh.LastErrAt.After(h.LastErrAt) {
 		// It failed for another call while this one waited: do not spend
 		// another timeout on it.
-		return outcome{retry: true, reason: "failed a check for another call just now: " + fresh.LastError}, false
+		return "", outcome{retry: true, reason: "failed a check for another call just now: " + fresh.LastError}, false
 	}
 	if err == nil && !c.stale(fresh.CheckedAt) {
-		return outcome{}, true // another call checked it while this one waited
+		// Another call checked it while this one waited (and recorded
+		// how it is reached).
+		return c.hostAccess(ctx, h), outcome{}, true
 	}
-	r := c.env.Runner.Check(ctx, sshc, c.o.RemoteFFmpeg, c.o.Timeouts.Check)
-	if r.Code != 0 {
+	mode = state.AccessWrapper
+	if p, ok := c.env.Runner.(prober); ok {
+		m, out, ok := c.probeAccess(ctx, p, sshc)
+		if !ok {
+			return "", out, false
+		}
+		mode = m
+		c.recordAccess(ctx, h, was, mode)
+	} else if r := c.env.Runner.Check(ctx, sshc, c.o.RemoteFFmpeg, c.o.Timeouts.Check); r.Code != 0 {
 		reason := r.Reason
 		if c.hostKeys != "" && r.Code == 255 && !r.TimedOut {
 			reason += " (host keys: " + c.hostKeys + ")"
 		}
-		return outcome{code: r.Code, retry: true, mark: true, reason: reason, dropMaster: r.TimedOut}, false
+		return "", outcome{code: r.Code, retry: true, mark: true, reason: reason, dropMaster: r.TimedOut}, false
 	}
-	c.log.Debugf("Check passed for %s (%s -version)", hostLabel(h), c.o.RemoteFFmpeg)
+	c.log.Debugf("Check passed for %s (%s -version, %s mode)", hostLabel(h), c.o.RemoteFFmpeg, mode)
 	// Best effort, bounded: a failed write only means the next call checks
 	// again.
 	dbCtx, cancel = c.dbContext(ctx)
 	c.store.MarkChecked(dbCtx, h.ID, c.env.Now())
 	cancel()
-	return outcome{}, true
+	return mode, outcome{}, true
 }
 
 // runRemote runs the job on a remote host and tells the host's failures
@@ -96,21 +115,30 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 	}
 	words = append(append(append(words, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
 	script := remote.Script(c.env.Dir, words)
+	r := c.env.Runner
+	return c.runFramed(h, sshc, script, r.Signal, r.Guard)
+}
+
+// runFramed runs a remote command that speaks the wrapper's frame protocol
+// (the wrapper script, or an agent's run request), with signal forwarding
+// and the guardian through signal and guard.
+func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command string,
+	signal func(remote.SSH, int, syscall.Signal) bool, guard func(remote.SSH, int) (func(), error)) outcome {
 	release := func() {}
 	start := c.o.Timeouts.Start
 	res, err := c.env.Runner.RunRemote(remote.Spec{
-		Argv: sshc.Argv(script, remote.Quiet(true)), Remote: true,
+		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true,
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr,
 		// A warm master starts a job in milliseconds; a host that froze
 		// with its master up would hold the call forever.
 		StartTimeout: start, Signals: c.env.Signals,
 		Forward: func(sig syscall.Signal, pid int) bool {
 			c.log.Infof("Forwarding SIG%s to PID %d on host '%s'", remote.SignalName(sig), pid, h.Hostname)
-			return c.env.Runner.Signal(sshc, pid, sig)
+			return signal(sshc, pid, sig)
 		},
 		OnPID: func(pid int) {
 			c.log.Debugf("Remote PID %d on host '%s'", pid, h.Hostname)
-			r, err := c.env.Runner.Guard(sshc, pid)
+			r, err := guard(sshc, pid)
 			if err != nil {
 				c.log.Warnf("No guardian for remote PID %d: %v", pid, err)
 				return
@@ -127,7 +155,51 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 	if cl := remote.ClassOf(res); res.Started && !res.Lost && cl != remote.ClassOK {
 		c.log.Infof("Command on host '%s' ended: %s; the host is not to blame", h.Hostname, cl.Describe(res.Code))
 	}
+	if !res.Started && agentRefused(res.Code, []byte(res.Diag)) {
+		// Switched to the agent since its last check: not bad, but due
+		// for a check (which records the mode) when it is selected again.
+		ctx, cancel := c.dbContext(context.Background())
+		c.store.MarkChecked(ctx, h.ID, time.Time{})
+		cancel()
+		return outcome{code: res.Code, retry: true, reason: "refuses the wrapper script (an rffmpeg agent host): to be checked again"}
+	}
 	return classify(res, start)
+}
+
+// runAgent runs the job through the host's `rffmpeg agent`.
+func (c *call) runAgent(h selector.HostView, sshc remote.SSH) outcome {
+	req, ok := c.agentRequest()
+	ar, can := c.env.Runner.(agentRunner)
+	if !ok || !can {
+		return outcome{code: 126, retry: true, reason: "an rffmpeg agent host runs only ffmpeg and ffprobe"}
+	}
+	c.log.Infof("Running command on host '%s' (%s) through rffmpeg agent", h.Hostname, h.Servername)
+	return c.runFramed(h, sshc, remote.AgentCommand(req), ar.AgentSignal, ar.AgentGuard)
+}
+
+// runPlain runs the job on a host behind a forced-command wrapper, as the
+// original sends it: commands.pre, the remote program and the quoted
+// arguments, nothing else (see access.go for what that gives up).
+func (c *call) runPlain(h selector.HostView, sshc remote.SSH) outcome {
+	c.log.Infof("Running command on host '%s' (%s) in plain mode", h.Hostname, h.Servername)
+	words := append(append(append([]string{}, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
+	// No frames: ssh is run like a local program; its signals (forwarded
+	// as to a local job) end the session, and with it the remote job as far
+	// as the forced command lets it.
+	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: sshc.Argv(remote.Join(words), remote.Quiet(true)),
+		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals})
+	if err != nil {
+		c.log.Errorf("Cannot run %s: %v", sshc.Path, err)
+		c.say("cannot run %s: %v", sshc.Path, err)
+		return outcome{code: 1}
+	}
+	if res.Code == 255 {
+		// ssh's own failure, or the job's 255: without frames they look
+		// the same; the original marks the host bad too. No retry: the
+		// job may have written output.
+		return outcome{code: 255, mark: true, reason: "ssh exited 255 in plain mode (connection failed or lost)"}
+	}
+	return outcome{code: res.Code}
 }
 
 // classify turns a remote run's result into an outcome: only failures of

@@ -22,6 +22,7 @@ type SSHD struct {
 	Listen         []string // addresses
 	HostKey        string   // private host key file
 	AuthorizedKeys string
+	ForceCommand   string // sshd's ForceCommand, "" for none (a hardened host)
 }
 
 func (s SSHD) file(ext string) string {
@@ -45,6 +46,9 @@ func (s SSHD) Config() string {
 		fmt.Fprintf(&b, "ListenAddress %s\n", a)
 	}
 	fmt.Fprintf(&b, "HostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n", s.HostKey, s.PIDFile(), s.AuthorizedKeys)
+	if s.ForceCommand != "" {
+		fmt.Fprintf(&b, "ForceCommand %s\n", s.ForceCommand)
+	}
 	b.WriteString(strings.Join([]string{
 		// Keys only. PAM's session modules cost a login tens of
 		// milliseconds and need a full system setup; without PAM a
