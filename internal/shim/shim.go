@@ -133,29 +133,38 @@ func (c *call) runLocal() int {
 	return res.Code
 }
 
-func (c *call) run(ctx context.Context) int {
+// open prepares host keys and opens the store. Opening and the first
+// selection share one wait (dbCtx): a database held by another program
+// must not hold the caller past it. ok false: the call ended with code.
+func (c *call) open(ctx context.Context) (dbCtx context.Context, cancel context.CancelFunc, code int, ok bool) {
 	if why := knownHosts(&c.o.SSH, c.o.Store.Path); why != "" {
 		c.hostKeys = why
 		c.log.Errorf("Host keys: %s", why)
 	}
-	// Opening and the first selection share one wait: a database held by
-	// another program must not hold the caller past it.
-	dbCtx, cancel := c.dbContext(ctx)
+	dbCtx, cancel = c.dbContext(ctx)
 	store, err := state.Open(dbCtx, c.o.Store)
-	if err != nil {
-		cancel()
-		if dbCtx.Err() != nil {
-			return c.dbBusy(err)
-		}
-		c.log.Errorf("Cannot open the state database, running locally: %v", err)
-		if !c.o.Fallback {
-			c.say("%v (and commands.fallback is off)", err)
-			return 1
-		}
-		return c.runLocal()
+	if err == nil {
+		c.store = store
+		return dbCtx, cancel, 0, true
 	}
-	defer store.Close()
-	c.store = store
+	cancel()
+	if dbCtx.Err() != nil {
+		return nil, nil, c.dbBusy(err), false
+	}
+	c.log.Errorf("Cannot open the state database, running locally: %v", err)
+	if !c.o.Fallback {
+		c.say("%v (and commands.fallback is off)", err)
+		return nil, nil, 1, false
+	}
+	return nil, nil, c.runLocal(), false
+}
+
+func (c *call) run(ctx context.Context) int {
+	dbCtx, cancel, code, ok := c.open(ctx)
+	if !ok {
+		return code
+	}
+	defer c.store.Close()
 	self := c.env.Self
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
 	var endMaster *remote.SSH
