@@ -147,8 +147,9 @@ func (c *call) open(ctx context.Context) (dbCtx context.Context, cancel context.
 		c.store = store
 		return dbCtx, cancel, 0, true
 	}
+	busy := dbCtx.Err() != nil // before cancel, which sets it
 	cancel()
-	if dbCtx.Err() != nil {
+	if busy {
 		return nil, nil, c.dbBusy(err), false
 	}
 	c.log.Errorf("Cannot open the state database, running locally: %v", err)
