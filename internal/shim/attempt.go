@@ -171,7 +171,10 @@ func (c *call) runAgent(h selector.HostView, sshc remote.SSH) outcome {
 	req, ok := c.agentRequest()
 	ar, can := c.env.Runner.(agentRunner)
 	if !ok || !can {
-		return outcome{code: 126, retry: true, reason: "an rffmpeg agent host runs only ffmpeg and ffprobe"}
+		// `rffmpeg run` of another program: the agent would refuse it, and
+		// selecting again could pick this host again. The host is fine.
+		c.log.Infof("Host %s runs only ffmpeg and ffprobe (rffmpeg agent): running %s here", hostLabel(h), c.j.RemoteProg)
+		return outcome{code: c.runLocal()}
 	}
 	c.log.Infof("Running command on host '%s' (%s) through rffmpeg agent", h.Hostname, h.Servername)
 	return c.runFramed(h, sshc, remote.AgentCommand(req), ar.AgentSignal, ar.AgentGuard)
