@@ -1,8 +1,10 @@
 package shim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,17 +30,24 @@ const KnownHostsMode = 0o660
 // StrictHostKeyChecking=yes, so hosts already in the file still work and a
 // host not yet in it (or with a changed key) is refused. The returned
 // reason says why, for the log and the bad mark; "" when TOFU works.
-func knownHosts(s *remote.SSH, ownerOf string) (reason string) {
+// done ends what knownHosts began (see privateCopy); call it at the end.
+func knownHosts(s *remote.SSH, ownerOf string) (reason string, done func()) {
+	done = func() {}
 	if s.HostKeys != remote.HostKeysTOFU || s.KnownHosts == "" {
-		return ""
+		return "", done
 	}
-	f, created, err := safefs.Open(s.KnownHosts, os.O_WRONLY|os.O_APPEND, KnownHostsMode, true)
+	f, created, err := safefs.Open(s.KnownHosts, os.O_RDWR|os.O_APPEND, KnownHostsMode, true)
 	if err == nil {
 		if created {
 			adoptFile(f, KnownHostsMode, ownerOf, filepath.Dir(s.KnownHosts))
 		}
+		if os.Geteuid() == 0 && othersWrite(filepath.Dir(s.KnownHosts)) {
+			if done, ok := privateCopy(s, f); ok {
+				return "", done
+			}
+		}
 		f.Close()
-		return ""
+		return "", done
 	}
 	file := s.KnownHosts
 	switch {
@@ -58,7 +67,59 @@ func knownHosts(s *remote.SSH, ownerOf string) (reason string) {
 	// remote.args.
 	s.HostKeys = remote.HostKeysSSH
 	s.Extra = append([]string{"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + file}, s.Extra...)
-	return reason
+	return reason, done
+}
+
+// othersWrite says whether someone other than root may write in dir (the
+// state directory belongs to the service account).
+func othersWrite(dir string) bool {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return true
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0
+}
+
+// maxKnownHosts bounds what privateCopy reads (a known_hosts of thousands
+// of hosts is a few hundred kilobytes).
+const maxKnownHosts = 4 << 20
+
+// privateCopy keeps root's ssh away from a known_hosts path another user
+// can replace: ssh opens UserKnownHostsFile by path and appends a new key
+// following symlinks, so between our check and its write the service
+// account could swap in a symlink to a root file. Root's ssh gets a copy in
+// a private temporary directory instead; done appends the keys it recorded
+// to the real file through the descriptor opened (and checked) here, never
+// by path, and removes the copy.
+func privateCopy(s *remote.SSH, f *os.File) (done func(), ok bool) {
+	orig, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, maxKnownHosts+1), maxKnownHosts+1))
+	if err != nil || len(orig) > maxKnownHosts {
+		return nil, false
+	}
+	dir, err := os.MkdirTemp("", "rffmpeg-known-hosts-")
+	if err != nil {
+		return nil, false
+	}
+	copyPath := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(copyPath, orig, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, false
+	}
+	s.KnownHosts = copyPath
+	return func() {
+		defer os.RemoveAll(dir)
+		defer f.Close()
+		now, err := os.ReadFile(copyPath)
+		if err != nil || !bytes.HasPrefix(now, orig) || len(now) == len(orig) {
+			return // nothing new (ssh only appends)
+		}
+		added := now[len(orig):]
+		if len(orig) > 0 && orig[len(orig)-1] != '\n' {
+			added = append([]byte("\n"), added...)
+		}
+		f.Write(added)
+	}, true
 }
 
 func unwrapPath(err error) error {

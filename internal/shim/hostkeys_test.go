@@ -33,7 +33,8 @@ func TestKnownHostsPrepared(t *testing.T) {
 			p := filepath.Join(dir, tt.name+"_known_hosts")
 			tt.plant(p)
 			s := remote.SSH{HostKeys: remote.HostKeysTOFU, KnownHosts: p, Extra: []string{"-i", "k"}}
-			why := knownHosts(&s, db)
+			why, done := knownHosts(&s, db)
+			defer done()
 			if tt.wantReason == "" && why != "" || !strings.Contains(why, tt.wantReason) {
 				t.Errorf("reason %q, want %q", why, tt.wantReason)
 			}
@@ -68,5 +69,47 @@ func TestKnownHostsPrepared(t *testing.T) {
 	fi, _ = os.Stat(filepath.Join(dir, "existing_known_hosts"))
 	if fi.Mode().Perm() != 0o644 {
 		t.Errorf("existing known_hosts mode changed to %#o", fi.Mode().Perm())
+	}
+}
+
+// Root's ssh never writes known_hosts by path in a directory the service
+// account owns: it gets a private copy, and what it records there is
+// appended to the file opened and checked before, even if the path was
+// swapped for a symlink meanwhile.
+func TestKnownHostsPrivateCopyForRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("root only")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	os.Mkdir(dir, 0o770)
+	os.Chown(dir, 65534, 65534) // the service account's
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte("old key\n"), 0o660)
+	target := filepath.Join(t.TempDir(), "root-file")
+	os.WriteFile(target, []byte("root\n"), 0o600)
+
+	s := remote.SSH{HostKeys: remote.HostKeysTOFU, KnownHosts: kh}
+	why, done := knownHosts(&s, "")
+	if why != "" || s.KnownHosts == kh || !strings.Contains(strings.Join(s.Argv("x", remote.Quiet(true)), " "), "UserKnownHostsFile="+s.KnownHosts) {
+		t.Fatalf("reason %q, ssh's file %q: want a private copy", why, s.KnownHosts)
+	}
+	if fi, err := os.Stat(filepath.Dir(s.KnownHosts)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the copy's directory: %v %v", fi, err)
+	}
+	// ssh records a key; meanwhile the path is swapped for a symlink.
+	f, _ := os.OpenFile(s.KnownHosts, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("new key\n")
+	f.Close()
+	os.Rename(kh, kh+".moved")
+	os.Symlink(target, kh)
+	done()
+	if b, _ := os.ReadFile(target); string(b) != "root\n" {
+		t.Errorf("the symlink's target got %q", b)
+	}
+	if b, _ := os.ReadFile(kh + ".moved"); string(b) != "old key\nnew key\n" {
+		t.Errorf("known_hosts (the file checked) = %q", b)
+	}
+	if _, err := os.Stat(s.KnownHosts); err == nil {
+		t.Errorf("the private copy was left behind")
 	}
 }

@@ -133,14 +133,10 @@ func (c *call) runLocal() int {
 	return res.Code
 }
 
-// open prepares host keys and opens the store. Opening and the first
+// open opens the store. Opening and the first
 // selection share one wait (dbCtx): a database held by another program
 // must not hold the caller past it. ok false: the call ended with code.
 func (c *call) open(ctx context.Context) (dbCtx context.Context, cancel context.CancelFunc, code int, ok bool) {
-	if why := knownHosts(&c.o.SSH, c.o.Store.Path); why != "" {
-		c.hostKeys = why
-		c.log.Errorf("Host keys: %s", why)
-	}
 	dbCtx, cancel = c.dbContext(ctx)
 	store, err := state.Open(dbCtx, c.o.Store)
 	if err == nil {
@@ -161,6 +157,12 @@ func (c *call) open(ctx context.Context) (dbCtx context.Context, cancel context.
 }
 
 func (c *call) run(ctx context.Context) int {
+	why, done := knownHosts(&c.o.SSH, c.o.Store.Path)
+	defer done()
+	if why != "" {
+		c.hostKeys = why
+		c.log.Errorf("Host keys: %s", why)
+	}
 	dbCtx, cancel, code, ok := c.open(ctx)
 	if !ok {
 		return code
