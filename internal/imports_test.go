@@ -26,7 +26,7 @@ func TestImportDirections(t *testing.T) {
 		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
-		"tui":       {"state", "selector", "escape"},
+		"tui":       {"state", "selector", "escape", "logging"},
 		"cli":       {"config", "doctor", "escape", "logging", "owner", "selector", "setup", "state"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
