@@ -154,7 +154,9 @@ type Store struct {
 	noLock bool
 	// roReason says why an SQLite store opened itself read-only.
 	roReason string
-	mu       sync.Mutex
+	// retention bounds the job history (SetHistoryRetention).
+	retention Retention
+	mu        sync.Mutex
 	// Problems that do not stop this caller but may stop others (a side
 	// file the database's owner cannot write), or make it slower.
 	warnings []string
