@@ -203,6 +203,9 @@ type HistoryQuery struct {
 	HostName string    // only jobs whose recorded server name or hostname is this
 	Failed   bool      // only jobs that did not succeed (JobRecord.Failed)
 	Since    time.Time // only jobs that started at or after this; zero: any
+	// OmitCommand leaves Command empty: aggregates (metrics) read every
+	// retained row and need none of the up to 4 KiB each.
+	OmitCommand bool
 }
 
 const jobColumns = `id, host_id, servername, hostname, frontend, class, cmd, pid, started, duration_ms, exit_code, failure, killed_by`
@@ -223,7 +226,11 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) ([]JobRecord, error
 	if !q.Since.IsZero() {
 		where, args = append(where, `started >= ?`), append(args, q.Since.UnixMilli())
 	}
-	query := `SELECT ` + jobColumns + ` FROM rffmpeg_jobs`
+	cols := jobColumns
+	if q.OmitCommand {
+		cols = strings.Replace(cols, "cmd", "'' AS cmd", 1)
+	}
+	query := `SELECT ` + cols + ` FROM rffmpeg_jobs`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
