@@ -34,9 +34,15 @@ func Store(c *config.Config) state.Options {
 	return state.Options{Backend: "sqlite", Path: c.DBPath()}
 }
 
-// OpenStore opens the configured database.
+// OpenStore opens the configured database, its job history bounded by
+// history.retention_days and history.max_rows.
 func OpenStore(ctx context.Context, c *config.Config) (*state.Store, error) {
-	return state.Open(ctx, Store(c))
+	s, err := state.Open(ctx, Store(c))
+	if err != nil {
+		return nil, err
+	}
+	s.SetHistoryRetention(state.Retention{Days: c.History.RetentionDays, MaxRows: c.History.MaxRows})
+	return s, nil
 }
 
 // Policy is the selection policy as configured, judging rows' writers alive
