@@ -144,33 +144,49 @@ func capCommand(cmd string) string {
 // DELETE by primary-key range (count bound), plus, on one insert in
 // ageEvery, a DELETE by the started index (age bound).
 func (s *Store) RecordJob(ctx context.Context, j JobRecord) error {
-	r := s.retention.withDefaults()
-	err := s.historyTx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO rffmpeg_jobs (host_id, servername, hostname, frontend, class, cmd, pid,
-			started, duration_ms, exit_code, failure, killed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			j.HostID, j.Servername, j.Hostname, j.Frontend, j.Class, capCommand(j.Command), j.PID,
-			j.Started.UnixMilli(), j.Duration.Milliseconds(), j.ExitCode, j.Failure, j.KilledBy).Scan(&id)
-		if err != nil {
-			return err
-		}
-		// Ids only grow (SQLite hands out max+1 and the newest row is
-		// never pruned; PostgreSQL's sequence may skip, which keeps
-		// fewer), so the rows above id-MaxRows are at most MaxRows.
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rffmpeg_jobs WHERE id <= ?`), id-int64(r.MaxRows)); err != nil {
-			return err
-		}
-		if id%ageEvery == 0 {
-			// The job's end is the recording moment on the caller's clock.
-			cutoff := j.Started.Add(j.Duration).AddDate(0, 0, -r.Days)
-			_, err = tx.ExecContext(ctx, s.q(`DELETE FROM rffmpeg_jobs WHERE started < ?`), cutoff.UnixMilli())
-		}
-		return err
-	})
-	if err != nil {
+	if err := s.historyTx(ctx, func(tx *sql.Tx) error { return s.recordJob(ctx, tx, j) }); err != nil {
 		return fmt.Errorf("record job: %w", err)
 	}
 	return nil
+}
+
+// ReleaseAndRecord is Release and RecordJob in one transaction: the
+// shim's exit path pays for one commit instead of two.
+func (s *Store) ReleaseAndRecord(ctx context.Context, l Lease, j JobRecord) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.release(ctx, tx, l); err != nil {
+			return err
+		}
+		return s.recordJob(ctx, tx, j)
+	})
+	if err != nil {
+		return fmt.Errorf("release and record job: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) recordJob(ctx context.Context, tx *sql.Tx, j JobRecord) error {
+	r := s.retention.withDefaults()
+	var id int64
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO rffmpeg_jobs (host_id, servername, hostname, frontend, class, cmd, pid,
+		started, duration_ms, exit_code, failure, killed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		j.HostID, j.Servername, j.Hostname, j.Frontend, j.Class, capCommand(j.Command), j.PID,
+		j.Started.UnixMilli(), j.Duration.Milliseconds(), j.ExitCode, j.Failure, j.KilledBy).Scan(&id)
+	if err != nil {
+		return err
+	}
+	// Ids only grow (SQLite hands out max+1 and the newest row is never
+	// pruned; PostgreSQL's sequence may skip, which keeps fewer), so the
+	// rows above id-MaxRows are at most MaxRows.
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rffmpeg_jobs WHERE id <= ?`), id-int64(r.MaxRows)); err != nil {
+		return err
+	}
+	if id%ageEvery == 0 {
+		// The job's end is the recording moment on the caller's clock.
+		cutoff := j.Started.Add(j.Duration).AddDate(0, 0, -r.Days)
+		_, err = tx.ExecContext(ctx, s.q(`DELETE FROM rffmpeg_jobs WHERE started < ?`), cutoff.UnixMilli())
+	}
+	return err
 }
 
 // historyTx runs fn in a write transaction. On SQLite it is the store's

@@ -246,3 +246,54 @@ func BenchmarkRecordJob(b *testing.B) {
 		b.Fatal(fmt.Sprintf("%d rows, want 1000", len(got)))
 	}
 }
+
+// ReleaseAndRecord ends a job's lease and records it in one step.
+func TestReleaseAndRecord(t *testing.T) {
+	forEach(t, func(t *testing.T, o state.Options) {
+		s := initStore(t, o)
+		if _, err := s.AddHost(ctx, "gpu1.lan", "gpu1", 1, now); err != nil {
+			t.Fatal(err)
+		}
+		claim := state.Claim{PID: 4242, Owner: "x", Cmd: "ffmpeg -i a", Now: now}
+		l, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: claim}, statetest.LeastBusy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReleaseAndRecord(ctx, l, job(1, "gpu1", "transcode", 0, 0, "")); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := s.Snapshot(ctx)
+		if err != nil || len(snap.Processes) != 0 || len(snap.Marks) != 0 {
+			t.Errorf("after release: %d processes, %d marks (%v)", len(snap.Processes), len(snap.Marks), err)
+		}
+		if got, _ := s.History(ctx, state.HistoryQuery{}); len(got) != 1 || got[0].Class != "transcode" {
+			t.Errorf("history: %+v", got)
+		}
+	})
+}
+
+// BenchmarkReleaseAndRecord: the shim's exit path in one transaction.
+func BenchmarkReleaseAndRecord(b *testing.B) {
+	o := statetest.NewSQLite(&testing.T{})
+	s, _ := state.Init(ctx, o)
+	defer s.Close()
+	s.AddHost(ctx, "a", "", 1, time.Now())
+	s.SetHistoryRetention(state.Retention{Days: 30, MaxRows: 1000})
+	j := job(1, "a", "transcode", 0, 0, "")
+	j.Command = "ffmpeg " + strings.Repeat("-x y ", 300)
+	j.Started = time.Now()
+	claim := state.Claim{PID: 1, Owner: "x", Cmd: "ffmpeg", Now: time.Now()}
+	for i := 0; i < 1200; i++ {
+		s.RecordJob(ctx, j)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: claim}, statetest.LeastBusy)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.ReleaseAndRecord(ctx, l, j); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
