@@ -10,21 +10,25 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
-// The configured history bound reaches the store every caller opens.
-func TestOpenStoreHistoryRetention(t *testing.T) {
+// The configured history bound reaches every store opened from the
+// configuration (the shim opens Store(c) itself).
+func TestStoreHistoryRetention(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	yml := "rffmpeg:\n  directories:\n    state: " + dir + "\n  history:\n    max_rows: 2\n"
+	yml := "rffmpeg:\n  directories:\n    state: " + dir + "\n  history:\n    retention_days: 9\n    max_rows: 2\n"
 	c, err := config.Parse([]byte(yml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, want := Store(c).History, (state.Retention{Days: 9, MaxRows: 2}); got != want {
+		t.Errorf("Store(c).History = %+v, want %+v", got, want)
 	}
 	created, err := state.Init(ctx, state.Options{Backend: state.SQLite, Path: filepath.Join(dir, "rffmpeg.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	created.Close()
-	s, err := OpenStore(ctx, c)
+	s, err := state.Open(ctx, Store(c))
 	if err != nil {
 		t.Fatal(err)
 	}

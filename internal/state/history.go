@@ -91,9 +91,9 @@ func (r Retention) withDefaults() Retention {
 	return r
 }
 
-// SetHistoryRetention sets the bound RecordJob prunes to; call it before
-// recording (the zero value means DefaultRetention).
-func (s *Store) SetHistoryRetention(r Retention) { s.retention = r }
+// SetHistoryRetention changes the bound RecordJob prunes to (the store
+// starts with Options.History); call it before recording.
+func (s *Store) SetHistoryRetention(r Retention) { s.opts.History = r }
 
 // ageEvery: the age prune runs on one insert in ageEvery (by row id), since
 // the count prune already bounds the table on every insert; the rows an
@@ -140,7 +140,7 @@ func capCommand(cmd string) string {
 }
 
 // RecordJob records a finished job and prunes the history to the store's
-// retention (SetHistoryRetention): an INSERT and a DELETE by primary-key
+// retention (Options.History): an INSERT and a DELETE by primary-key
 // range (the count bound), plus, on one insert in ageEvery, a DELETE by
 // the started index (the age bound). SQLite runs them in one short
 // transaction (measured ~70-130 us); PostgreSQL as one statement, a single
@@ -183,7 +183,7 @@ const insertJob = `INSERT INTO rffmpeg_jobs (host_id, servername, hostname, fron
 // and the newest row is never pruned; PostgreSQL's sequence may skip,
 // which keeps fewer), so the rows above id-MaxRows are at most MaxRows.
 func (s *Store) recordJob(ctx context.Context, q querier, j JobRecord) error {
-	r := s.retention.withDefaults()
+	r := s.opts.History.withDefaults()
 	args := []any{j.HostID, j.Servername, j.Hostname, j.Frontend, j.Class, capCommand(j.Command), j.PID,
 		j.Started.UnixMilli(), j.Duration.Milliseconds(), j.ExitCode, j.Failure, j.KilledBy}
 	var id int64

@@ -132,6 +132,9 @@ type Options struct {
 	// PostgreSQL connection.
 	Host, User, Password, Name string
 	Port                       int
+	// History bounds the job history RecordJob keeps (history.go); the
+	// zero value is DefaultRetention.
+	History Retention
 }
 
 // Describe names the database for messages: the SQLite path or user@host:port/db.
@@ -154,9 +157,7 @@ type Store struct {
 	noLock bool
 	// roReason says why an SQLite store opened itself read-only.
 	roReason string
-	// retention bounds the job history (SetHistoryRetention).
-	retention Retention
-	mu        sync.Mutex
+	mu       sync.Mutex
 	// Problems that do not stop this caller but may stop others (a side
 	// file the database's owner cannot write), or make it slower.
 	warnings []string
