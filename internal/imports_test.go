@@ -27,7 +27,8 @@ func TestImportDirections(t *testing.T) {
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector", "escape", "logging"},
-		"cli":       {"config", "doctor", "escape", "logging", "owner", "selector", "setup", "state"},
+		"cli":       {"config", "doctor", "escape", "logging", "metrics", "owner", "selector", "setup", "state"},
+		"metrics":   {"state", "selector"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
 		"shim":      {"config", "logging", "owner", "remote", "selector", "setup", "state"},

@@ -132,6 +132,9 @@ type Options struct {
 	// PostgreSQL connection.
 	Host, User, Password, Name string
 	Port                       int
+	// History bounds the job history RecordJob keeps (history.go); the
+	// zero value is DefaultRetention.
+	History Retention
 }
 
 // Describe names the database for messages: the SQLite path or user@host:port/db.
