@@ -26,11 +26,11 @@ const metricsTimeout = 10 * time.Second
 func (x *verb) metrics(o MetricsOptions) error {
 	return x.withStore(func(s *state.Store) error {
 		policy := func() selector.Policy { return setup.Policy(x.cfg, x.env.Now(), owner.Self()) }
-		reg := metrics.Registry(metrics.NewCollector(metrics.StoreReader(s, policy), metricsTimeout))
+		c := metrics.NewCollector(metrics.StoreReader(s, policy), metricsTimeout)
 		if o.Listen == "" {
-			return metrics.WriteText(x.env.Stdout, reg)
+			return metrics.WriteText(x.ctx, x.env.Stdout, c)
 		}
-		return x.serveMetrics(o.Listen, metrics.Handler(reg))
+		return x.serveMetrics(o.Listen, metrics.Handler(c))
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,7 @@ next:
 func text(t *testing.T, read metrics.Reader) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := metrics.WriteText(&b, metrics.Registry(metrics.NewCollector(read, 5*time.Second))); err != nil {
+	if err := metrics.WriteText(ctx, &b, metrics.NewCollector(read, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -189,7 +190,7 @@ func checkBuckets(t *testing.T, mf *dto.MetricFamily) {
 	t.Error("no transcode histogram")
 }
 
-// Hostile host names survive as label values: escaped by the library,
+// Hostile host names survive as label values: escaped as the format says,
 // parsed back exactly.
 func TestMetricsLabelEscaping(t *testing.T) {
 	name := "evil\"} 1\nrffmpeg_hosts{state=\"idle\"} 99\\"
@@ -207,14 +208,131 @@ func TestMetricsLabelEscaping(t *testing.T) {
 	}
 }
 
+// Hostile label values, one table row each: every one parses back with
+// the Prometheus parser, forges no sample, and reads back as written, except
+// invalid UTF-8, which the format cannot carry: each invalid byte becomes
+// U+FFFD.
+func TestMetricsHostileLabels(t *testing.T) {
+	for _, c := range []struct{ name, in, want string }{
+		{"quote and brace", `a"} 1`, `a"} 1`},
+		{"backslashes", `a\b\\n\`, `a\b\\n\`},
+		{"newline forging a sample", "x\nrffmpeg_hosts{state=\"idle\"} 99\n", "x\nrffmpeg_hosts{state=\"idle\"} 99\n"},
+		{"escaped-looking text", `\"\n`, `\"\n`},
+		{"control bytes", "\x00\x01\t\r\x1b[2J\x7f", "\x00\x01\t\r\x1b[2J\x7f"},
+		{"hash and braces", "# HELP x y\n# TYPE", "# HELP x y\n# TYPE"},
+		{"valid non-ASCII", "hôte-é-☃", "hôte-é-☃"},
+		{"invalid UTF-8", "a\xffb\xc3\x28c\xe2\x82", "a\uFFFDb\uFFFD(c\uFFFD\uFFFD"},
+		{"empty", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			read := func(context.Context) (metrics.Data, error) {
+				return metrics.Data{View: selector.View{Hosts: []selector.HostView{{
+					Host: state.Host{ID: 1, Servername: c.in, Hostname: c.in + "h", Weight: 7}, State: state.StateIdle}}}}, nil
+			}
+			out := text(t, read)
+			mfs := parse(t, out)
+			if got, _ := value(t, mfs, metrics.Hosts, map[string]string{"state": "idle"}); got != 1 {
+				t.Errorf("idle hosts = %v, want 1 (a forged sample got in?)\n%s", got, out)
+			}
+			got, ok := value(t, mfs, metrics.HostWeight, map[string]string{"host": c.want, "hostname": c.want + "h"})
+			if !ok || got != 7 {
+				t.Errorf("weight of host %q = %v (present %v), want 7\n%s", c.want, got, ok, out)
+			}
+			if n := len(mfs[metrics.HostWeight].Metric); n != 1 {
+				t.Errorf("%d weight series, want 1\n%s", n, out)
+			}
+		})
+	}
+}
+
+// The text written is exactly what the Prometheus libraries' own encoder
+// writes for the same families (escaping, float spelling, le labels,
+// +Inf, _sum and _count), and its series come in a stable order.
+func TestMetricsMatchesExpfmt(t *testing.T) {
+	read := func(context.Context) (metrics.Data, error) {
+		return metrics.Data{
+			View: selector.View{
+				Hosts: []selector.HostView{
+					{Host: state.Host{ID: 2, Servername: "b\\\"", Hostname: "b\n", Weight: 1, CheckedAt: now}, State: state.StateActive},
+					{Host: state.Host{ID: 1, Servername: "a", Hostname: "a", Weight: 3, LastErrAt: now.Add(1500 * time.Millisecond)}, State: state.StateIdle},
+				},
+				Fallback: make([]state.Process, 2),
+				Orphans:  make([]state.Process, 1),
+			},
+			Jobs: []state.JobRecord{
+				{HostID: 1, Servername: "a", Class: "transcode", Started: now, Duration: 3 * time.Hour},
+				{HostID: 0, Class: "probe", Started: now.Add(-time.Minute), Duration: 123456789 * time.Nanosecond},
+				{HostID: 9, Class: "probe", Started: now, Duration: 0, ExitCode: 1, Failure: state.FailConnect},
+			},
+		}, nil
+	}
+	readTime := regexp.MustCompile(`(?m)^# HELP rffmpeg_metrics_read_duration_seconds .*\n# TYPE .*\nrffmpeg_metrics_read_duration_seconds \S+\n`)
+	out := text(t, read)
+	got := readTime.ReplaceAllString(out, "")
+	if again := readTime.ReplaceAllString(text(t, read), ""); again != got || got == out {
+		t.Error("two scrapes of the same data differ (or the read time is missing)")
+	}
+	mfs := parse(t, out)
+	names := make([]string, 0, len(mfs))
+	for n := range mfs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	known := exported()
+	for _, n := range names {
+		if !known[n] || mfs[n].GetHelp() == "" {
+			t.Errorf("family %s: in Names() %v, help %q; want both", n, known[n], mfs[n].GetHelp())
+		}
+	}
+	var want bytes.Buffer
+	for _, n := range names {
+		if n == metrics.ReadDuration {
+			continue // its value changes from run to run
+		}
+		if _, err := expfmt.MetricFamilyToText(&want, mfs[n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got != want.String() {
+		t.Errorf("text differs from expfmt's encoding\ngot:\n%s\nwant:\n%s", got, want.String())
+	}
+	// Series sorted by label values, families by name.
+	if a, b := strings.Index(out, `rffmpeg_host_weight{host="a"`), strings.Index(out, `rffmpeg_host_weight{host="b`); a < 0 || b < a {
+		t.Errorf("host a's weight at %d, host b's at %d: want a first", a, b)
+	}
+	if a, b := strings.Index(out, "# HELP "+metrics.HostBad), strings.Index(out, "# HELP "+metrics.Hosts+" "); a < 0 || b < a {
+		t.Errorf("families out of name order\n%s", out)
+	}
+	for _, line := range []string{
+		`rffmpeg_job_duration_seconds_bucket{class="transcode",outcome="ok",le="+Inf"} 1`,
+		`rffmpeg_job_duration_seconds_bucket{class="transcode",outcome="ok",le="7200"} 0`,
+		`rffmpeg_job_duration_seconds_sum{class="transcode",outcome="ok"} 10800`,
+		`rffmpeg_job_duration_seconds_count{class="probe",outcome="ok"} 1`,
+		`rffmpeg_host_weight{host="b\\\"",hostname="b\n"} 1`,
+		`rffmpeg_host_last_error_timestamp_seconds{host="a",hostname="a"} ` + strconv.FormatFloat(float64(now.Unix())+1.5, 'g', -1, 64),
+		`rffmpeg_host_jobs_running{host="localhost (fallback)",hostname="localhost"} 2`,
+		`rffmpeg_host_jobs_running{host="(removed host)",hostname="(removed host)"} 1`,
+		`rffmpeg_host_history_jobs{host="9",outcome="connect"} 1`,
+		"# TYPE rffmpeg_job_duration_seconds histogram",
+		"# TYPE rffmpeg_hosts gauge",
+	} {
+		if !strings.Contains(out, line+"\n") {
+			t.Errorf("no line %s in\n%s", line, out)
+		}
+	}
+}
+
 // A failed read fails the scrape (500 on /metrics, an error when printing)
 // rather than showing an empty, healthy-looking pool.
 func TestMetricsReadError(t *testing.T) {
 	read := func(context.Context) (metrics.Data, error) { return metrics.Data{}, io.ErrUnexpectedEOF }
-	reg := metrics.Registry(metrics.NewCollector(read, time.Second))
+	reg := metrics.NewCollector(read, time.Second)
 	var b bytes.Buffer
-	if err := metrics.WriteText(&b, reg); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
+	if err := metrics.WriteText(ctx, &b, reg); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
 		t.Errorf("WriteText error = %v", err)
+	}
+	if b.Len() != 0 {
+		t.Errorf("a failed read wrote %q, want nothing", b.String())
 	}
 	srv := httptest.NewServer(metrics.Handler(reg))
 	defer srv.Close()
@@ -222,9 +340,10 @@ func TestMetricsReadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Errorf("status %d, want 500", resp.StatusCode)
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "unexpected EOF") {
+		t.Errorf("status %d, body %q; want 500 naming the error", resp.StatusCode, body)
 	}
 }
 
@@ -232,7 +351,7 @@ func TestMetricsHandler(t *testing.T) {
 	read := func(context.Context) (metrics.Data, error) {
 		return metrics.Data{View: selector.View{Hosts: []selector.HostView{{Host: state.Host{ID: 1, Servername: "a", Hostname: "a", Weight: 3}, State: state.StateActive}}}}, nil
 	}
-	srv := httptest.NewServer(metrics.Handler(metrics.Registry(metrics.NewCollector(read, time.Second))))
+	srv := httptest.NewServer(metrics.Handler(metrics.NewCollector(read, time.Second)))
 	defer srv.Close()
 	for _, c := range []struct {
 		path string
@@ -248,6 +367,12 @@ func TestMetricsHandler(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", c.path, resp.StatusCode, c.code)
 		}
 		if c.path == "/metrics" {
+			if got, want := resp.Header.Get("Content-Type"), "text/plain; version=0.0.4; charset=utf-8"; got != want {
+				t.Errorf("Content-Type %q, want %q", got, want)
+			}
+			if got, want := expfmt.ResponseFormat(resp.Header), expfmt.NewFormat(expfmt.TypeTextPlain); got != want {
+				t.Errorf("expfmt reads the response as %q, want %q", got, want)
+			}
 			if got, _ := value(t, parse(t, string(body)), metrics.HostWeight, map[string]string{"host": "a"}); got != 3 {
 				t.Errorf("weight over HTTP = %v, want 3", got)
 			}
