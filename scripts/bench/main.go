@@ -47,7 +47,7 @@ func benchRemote(base []byte, keys testrig.Keys) {
 	e.cli("add", testrig.HostA)
 	e.call("ffmpeg", "-version") // check + master
 	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: testrig.HostA, ConnectTimeout: 1, Persist: 300,
-		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
+		PersistDir: e.dir, ControlDir: filepath.Join(e.dir, fmt.Sprintf("rffmpeg-%d", os.Geteuid())), HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
 		Extra: []string{"-i", keys.Client, "-p", fmt.Sprint(*port)}}
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
