@@ -133,3 +133,21 @@ func TestSquattedSocketDir(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12: with a master up, a call runs over its socket without an ssh
+// client, and the job's streams and exit code are the same.
+func TestMuxPath(t *testing.T) {
+	_, e := twoHosts(t, nil)
+	e.run("ffmpeg", nil, "-version") // the check makes the master
+	res := e.run("rffmpeg", []byte("hello\x00world"), "run", "sh", "-c", "cat; echo err >&2; exit 3")
+	if res.code != 3 || string(res.stdout) != "hello\x00world" || string(res.stderr) != "err\n" {
+		t.Errorf("got exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(e.logText(), "Ran over the master connection's socket") {
+		t.Errorf("the mux path was not used:\n%s", e.logText())
+	}
+	res = e.run("rffmpeg", nil, "run", "sh", "-c", "kill -TERM $$")
+	if res.code != 143 {
+		t.Errorf("a job killed by SIGTERM: exit %d, want 143", res.code)
+	}
+}

@@ -42,6 +42,8 @@ type Result struct {
 	// Lost: the SSH session died under a running job (ssh exited 255 long
 	// after the wrapper's last heartbeat), not the job's own exit code.
 	Lost bool
+	// Mux: the job ran over the master's socket, without an ssh client.
+	Mux bool
 }
 
 // lostAfter is the heartbeat silence after which an ssh exit of 255 means

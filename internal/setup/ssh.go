@@ -20,6 +20,18 @@ func SSH(c *config.Config, hostname string) remote.SSH {
 	return s
 }
 
+// SSHFor is SSH for an ssh run as uid (rffmpeg doctor, as root, checks as
+// the service account): another user cannot reach this user's private
+// socket directory, and root must not make one for them, so such a run
+// has no master connection.
+func SSHFor(c *config.Config, hostname string, uid int) remote.SSH {
+	s := SSH(c, hostname)
+	if uid != os.Geteuid() {
+		s.ControlDir = ""
+	}
+	return s
+}
+
 // SSHChecked is SSH without a host, and why the socket directory was
 // refused (nil when it is fine or persist is off).
 func SSHChecked(c *config.Config) (remote.SSH, error) {

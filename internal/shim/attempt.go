@@ -110,6 +110,9 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 		},
 	})
 	release()
+	if res.Mux {
+		c.log.Debugf("Ran over the master connection's socket (no ssh client)")
+	}
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", sshc.Path, err)
 		c.say("cannot run %s: %v", sshc.Path, err)

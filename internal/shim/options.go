@@ -108,8 +108,11 @@ func FromConfig(c *config.Config) Options {
 		// place; without one checks run unserialized.
 		lockDir, _ = setup.SocketDir(c.Directories.Persist)
 	}
+	store := setup.Store(c)
+	// Each call's rows self-heal: no sync per call (state.Options.Hot).
+	store.Hot = true
 	return Options{
-		Store:        setup.Store(c),
+		Store:        store,
 		SSH:          sshc,
 		SocketErr:    sockErr,
 		Pre:          pre,
