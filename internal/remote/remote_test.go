@@ -2,6 +2,8 @@ package remote
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"reflect"
@@ -300,5 +302,44 @@ func TestControlPath(t *testing.T) {
 		if got := strings.Contains(strings.Join(s.Argv("x", true), " "), "ControlMaster"); got != tt.want {
 			t.Errorf("argv with dir %q persist %d has a master: %v, want %v", tt.dir, tt.persist, got, tt.want)
 		}
+	}
+}
+
+// A session that ended without an exit status (the master or the host went
+// away) reads as ssh's own 255, which tells a lost host from a job's code.
+func TestMuxCode(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{{nil, 0}, {io.EOF, 255}, {errors.New("ssh: session closed"), 255}} {
+		if got := muxCode(tt.err); got != tt.want {
+			t.Errorf("muxCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// A caller that closed its stdout must not block the channel (the remote
+// job would stall): writes after the first failure are swallowed.
+func TestDiscardOnError(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &discardOnError{w: w}
+	if n, err := d.Write([]byte("one")); n != 3 || err != nil {
+		t.Fatalf("write to an open pipe: %d, %v", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, _ := r.Read(buf); string(buf[:n]) != "one" {
+		t.Errorf("got %q, want %q", buf[:n], "one")
+	}
+	w.Close()
+	for i := 0; i < 2; i++ {
+		if n, err := d.Write([]byte("lost")); n != 4 || err != nil {
+			t.Errorf("write %d after the failure: %d, %v; want 4, nil", i, n, err)
+		}
+	}
+	if !d.failed {
+		t.Error("the failure was not noticed")
 	}
 }
