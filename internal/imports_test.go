@@ -22,7 +22,7 @@ func TestImportDirections(t *testing.T) {
 		"escape":    {},
 		"safefs":    {},
 		"agent":     {"escape"},
-		"setup":     {"config", "logging", "owner", "remote", "selector", "state"},
+		"setup":     {"config", "logging", "owner", "remote", "safefs", "selector", "state"},
 		"doctor":    {"config", "escape", "logging", "remote", "safefs", "setup", "state"},
 		"selector":  {"state"},
 		"statetest": {"state", "selector"},
