@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -202,7 +201,7 @@ func TestStaleMasterSocket(t *testing.T) {
 	e := newEnv(t, r, nil)
 	e.mustCLI("add", "127.0.0.2")
 	e.run("ffmpeg", nil, "-version")
-	socks, _ := filepath.Glob(filepath.Join(e.dir, "ssh-*"))
+	socks := masters(e.dir)
 	if len(socks) != 1 {
 		t.Fatalf("master sockets: %v", socks)
 	}

@@ -177,8 +177,7 @@ func newEnv(t *testing.T, r *rig, sections map[string]string) *env {
 	e.mustCLI("init", "--no-root", "-y")
 	t.Cleanup(func() {
 		// End this installation's master connections.
-		matches, _ := filepath.Glob(filepath.Join(dir, "ssh-*"))
-		for _, m := range matches {
+		for _, m := range masters(dir) {
 			exec.Command("ssh", "-o", "ControlPath="+m, "-O", "exit", "x").Run()
 		}
 	})

@@ -265,8 +265,7 @@ func TestNoOrphans(t *testing.T) {
 			t.Fatal("remote ffmpeg never started")
 		}
 		// Kill the master connection: the SSH session ends under the job.
-		masters, _ := filepath.Glob(filepath.Join(e.dir, "ssh-*"))
-		for _, m := range masters {
+		for _, m := range masters(e.dir) {
 			exec.Command("pkill", "-KILL", "-f", "ssh: "+m).Run()
 		}
 		if !waitFor(2*time.Second, func() bool { return len(remotePIDs(marker)) == 0 }) {
@@ -476,8 +475,7 @@ func TestHostKeyTOFU(t *testing.T) {
 	os.WriteFile(filepath.Join(e.dir, "state", "known_hosts"), []byte(fmt.Sprintf("[127.0.0.2]:%d %s %s\n[127.0.0.3]:%d %s %s\n", r.port, fields[0], fields[1], r.port, fields[0], fields[1])), 0o644)
 	// A changed key shows on a new connection: end the master (as a
 	// reinstalled host's reboot would) and force a check.
-	masters, _ := filepath.Glob(filepath.Join(e.dir, "ssh-*"))
-	for _, m := range masters {
+	for _, m := range masters(e.dir) {
 		exec.Command("ssh", "-o", "ControlPath="+m, "-O", "exit", "x").Run()
 	}
 	cfg, _ := os.ReadFile(e.config)

@@ -2,7 +2,7 @@
 # The Debian package as an admin meets it, on this machine (root, no TTY):
 # build it, lint it, install it with dpkg -i, check every file it promises,
 # run a real remote transcode through the installed /usr/lib/rffmpeg/ffmpeg
-# on a loopback transcode host (an sshd of our own on 127.0.0.6), then
+# on a loopback transcode host (the test rig's sshd on 127.0.0.2), then
 # dpkg -r and dpkg -P and check that nothing of the package is left but what
 # the admin made. Installs what it needs. Exits non-zero saying why.
 #
@@ -67,44 +67,31 @@ check_docs() {
   ok "bash, zsh and fish completions parse; bash and fish complete"
 }
 
-# free_port: a TCP port nothing listens on at 127.0.0.6.
+# free_port: a TCP port nothing listens on at the rig's loopback host.
 free_port() {
   local p
   for p in $(seq 22600 22700); do
-    (exec 3<>/dev/tcp/127.0.0.6/$p) 2>/dev/null || { echo "$p"; return; }
+    (exec 3<>/dev/tcp/127.0.0.2/$p) 2>/dev/null || { echo "$p"; return; }
   done
-  fail "no free port on 127.0.0.6"
+  fail "no free port on 127.0.0.2"
 }
 
-# transcode: a loopback transcode host (sshd on 127.0.0.6, user rffdeb), the
-# conffile edited as an admin would, rffmpeg init and add, then a real
-# ffmpeg job through the installed symlink. It must have run on the host:
-# the log says so and the output file belongs to the remote user.
+# transcode: a loopback transcode host (the test rig's sshd on 127.0.0.2,
+# user rffdeb), the conffile edited as an admin would, rffmpeg init and add,
+# then a real ffmpeg job through the installed symlink. It must have run on
+# the host: the log says so and the output file belongs to the remote user.
 transcode() {
-  id rffdeb >/dev/null 2>&1 || useradd --create-home --shell /bin/sh rffdeb
-  usermod -p '*' rffdeb # a locked account cannot log in without PAM
   PORT=$(free_port)
-  mkdir -p "$W/persist" "$W/media" /run/sshd
-  chmod 0755 "$W" && chmod 0700 "$W/persist" && chown rffdeb "$W/media"
-  ssh-keygen -q -t ed25519 -N '' -f "$W/hostkey"
-  ssh-keygen -q -t ed25519 -N '' -f "$W/clientkey"
-  cp "$W/clientkey.pub" "$W/authorized_keys"
-  cat >"$W/sshd_config" <<CFG
-Port $PORT
-ListenAddress 127.0.0.6
-HostKey $W/hostkey
-PidFile $W/sshd.pid
-AuthorizedKeysFile $W/authorized_keys
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-CFG
-  /usr/sbin/sshd -f "$W/sshd_config" -E "$W/sshd.log" -D &
-  SSHD_PID=$!
-  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.6/"$PORT") 2>/dev/null && break; sleep 0.1; done
-  (exec 3<>/dev/tcp/127.0.0.6/"$PORT") 2>/dev/null || fail "sshd did not start: $(cat "$W/sshd.log")"
-  ok "transcode host: sshd on 127.0.0.6:$PORT, user rffdeb"
+  mkdir -p "$W/persist" "$W/media"
+  chmod 0755 "$W" && chmod 0700 "$W/persist"
+  # The rig's one sshd configuration and readiness proof (a real login),
+  # as the end-to-end tests, the demo and the benchmark use it.
+  go build -o "$W/testrig" ./internal/testrig/cmd/rig || fail "build the test rig"
+  RIG_UP=1
+  out=$("$W/testrig" host up "$W/rig" "$PORT" rffdeb) || fail "the transcode host did not come up"
+  eval "$out"
+  chown rffdeb "$W/media"
+  ok "transcode host: sshd on 127.0.0.2:$PORT, user rffdeb"
 
   cat >/etc/rffmpeg/rffmpeg.yml <<CFG
 # edited by deb-test.sh, as an admin would
@@ -119,7 +106,7 @@ rffmpeg:
     group: root
   remote:
     user: rffdeb
-    args: ["-i", "$W/clientkey", "-p", "$PORT"]
+    args: ["-i", "$RIG_CLIENT_KEY", "-p", "$PORT"]
   commands:
     ffmpeg: /usr/bin/ffmpeg
     ffprobe: /usr/bin/ffprobe
@@ -128,7 +115,7 @@ rffmpeg:
     fallback: false
 CFG
   rffmpeg init -y >/dev/null || fail "rffmpeg init"
-  rffmpeg add -n debhost 127.0.0.6 >/dev/null || fail "rffmpeg add"
+  rffmpeg add -n debhost 127.0.0.2 >/dev/null || fail "rffmpeg add"
   /usr/bin/ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=size=320x240:rate=25:duration=2 \
     -c:v mpeg4 "$W/media/in.mkv"
   chmod 0644 "$W/media/in.mkv"
@@ -136,18 +123,17 @@ CFG
   /usr/lib/rffmpeg/ffmpeg -nostdin -hide_banner -loglevel error -i "$W/media/in.mkv" -c:v mpeg4 \
     "$W/media/out.mp4" </dev/null >"$W/job.out" 2>"$W/job.err" || rc=$?
   [ "$rc" = 0 ] || fail "the job exited $rc: $(cat "$W/job.err"; tail -5 "$W/rffmpeg.log")"
-  grep -q "Running command on host '127.0.0.6' (debhost)" "$W/rffmpeg.log" ||
+  grep -q "Running command on host '127.0.0.2' (debhost)" "$W/rffmpeg.log" ||
     fail "the log does not say the job ran on the host: $(tail -5 "$W/rffmpeg.log")"
   [ "$(stat -c %U "$W/media/out.mp4" 2>/dev/null)" = rffdeb ] ||
     fail "out.mp4 was not written by the remote user rffdeb: $(ls -l "$W/media")"
   dur=$(/usr/lib/rffmpeg/ffprobe -v error -show_entries format=duration -of csv=p=0 "$W/media/out.mp4")
   case $dur in 2.0*|1.9*) ;; *) fail "ffprobe through the symlink says duration '$dur', want 2 s" ;; esac
-  grep -q 'Accepted publickey for rffdeb' "$W/sshd.log" || fail "sshd logged no login for rffdeb"
   rffmpeg status >"$W/status.out" || fail "rffmpeg status"
   grep -q 'PID ' "$W/status.out" && fail "process rows left after the job: $(cat "$W/status.out")"
-  ok "the job ran on 127.0.0.6 as rffdeb: '$(grep -m1 -o "Running command on host.*" "$W/rffmpeg.log")', out.mp4 ${dur}s"
-  kill "$SSHD_PID" && wait "$SSHD_PID" 2>/dev/null || true
-  SSHD_PID=
+  ok "the job ran on 127.0.0.2 as rffdeb: '$(grep -m1 -o "Running command on host.*" "$W/rffmpeg.log")', out.mp4 ${dur}s"
+  "$W/testrig" host down "$W/rig"
+  RIG_UP=
   for s in "$W"/persist/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done
   return 0
 }
@@ -230,9 +216,9 @@ grep -q '^E:' build/lintian.txt && fail "lintian reports errors"
 ok "no lintian errors"
 
 W=$(mktemp -d /tmp/rffmpeg-debtest.XXXXXX)
-SSHD_PID=
+RIG_UP=
 cleanup() {
-  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+  [ -n "$RIG_UP" ] && "$W/testrig" host down "$W/rig" 2>/dev/null
   for s in "$W"/persist/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done
   if dpkg-query -W -f='${Status}' rffmpeg 2>/dev/null | grep -q 'installed\|config-files'; then
     dpkg -P rffmpeg >/dev/null 2>&1
@@ -248,7 +234,7 @@ mapfile -t FILES < <(dpkg-deb -c "$DEB" | awk '$1 !~ /^d/ {print $6}' | sed 's|^
 system_ffmpeg=$(readlink -f "$(command -v ffmpeg)")
 
 # From install to purge, /etc/rffmpeg/rffmpeg.yml is the machine's
-# configuration and 127.0.0.6 has our sshd: hold the lock the end-to-end
+# configuration and the rig's sshd runs: hold the lock the end-to-end
 # tests share, so no run of theirs sees either.
 echo "== waiting for the e2e lock"
 exec 9>/tmp/rffmpeg-e2e.lock

@@ -77,6 +77,6 @@ CFG
 stop_host() {
   local dir=$1
   [ ! -d "$dir/rig" ] || bin/testrig host down "$dir/rig"
-  for s in "$dir"/ssh-*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done
+  for s in "$dir"/ssh-* "$dir"/rffmpeg-*/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done
   return 0
 }

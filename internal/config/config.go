@@ -83,6 +83,7 @@ type Config struct {
 		Fallback        bool
 		StdoutRouting   string
 	}
+	History  History // history.go
 	Database struct {
 		Type     string
 		Path     string
@@ -174,7 +175,7 @@ func oneOf(vals ...string) func(any) string {
 
 // fields lists every key, in the order `rffmpeg config` prints them.
 func (c *Config) fields() []field {
-	return []field{
+	return append([]field{
 		{key: "logging.log_to_file", kind: kBool, ptr: &c.Logging.LogToFile, def: true},
 		{key: "logging.logfile", kind: kString, ptr: &c.Logging.Logfile, def: "/var/log/jellyfin/rffmpeg.log"},
 		{key: "logging.datedlogfiles", kind: kBool, ptr: &c.Logging.DatedLogfiles, def: false},
@@ -225,7 +226,7 @@ func (c *Config) fields() []field {
 		// transaction, the write lock, a slow server) before it runs on
 		// the fallback: Jellyfin's calls have no timeout of their own.
 		{key: "database.wait", kind: kInt, ptr: &c.Database.Wait, def: 5, check: positive},
-	}
+	}, c.historyFields()...)
 }
 
 // Env is how Load sees the environment (os.LookupEnv in production).

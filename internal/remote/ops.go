@@ -29,6 +29,15 @@ type CheckResult struct {
 func Check(ctx context.Context, s SSH, program string, limit time.Duration) CheckResult {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	if code, stderr, ok := muxOutput(ctx, s, Join([]string{program, "-version"})); ok {
+		switch {
+		case ctx.Err() != nil:
+			return CheckResult{Code: 255, Reason: fmt.Sprintf("timed out after %s (host frozen or unreachable)", limit), TimedOut: true}
+		case code == 0:
+			return CheckResult{}
+		}
+		return CheckResult{Code: code, Reason: Classify(code, stderr)}
+	}
 	argv := s.Argv(Join([]string{program, "-version"}), Quiet(false))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = SSHEnv(os.Environ())
@@ -58,6 +67,9 @@ const SignalTimeout = 3 * time.Second
 func Signal(s SSH, pid int, sig syscall.Signal) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), SignalTimeout)
 	defer cancel()
+	if code, _, ok := muxOutput(ctx, s, SignalScript(pid, SignalName(sig), false)); ok {
+		return code == 0
+	}
 	argv := s.Argv(SignalScript(pid, SignalName(sig), false), Quiet(true))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = SSHEnv(os.Environ())
@@ -97,7 +109,7 @@ const EndMasterTimeout = time.Second
 // whose session never opened. (A master whose process died leaves a socket
 // ssh itself unlinks as stale.) It reports whether the master said yes.
 func EndMaster(s SSH) bool {
-	if s.Persist == 0 {
+	if !s.Shared() {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), EndMasterTimeout)

@@ -2,6 +2,8 @@ package remote
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"reflect"
@@ -12,7 +14,7 @@ import (
 )
 
 func TestArgv(t *testing.T) {
-	base := SSH{Path: "/usr/bin/ssh", Host: "gpu1", ConnectTimeout: 1, PersistDir: "/run/shm", KnownHosts: "/var/lib/rffmpeg/known_hosts",
+	base := SSH{Path: "/usr/bin/ssh", Host: "gpu1", ConnectTimeout: 1, PersistDir: "/run/shm", ControlDir: "/run/shm/rffmpeg-0", KnownHosts: "/var/lib/rffmpeg/known_hosts",
 		Extra: []string{"-i", "/var/lib/jellyfin/.ssh/id_rsa"}}
 	common := []string{"-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=1", "-o", "ConnectionAttempts=1"}
 	tests := []struct {
@@ -23,7 +25,7 @@ func TestArgv(t *testing.T) {
 	}{
 		{"tofu, persistent, quiet", func(s *SSH) { s.Persist = 300; s.User = "jellyfin" }, true,
 			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile=/var/lib/rffmpeg/known_hosts",
-				"-o", "ControlMaster=auto", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-o", "ControlPersist=300",
+				"-o", "ControlMaster=auto", "-o", "ControlPath=/run/shm/rffmpeg-0/56d942b33f5af9ca", "-o", "ControlPersist=300",
 				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "--", "jellyfin@gpu1", "CMD")},
 		{"original host keys, no persistence, check", func(s *SSH) { s.HostKeys = HostKeysIgnore }, false,
 			append(append([]string{"/usr/bin/ssh", "-o", "LogLevel=ERROR"}, common...), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -168,8 +170,8 @@ func TestFilterSplitFrames(t *testing.T) {
 }
 
 func TestControlArgv(t *testing.T) {
-	s := SSH{Path: "ssh", User: "jf", Host: "gpu1", PersistDir: "/run/shm/", Extra: []string{"-p", "2222"}}
-	want := []string{"ssh", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-O", "exit", "-p", "2222", "--", "jf@gpu1"}
+	s := SSH{Path: "ssh", User: "jf", Host: "gpu1", PersistDir: "/run/shm/", ControlDir: "/run/shm/rffmpeg-0/", Extra: []string{"-p", "2222"}}
+	want := []string{"ssh", "-o", "ControlPath=" + s.ControlPath(), "-O", "exit", "-p", "2222", "--", "jf@gpu1"}
 	if got := s.ControlArgv("exit"); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
@@ -259,5 +261,85 @@ func TestClassOf(t *testing.T) {
 	}
 	if got, want := ClassSignal.Describe(137), "killed by signal 9"; got != want {
 		t.Errorf("Describe = %q, want %q", got, want)
+	}
+}
+
+// The socket name is rffmpeg's own (the mux client dials it): 16 hex digits
+// in the private directory, different for everything that makes a
+// connection different, and without a private directory there is no master.
+func TestControlPath(t *testing.T) {
+	base := SSH{Path: "ssh", User: "jf", Host: "gpu1", Persist: 300, ControlDir: "/run/shm/rffmpeg-0", HostKeys: HostKeysTOFU, KnownHosts: "/k", Extra: []string{"-p", "22"}}
+	p := base.ControlPath()
+	if !strings.HasPrefix(p, "/run/shm/rffmpeg-0/") || len(p) != len("/run/shm/rffmpeg-0/")+16 {
+		t.Errorf("ControlPath %q: want the private directory and 16 hex digits", p)
+	}
+	seen := map[string]string{p: "base"}
+	for name, mod := range map[string]func(*SSH){
+		"host":      func(s *SSH) { s.Host = "gpu2" },
+		"user":      func(s *SSH) { s.User = "other" },
+		"port":      func(s *SSH) { s.Extra = []string{"-p", "2222"} },
+		"host keys": func(s *SSH) { s.HostKeys = HostKeysIgnore },
+		"client":    func(s *SSH) { s.Path = "/opt/ssh" },
+	} {
+		s := base
+		mod(&s)
+		q := s.ControlPath()
+		if other, dup := seen[q]; dup {
+			t.Errorf("%s: same socket as %s (%s)", name, other, q)
+		}
+		seen[q] = name
+	}
+	for _, tt := range []struct {
+		dir     string
+		persist int
+		want    bool
+	}{{"/d", 300, true}, {"", 300, false}, {"/d", 0, false}} {
+		s := base
+		s.ControlDir, s.Persist = tt.dir, tt.persist
+		if got := s.Shared(); got != tt.want {
+			t.Errorf("Shared() with dir %q persist %d = %v, want %v", tt.dir, tt.persist, got, tt.want)
+		}
+		if got := strings.Contains(strings.Join(s.Argv("x", true), " "), "ControlMaster"); got != tt.want {
+			t.Errorf("argv with dir %q persist %d has a master: %v, want %v", tt.dir, tt.persist, got, tt.want)
+		}
+	}
+}
+
+// A session that ended without an exit status (the master or the host went
+// away) reads as ssh's own 255, which tells a lost host from a job's code.
+func TestMuxCode(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{{nil, 0}, {io.EOF, 255}, {errors.New("ssh: session closed"), 255}} {
+		if got := muxCode(tt.err); got != tt.want {
+			t.Errorf("muxCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// A caller that closed its stdout must not block the channel (the remote
+// job would stall): writes after the first failure are swallowed.
+func TestDiscardOnError(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &discardOnError{w: w}
+	if n, err := d.Write([]byte("one")); n != 3 || err != nil {
+		t.Fatalf("write to an open pipe: %d, %v", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, _ := r.Read(buf); string(buf[:n]) != "one" {
+		t.Errorf("got %q, want %q", buf[:n], "one")
+	}
+	w.Close()
+	for i := 0; i < 2; i++ {
+		if n, err := d.Write([]byte("lost")); n != 4 || err != nil {
+			t.Errorf("write %d after the failure: %d, %v; want 4, nil", i, n, err)
+		}
+	}
+	if !d.failed {
+		t.Error("the failure was not noticed")
 	}
 }

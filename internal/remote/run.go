@@ -27,6 +27,10 @@ type Spec struct {
 	Forward func(sig syscall.Signal, pid int) bool
 	// OnPID is called with the remote job's PID once it is known.
 	OnPID func(pid int)
+	// SSH is the host's connection (remote only): with its master up, the
+	// job runs over the master's socket without an ssh client (mux.go);
+	// the command is Argv's last word.
+	SSH SSH
 }
 
 // Result is how a job ended.
@@ -38,6 +42,8 @@ type Result struct {
 	// Lost: the SSH session died under a running job (ssh exited 255 long
 	// after the wrapper's last heartbeat), not the job's own exit code.
 	Lost bool
+	// Mux: the job ran over the master's socket, without an ssh client.
+	Mux bool
 }
 
 // lostAfter is the heartbeat silence after which an ssh exit of 255 means
@@ -102,6 +108,9 @@ func runLocal(spec Spec) (Result, error) {
 }
 
 func runRemote(spec Spec) (Result, error) {
+	if res, ok := runMux(spec); ok {
+		return res, nil
+	}
 	cmd := command(spec)
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -122,7 +131,9 @@ func runRemote(spec Spec) (Result, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	res := waitRemote(spec, cmd, started, pids, exited)
+	kill := func() { cmd.Process.Kill() }
+	term := func() { cmd.Process.Signal(syscall.SIGTERM) }
+	res, _ := waitRemote(spec, kill, term, started, pids, exited)
 	// The stream ends when the master connection drops its copy of our
 	// pipe, at once when the remote side closed the channel. A master whose
 	// host stopped answering keeps it: after a start timeout do not wait at
@@ -149,7 +160,7 @@ func runRemote(spec Spec) (Result, error) {
 }
 
 // relay copies the wrapper's stderr through the filter until it ends.
-func relay(pr *os.File, f *filter) <-chan struct{} {
+func relay(pr io.Reader, f *filter) <-chan struct{} {
 	copied := make(chan struct{})
 	go func() {
 		buf := make([]byte, 32*1024)
@@ -167,10 +178,12 @@ func relay(pr *os.File, f *filter) <-chan struct{} {
 	return copied
 }
 
-// waitRemote waits for the local ssh to exit, meanwhile noting the start
-// frame and the remote PID, enforcing the start timeout and forwarding
-// signals.
-func waitRemote(spec Spec, cmd *exec.Cmd, started <-chan struct{}, pids <-chan int, exited <-chan error) Result {
+// waitRemote waits for the session to end (the local ssh to exit, or the
+// mux session's exit status), meanwhile noting the start frame and the
+// remote PID, enforcing the start timeout (kill) and forwarding signals
+// (term ends the session when the remote job cannot be reached). It
+// returns what exited delivered.
+func waitRemote(spec Spec, kill, term func(), started <-chan struct{}, pids <-chan int, exited <-chan error) (Result, error) {
 	var res Result
 	pid := 0
 	var timeout <-chan time.Time
@@ -190,10 +203,9 @@ func waitRemote(spec Spec, cmd *exec.Cmd, started <-chan struct{}, pids <-chan i
 		if !ok && Terminates(sig) {
 			// No way to reach the remote job: end the local ssh; the
 			// session closes and the wrapper's watcher stops the job.
-			cmd.Process.Signal(syscall.SIGTERM)
+			term()
 		}
 	}
-wait:
 	for {
 		select {
 		case <-started:
@@ -209,7 +221,7 @@ wait:
 			pending = nil
 		case <-timeout:
 			res.TimedOut = true
-			cmd.Process.Kill()
+			kill()
 			timeout = nil
 		case s := <-spec.Signals:
 			sig, _ := s.(syscall.Signal)
@@ -221,11 +233,10 @@ wait:
 				continue
 			}
 			go forward(sig, pid)
-		case <-exited:
-			break wait
+		case err := <-exited:
+			return res, err
 		}
 	}
-	return res
 }
 
 // Terminates reports whether a signal, forwarded, means "end the job" (the

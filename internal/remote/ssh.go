@@ -6,6 +6,8 @@
 package remote
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 )
@@ -48,12 +50,15 @@ const (
 
 // SSH describes how to reach one transcode host.
 type SSH struct {
-	Path           string   // the ssh client
-	User           string   // remote user; "" leaves it to ssh
-	Host           string   // hostname or address
-	ConnectTimeout int      // seconds
-	Persist        int      // ControlPersist seconds; 0 disables the shared master connection
-	PersistDir     string   // where master sockets live
+	Path           string // the ssh client
+	User           string // remote user; "" leaves it to ssh
+	Host           string // hostname or address
+	ConnectTimeout int    // seconds
+	Persist        int    // ControlPersist seconds; 0 disables the shared master connection
+	PersistDir     string // directories.persist, the parent of ControlDir
+	// ControlDir is the private directory (0700, this user's) the master
+	// sockets live in; "" when it could not be made safe: no master then.
+	ControlDir     string
 	KeepaliveEvery int      // ServerAliveInterval seconds
 	KeepaliveCount int      // ServerAliveCountMax
 	HostKeys       string   // HostKeysTOFU, HostKeysIgnore or HostKeysSSH
@@ -69,9 +74,23 @@ func (s SSH) Destination() string {
 	return s.User + "@" + s.Host
 }
 
-// ControlPath is the master socket path pattern (the original's).
+// Shared reports whether calls share a master connection: persist is on
+// and the private socket directory is usable.
+func (s SSH) Shared() bool { return s.Persist > 0 && s.ControlDir != "" }
+
+// ControlPath is the master socket of this host: a name rffmpeg computes
+// itself (the mux client dials it), in the private ControlDir, from
+// everything that makes a connection different (the client, user, host,
+// remote.args with a port or an identity, the host-key policy), so two
+// configurations never share a master. 16 hex digits keep it far below
+// the 108-byte socket path limit with ssh's temporary suffix.
 func (s SSH) ControlPath() string {
-	return strings.TrimRight(s.PersistDir, "/") + "/ssh-%r@%h:%p"
+	h := sha256.New()
+	for _, w := range append([]string{s.Path, s.User, s.Host, s.HostKeys, s.KnownHosts}, s.Extra...) {
+		h.Write([]byte(w))
+		h.Write([]byte{0})
+	}
+	return strings.TrimRight(s.ControlDir, "/") + "/" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // ControlArgv asks the master connection for op ("exit", "check") without
@@ -121,7 +140,7 @@ func (s SSH) Argv(remoteCommand string, quiet Quiet) []string {
 	default: // trust on first use, refuse a changed key
 		a = append(a, "-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile="+s.KnownHosts)
 	}
-	if s.Persist > 0 {
+	if s.Shared() {
 		// One master connection per host, shared by every call: a warm call
 		// costs a channel open, not a TCP and SSH handshake.
 		a = append(a, "-o", "ControlMaster=auto", "-o", "ControlPath="+s.ControlPath(),

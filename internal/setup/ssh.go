@@ -1,18 +1,73 @@
 package setup
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/safefs"
 )
 
 // SSH is how to reach a host under this configuration: the shim, the
 // guardian, `rffmpeg doctor` and the console's checks build it here, so they
-// run ssh with the same options.
+// run ssh with the same options. When the private socket directory cannot
+// be made safe (see SocketDir) it runs without a master connection.
 func SSH(c *config.Config, hostname string) remote.SSH {
-	return remote.SSH{
-		Path: c.Commands.SSH, User: c.Remote.User, Host: hostname,
+	s, _ := SSHChecked(c)
+	s.Host = hostname
+	return s
+}
+
+// SSHFor is SSH for an ssh run as uid (rffmpeg doctor, as root, checks as
+// the service account): another user cannot reach this user's private
+// socket directory, and root must not make one for them, so such a run
+// has no master connection.
+func SSHFor(c *config.Config, hostname string, uid int) remote.SSH {
+	s := SSH(c, hostname)
+	if uid != os.Geteuid() {
+		s.ControlDir = ""
+	}
+	return s
+}
+
+// SSHChecked is SSH without a host, and why the socket directory was
+// refused (nil when it is fine or persist is off).
+func SSHChecked(c *config.Config) (remote.SSH, error) {
+	s := remote.SSH{
+		Path: c.Commands.SSH, User: c.Remote.User,
 		ConnectTimeout: c.Remote.ConnectTimeout, Persist: c.Remote.Persist, PersistDir: c.Directories.Persist,
 		KeepaliveEvery: c.Remote.KeepaliveEvery, KeepaliveCount: c.Remote.KeepaliveCount,
 		HostKeys: c.Remote.HostKeys, KnownHosts: c.KnownHostsPath(), Extra: c.Remote.Args,
 	}
+	if s.Persist == 0 {
+		return s, nil
+	}
+	dir, err := SocketDir(c.Directories.Persist)
+	s.ControlDir = dir
+	return s, err
+}
+
+// maxSocketDir keeps <dir>/<16 hex> plus ssh's temporary suffix (a dot and
+// 16 random characters while the master binds) inside the 108-byte
+// sun_path, with its NUL.
+const maxSocketDir = 108 - 1 - (1 + 16) - 17
+
+// SocketDir is this user's private directory for master sockets and check
+// locks under directories.persist: persist/rffmpeg-<euid>, mode 0700, owned
+// by the effective uid, verified with lstat. The persist directory is
+// /run/shm by default, world-writable: a socket at a predictable name there
+// could be bound by another user first (a fake master that receives every
+// command and the caller's streams). Anything wrong is refused, never
+// repaired: the caller then runs without a master.
+func SocketDir(persist string) (string, error) {
+	dir, err := safefs.PrivateDir(persist, "rffmpeg-"+strconv.Itoa(os.Geteuid()))
+	if err != nil {
+		return "", fmt.Errorf("ssh socket directory: %w (running without a shared master connection)", err)
+	}
+	if len(dir) > maxSocketDir {
+		return "", fmt.Errorf("ssh socket directory %s: longer than %d bytes, a socket path there would not fit (running without a shared master connection)", dir, maxSocketDir)
+	}
+	return dir, nil
 }

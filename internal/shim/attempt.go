@@ -127,7 +127,7 @@ func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command string,
 	release := func() {}
 	start := c.o.Timeouts.Start
 	res, err := c.env.Runner.RunRemote(remote.Spec{
-		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true,
+		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true, SSH: sshc,
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr,
 		// A warm master starts a job in milliseconds; a host that froze
 		// with its master up would hold the call forever.
@@ -147,6 +147,9 @@ func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command string,
 		},
 	})
 	release()
+	if res.Mux {
+		c.log.Debugf("Ran over the master connection's socket (no ssh client)")
+	}
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", sshc.Path, err)
 		c.say("cannot run %s: %v", sshc.Path, err)

@@ -11,8 +11,12 @@ import (
 
 // lockHost takes this machine's check lock for a host, waiting at most wait;
 // it returns the unlock function. Without a usable lock file the check runs
-// unserialized, which costs handshakes, never correctness.
+// unserialized, which costs handshakes, never correctness. dir is this
+// user's private socket directory ("" when there is none).
 func lockHost(dir string, id int64, wait time.Duration) func() {
+	if dir == "" {
+		return func() {}
+	}
 	f := openLock(filepath.Join(dir, fmt.Sprintf("rffmpeg-check-%d.lock", id)))
 	if f == nil {
 		return func() {}
@@ -24,20 +28,20 @@ func lockHost(dir string, id int64, wait time.Duration) func() {
 	return func() { f.Close() } // closing releases the lock
 }
 
-// openLock opens a lock file in a directory other users may write (the
-// persist directory is /run/shm by default): never through a symlink, only
-// a regular file, and only a file this call created is made shared (the
-// media server's user and admins take the same lock).
+// openLock opens a lock file in the private directory (see
+// setup.SocketDir): a world-writable one let anyone hold a check lock or
+// plant a symlink. Still never through a symlink and only a regular file.
+// Each user has its own locks: an admin's check does not serialize with the
+// media server's, which costs a handshake, never correctness.
 func openLock(path string) *os.File {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o666)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 	if err == nil {
-		f.Chmod(0o666) // past the umask: it is ours, just created
 		return f
 	}
 	if !errors.Is(err, os.ErrExist) {
 		return nil
 	}
-	f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0) // flock needs no write access
+	f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0) // flock needs no write access
 	if err != nil {
 		return nil
 	}

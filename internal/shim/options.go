@@ -32,7 +32,10 @@ type Options struct {
 	Fallback        bool          // run locally when no host is usable
 	CheckInterval   time.Duration // how long a passed check is trusted
 	Timeouts        Timeouts
-	LockDir         string // this machine's per-host check locks
+	LockDir         string // this machine's per-host check locks ("": none)
+	// SocketErr is why the private socket directory was refused: calls
+	// then run without a master connection and check locks.
+	SocketErr error
 	// MaxAttempts bounds re-selection after failed hosts (each failure marks
 	// a host bad, so the policy reaches the fallback long before).
 	MaxAttempts int
@@ -111,14 +114,20 @@ func FromConfig(c *config.Config) Options {
 			pre = append(pre, w)
 		}
 	}
+	sshc, sockErr := setup.SSHChecked(c)
+	lockDir := sshc.ControlDir
+	if c.Remote.Persist == 0 {
+		// No sockets wanted, but the check locks still need a private
+		// place; without one checks run unserialized.
+		lockDir, _ = setup.SocketDir(c.Directories.Persist)
+	}
+	store := setup.Store(c)
+	// Each call's rows self-heal: no sync per call (state.Options.Hot).
+	store.Hot = true
 	return Options{
-		Store: setup.Store(c),
-		SSH: remote.SSH{
-			Path: c.Commands.SSH, User: c.Remote.User,
-			ConnectTimeout: c.Remote.ConnectTimeout, Persist: c.Remote.Persist, PersistDir: c.Directories.Persist,
-			KeepaliveEvery: c.Remote.KeepaliveEvery, KeepaliveCount: c.Remote.KeepaliveCount,
-			HostKeys: c.Remote.HostKeys, KnownHosts: c.KnownHostsPath(), Extra: c.Remote.Args,
-		},
+		Store:        store,
+		SSH:          sshc,
+		SocketErr:    sockErr,
 		Pre:          pre,
 		EnvAllow:     append(append([]string{}, remote.DefaultEnv...), c.Remote.Env...),
 		RemoteFFmpeg: c.Commands.FFmpeg, RemoteFFprobe: c.Commands.FFprobe,
@@ -127,8 +136,8 @@ func FromConfig(c *config.Config) Options {
 		OriginalRouting: c.Commands.StdoutRouting == RoutingOriginal,
 		Fallback:        c.Commands.Fallback,
 		CheckInterval:   sec(c.Remote.CheckInterval),
-		Timeouts:        DeriveTimeouts(sec(c.Remote.ConnectTimeout), c.Remote.Persist > 0),
-		LockDir:         c.Directories.Persist,
+		Timeouts:        DeriveTimeouts(sec(c.Remote.ConnectTimeout), sshc.Shared()),
+		LockDir:         lockDir,
 		MaxAttempts:     16,
 		ReleaseWait:     2 * time.Second,
 		DBWait:          sec(c.Database.Wait),

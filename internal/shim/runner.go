@@ -49,6 +49,9 @@ func (Exec) Signal(s remote.SSH, pid int, sig syscall.Signal) bool { return remo
 func (Exec) EndMaster(s remote.SSH) bool { return remote.EndMaster(s) }
 
 func (Exec) Guard(s remote.SSH, pid int) (func(), error) {
+	if remote.MuxRunning() {
+		return func() {}, nil // the master ends the job if this process dies
+	}
 	g, err := remote.StartGuardian(s.Argv(remote.SignalScript(pid, "TERM", true), remote.Quiet(true)))
 	if err != nil {
 		return func() {}, err

@@ -83,6 +83,9 @@ func Run(ctx context.Context, o Options, env Env, j Job, s Streams) int {
 	}
 	env.Log.Infof("Starting rffmpeg as %s with args: %s", j.As, strings.Join(shown, " "))
 	c := &call{o: o, env: env, log: env.Log, j: j, s: s}
+	if o.SocketErr != nil {
+		c.log.Errorf("%v", o.SocketErr)
+	}
 	var code int
 	if o.ConfigErr != nil {
 		c.log.Errorf("Invalid configuration, running locally with defaults: %v", o.ConfigErr)

@@ -116,7 +116,14 @@ func newWorld(t *testing.T, yaml string, hosts ...string) *world {
 		t.Fatal(err)
 	}
 	c.Database.Path = filepath.Join(dir, "rffmpeg.db")
-	c.Directories.Persist = dir
+	// A short persist directory: a subtest's TempDir can be too long for
+	// a socket path (setup.SocketDir refuses it, and calls lose the master).
+	persist, err := os.MkdirTemp("", "rf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(persist) })
+	c.Directories.Persist = persist
 	c.Directories.State = dir
 	w := &world{t: t, dir: dir, o: FromConfig(c), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	if w.store, err = state.Init(context.Background(), w.o.Store); err != nil {

@@ -137,7 +137,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_access"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -176,11 +176,16 @@ var migrations = []migration{
 	// Version 3 moves them out; a database that never had them skips 2.
 	{"rffmpeg-go bookkeeping columns (superseded by 3)", func(context.Context, *sql.Tx, dialect) error { return nil }},
 	{"rffmpeg-go bookkeeping in tables of its own", moveToOurTables},
+	// Job history (history.go): creates only what is missing, so it may
+	// sit at any position when migrations are merged.
+	{"rffmpeg-go job history (rffmpeg_jobs)", createHistory},
+	// How each host is reached (access.go); CREATE TABLE IF NOT EXISTS, so
+	// it too may sit at any position.
 	{"how each host is reached (rffmpeg_access)", createAccessTable},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's

@@ -1,7 +1,7 @@
 // Command bench measures rffmpeg's cost per call against the loopback
 // transcode host that scripts/bench.sh sets up, and prints the figures:
 // shim vs bare ssh over the same warm ControlMaster, local fallback vs direct
-// exec, per-call time with 1, 4 and 8 busy hosts, and the stall a dead or a
+// exec, the memory of a call and of a 200-call scan, per-call time with 1, 4 and 8 busy hosts, and the stall a dead or a
 // hung host causes (first call, then later calls).
 package main
 
@@ -16,7 +16,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
 
@@ -33,32 +35,67 @@ func main() {
 	must(err)
 	keys := testrig.KeysIn(filepath.Join(*dir, "rig")) // made by scripts/lib.sh
 
-	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (p90), on %s\n\n", *runs, hostInfo())
-	benchRemote(base, keys)
+	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (min–max), on %s\n", *runs, hostInfo())
+	fmt.Printf("memory: peak RSS of the call and every process it starts, summed (median (min–max) of calls)\n\n")
+	benchRemote(base)
 	benchFallback(base)
 	benchBusy(base)
 	benchBadHosts(base)
 	benchFaults(base, keys)
 }
 
-// benchRemote: shim vs bare ssh over the same warm master.
-func benchRemote(base []byte, keys testrig.Keys) {
+// benchRemote: shim vs bare ssh over the same warm master, with the mux
+// path (default) and without it (RFFMPEG_SSH_MUX=0: an ssh client per
+// call), and the memory of each.
+func benchRemote(base []byte) {
 	e := install("one", base)
 	e.cli("add", testrig.HostA)
 	e.call("ffmpeg", "-version") // check + master
-	ssh := remote.SSH{Path: "/usr/bin/ssh", User: *user, Host: testrig.HostA, ConnectTimeout: 1, Persist: 300,
-		PersistDir: e.dir, HostKeys: remote.HostKeysTOFU, KnownHosts: filepath.Join(e.dir, "state", "known_hosts"),
-		Extra: []string{"-i", keys.Client, "-p", fmt.Sprint(*port)}}
+	c, err := config.Parse(must1(os.ReadFile(e.config)), os.LookupEnv)
+	must(err)
+	ssh := setup.SSH(c, testrig.HostA) // the shim's own socket path
 	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
+	noMux := e.with(remote.MuxEnv + "=0")
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
-	fmt.Printf("remote  rffmpeg ffmpeg -version (same master)   %s   added %+.1f ms (paired median), ratio %.2fx\n",
+	fmt.Printf("remote  rffmpeg ffmpeg -version (same master)   %s   added %+.1f ms (paired median), ratio %.2fx  [target <= +2 ms]\n",
 		shim, ms(added), float64(shim.med)/float64(bare.med))
+	_, shimS, addedS := paired(func() { run(bareArgv...) }, func() { noMux.call("ffmpeg", "-version") })
+	fmt.Printf("remote  same, RFFMPEG_SSH_MUX=0 (ssh client)    %s   added %+.1f ms (paired median)\n", shimS, ms(addedS))
 	trueArgv := ssh.Argv("/bin/true", remote.Quiet(true))
 	bareT, shimT, addedT := paired(func() { run(trueArgv...) }, func() { e.call("rffmpeg", "run", "/bin/true") })
 	fmt.Printf("remote  bare ssh /bin/true (warm master)        %s\n", bareT)
 	fmt.Printf("remote  rffmpeg run /bin/true (same master)     %s   added %+.1f ms (paired median), ratio %.2fx\n",
 		shimT, ms(addedT), float64(shimT.med)/float64(bareT.med))
+	n := min(*runs, 20)
+	fmt.Printf("memory  bare ssh ffmpeg -version                %s\n", memStats(n, func() *exec.Cmd { return exec.Command(bareArgv[0], bareArgv[1:]...) }))
+	fmt.Printf("memory  rffmpeg ffmpeg -version (remote)        %s  [target <= 12 MiB]\n", memStats(n, func() *exec.Cmd { return e.cmd("ffmpeg", "-version") }))
+	fmt.Printf("memory  same, RFFMPEG_SSH_MUX=0                 %s\n", memStats(n, func() *exec.Cmd { return noMux.cmd("ffmpeg", "-version") }))
+	long := func(i inst) func() *exec.Cmd { // a job long enough for the guardian
+		return func() *exec.Cmd { return i.cmd("rffmpeg", "run", "sleep", "0.3") }
+	}
+	fmt.Printf("memory  rffmpeg run sleep 0.3 (remote)          %s\n", memStats(min(n, 8), long(e)))
+	fmt.Printf("memory  same, RFFMPEG_SSH_MUX=0                 %s\n", memStats(min(n, 8), long(noMux)))
+	m := media()
+	for _, mux := range []string{"1", "0"} {
+		i := e.with(remote.MuxEnv + "=" + mux)
+		peak, pss, took := scanMemory(200, func() *exec.Cmd {
+			return i.cmd("ffprobe", "-v", "error", "-show_format", m)
+		})
+		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s\n",
+			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds())
+	}
+}
+
+// media is a short file for the scan's ffprobe calls.
+func media() string {
+	p := filepath.Join(*dir, "bench-media.mkv")
+	if _, err := os.Stat(p); err != nil {
+		os.Chmod(*dir, 0o755)
+		must(exec.Command("/usr/bin/ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=duration=1", p).Run())
+		os.Chmod(p, 0o644)
+	}
+	return p
 }
 
 // benchFallback: fallback vs direct exec.
@@ -66,7 +103,13 @@ func benchFallback(base []byte) {
 	f := install("fallback", base)
 	direct, fb, addedF := paired(func() { run("/usr/bin/ffmpeg", "-version") }, func() { f.call("ffmpeg", "-version") })
 	fmt.Printf("local   /usr/bin/ffmpeg -version                %s\n", direct)
-	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms (paired median)\n", fb, ms(addedF))
+	fmt.Printf("local   rffmpeg fallback ffmpeg -version        %s   added %+.1f ms (paired median)  [target <= +3 ms]\n", fb, ms(addedF))
+	dt, ft, addedT := paired(func() { run("/bin/true") }, func() { f.call("rffmpeg", "run", "/bin/true") })
+	fmt.Printf("local   /bin/true                               %s\n", dt)
+	fmt.Printf("local   rffmpeg run /bin/true (fallback)        %s   added %+.1f ms (paired median)\n", ft, ms(addedT))
+	n := min(*runs, 20)
+	fmt.Printf("memory  /usr/bin/ffmpeg -version                %s\n", memStats(n, func() *exec.Cmd { return exec.Command("/usr/bin/ffmpeg", "-version") }))
+	fmt.Printf("memory  rffmpeg fallback ffmpeg -version        %s\n", memStats(n, func() *exec.Cmd { return f.cmd("ffmpeg", "-version") }))
 }
 
 // benchBusy: per-call time with 1, 4, 8 busy hosts.
@@ -198,12 +241,14 @@ func paired(a, b func()) (stats, stats, time.Duration) {
 
 func summarize(ds []time.Duration) stats {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return stats{ds[len(ds)/2], ds[len(ds)*9/10]}
+	return stats{ds[len(ds)/2], ds[0], ds[len(ds)-1]}
 }
 
-type stats struct{ med, p90 time.Duration }
+type stats struct{ med, min, max time.Duration }
 
-func (s stats) String() string { return fmt.Sprintf("%7.1f ms (%7.1f)", ms(s.med), ms(s.p90)) }
+func (s stats) String() string {
+	return fmt.Sprintf("%6.1f ms (%5.1f–%6.1f)", ms(s.med), ms(s.min), ms(s.max))
+}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -218,7 +263,16 @@ func measure(fn func()) stats {
 	return summarize(ds)
 }
 
-type inst struct{ dir, config string }
+type inst struct {
+	dir, config string
+	env         []string // added to the environment of its calls
+}
+
+// with is the installation called with extra environment.
+func (i inst) with(env ...string) inst {
+	i.env = append(append([]string{}, i.env...), env...)
+	return i
+}
 
 // install makes a separate installation (config, state, persist dir) sharing
 // the loopback hosts.
@@ -232,14 +286,14 @@ func install(name string, base []byte) inst {
 	cfg = strings.ReplaceAll(cfg, "debug: true", "debug: false")
 	p := filepath.Join(d, "rffmpeg.yml")
 	must(os.WriteFile(p, []byte(cfg), 0o644))
-	i := inst{d, p}
+	i := inst{dir: d, config: p}
 	i.cli("init", "--no-root", "-y")
 	return i
 }
 
 func (i inst) cmd(name string, args ...string) *exec.Cmd {
 	c := exec.Command(filepath.Join(*dir, "bin", name), args...)
-	c.Env = append(os.Environ(), "RFFMPEG_CONFIG="+i.config)
+	c.Env = append(append(os.Environ(), "RFFMPEG_CONFIG="+i.config), i.env...)
 	return c
 }
 
@@ -255,6 +309,11 @@ func run(argv ...string) {
 func hostInfo() string {
 	out, _ := exec.Command("sh", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").Output()
 	return strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n", " cores,")), " ")
+}
+
+func must1[T any](v T, err error) T {
+	must(err)
+	return v
 }
 
 func must(err error) {
