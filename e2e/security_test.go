@@ -564,8 +564,11 @@ func TestProofRootKeepsPoolWorking(t *testing.T) {
 		fmt.Fprintf(&forged, "[%s]:%d %s\n", h, r.port, other)
 	}
 	os.WriteFile(kh, []byte(forged.String()), 0o660)
+	// Every master of the installation (sockets sit in a private
+	// directory per user under persist).
 	matches, _ := filepath.Glob(filepath.Join(e.dir, "ssh-*"))
-	for _, m := range matches {
+	more, _ := filepath.Glob(filepath.Join(e.dir, "rffmpeg-*", "*"))
+	for _, m := range append(matches, more...) {
 		exec.Command("ssh", "-o", "ControlPath="+m, "-O", "exit", "x").Run()
 	}
 	if res := job(); res.code != 0 {

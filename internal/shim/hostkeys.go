@@ -107,6 +107,9 @@ func privateCopy(s *remote.SSH, f *os.File) (done func(), ok bool) {
 		return nil, false
 	}
 	s.KnownHosts = copyPath
+	// No master for this call: one would outlive the copy (and its socket
+	// name, derived from the known_hosts path, would be this call's only).
+	s.Persist = 0
 	return func() {
 		defer os.RemoveAll(dir)
 		defer f.Close()
