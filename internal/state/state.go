@@ -369,11 +369,36 @@ func (s *Store) ensureWAL(ctx context.Context) error {
 			return kindErr(ErrReadOnly, "database %s: switch to WAL: %s", s.opts.Path, ro)
 		}
 		s.warn(w...)
-		if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm); err != nil {
+		if err := s.switchToWAL(ctx); err != nil {
 			return fmt.Errorf("database %s: enable WAL: %w", s.opts.Path, err)
 		}
 	}
 	return nil
+}
+
+// switchToWAL changes the journal mode, which needs the database to
+// itself: when many processes open a rollback-mode database at once (the
+// first calls after upgrading from the Python rffmpeg), ours queue on the
+// writers' lock and every try that finds the file busy (a reader, or
+// another program) is retried with SQLite's backoff, for at most 10 s.
+func (s *Store) switchToWAL(ctx context.Context) error {
+	unlock, err := s.writeLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for try := 0; ; try++ {
+		var jm string
+		err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&jm)
+		if err == nil {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "database is locked") && !strings.Contains(err.Error(), "busy") ||
+			time.Now().After(deadline) || !backoff(ctx, try) {
+			return err
+		}
+	}
 }
 
 func (s *Store) wrapOpenErr(err error) error {
