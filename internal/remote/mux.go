@@ -26,8 +26,12 @@ import (
 // MuxDefault.
 const MuxEnv = "RFFMPEG_SSH_MUX"
 
-// MuxDefault is whether calls use the mux path when MuxEnv is unset.
-var MuxDefault = true
+// MuxDefault is whether calls use the mux path when MuxEnv is unset. Off
+// for now: on a fresh-clone CI run a SIGHUP forwarded over the mux path
+// once left the remote ffmpeg running (the shim exited 129); until that is
+// understood, the ssh-client path (with its guardian) stays the default and
+// the mux path is an opt-in (RFFMPEG_SSH_MUX=1).
+const MuxDefault = false
 
 func muxOn() bool {
 	switch os.Getenv(MuxEnv) {
