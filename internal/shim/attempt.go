@@ -125,7 +125,7 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command string,
 	signal func(remote.SSH, int, syscall.Signal) bool, guard func(remote.SSH, int) (func(), error)) outcome {
 	release := func() {}
-	start := c.o.Timeouts.Start
+	start := c.o.Timeouts.StartFor(len(h.Processes))
 	res, err := c.env.Runner.RunRemote(remote.Spec{
 		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true, SSH: sshc,
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr,

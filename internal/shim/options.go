@@ -77,7 +77,22 @@ const (
 	checkMargin = 2 * time.Second
 	// lockMargin: the other call's check, plus writing its result.
 	lockMargin = time.Second
+	// sessionMargin: per job already running on the host. One master
+	// connection carries all of this machine's sessions to a host through
+	// one ssh process here and one sshd process there; with a hundred
+	// running (a library scan) a new session opens seconds late, and a
+	// healthy host must not be marked bad (and its master ended, which
+	// ends the hundred jobs) for being busy.
+	sessionMargin = 50 * time.Millisecond
+	// maxSessionMargin bounds what busyness adds: a frozen host is still
+	// found within seconds.
+	maxSessionMargin = 10 * time.Second
 )
+
+// StartFor is the start bound of a job on a host already running n jobs.
+func (t Timeouts) StartFor(n int) time.Duration {
+	return t.Start + min(time.Duration(max(n, 0))*sessionMargin, maxSessionMargin)
+}
 
 // DeriveTimeouts applies the rule to a connect timeout; persistent says
 // whether calls share a master connection.

@@ -418,6 +418,14 @@ func TestDeriveTimeouts(t *testing.T) {
 			t.Errorf("DeriveTimeouts(%v, %v) = %+v, want %+v", tt.connect, tt.persistent, got, tt.want)
 		}
 	}
+	// A busy host gets longer to open a session, within a bound.
+	tm := DeriveTimeouts(time.Second, true)
+	for n, want := range map[int]time.Duration{-1: 2500 * time.Millisecond, 0: 2500 * time.Millisecond,
+		100: 7500 * time.Millisecond, 10000: 12500 * time.Millisecond} {
+		if got := tm.StartFor(n); got != want {
+			t.Errorf("StartFor(%d) = %v, want %v", n, got, want)
+		}
+	}
 }
 
 // A host freezes under a running job (call A). A new call (B) finds it
