@@ -92,7 +92,7 @@ func (h *agentHost) job(t *testing.T, req remote.AgentRequest, stdin string) (re
 	outF, errF := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "err")
 	o, _ := os.Create(outF)
 	e, _ := os.Create(errF)
-	res, err = remote.Run(remote.Spec{Argv: h.ssh.Argv(remote.AgentCommand(req), remote.Quiet(true)), Remote: true,
+	res, err = remote.Run(remote.Spec{Argv: h.ssh.Argv(remote.AgentCommand(req), remote.Quiet(true)), Remote: true, Token: req.Token,
 		Stdin: in, Stdout: o, Stderr: e, StartTimeout: 20 * time.Second})
 	o.Close()
 	e.Close()
@@ -125,12 +125,12 @@ func TestAgentRunsJobs(t *testing.T) {
 		req   remote.AgentRequest
 		stdin string
 	}{
-		{"binary stdin to binary stdout", remote.AgentRequest{Program: "ffmpeg", Args: []string{"-hide_banner", "-loglevel", "error",
+		{"binary stdin to binary stdout", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"-hide_banner", "-loglevel", "error",
 			"-f", "nut", "-i", "pipe:0", "-map", "0:v", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"}}, media},
-		{"ffprobe JSON", remote.AgentRequest{Program: "ffprobe", Args: []string{"-v", "warning", "-print_format", "json",
+		{"ffprobe JSON", remote.AgentRequest{Token: agentTestToken, Program: "ffprobe", Args: []string{"-v", "warning", "-print_format", "json",
 			"-show_streams", "-show_format", media}}, os.DevNull},
-		{"failing job", remote.AgentRequest{Program: "ffmpeg", Args: []string{"-hide_banner", "-i", h.dir + "/missing.mkv"}}, os.DevNull},
-		{"unknown option", remote.AgentRequest{Program: "ffmpeg", Args: []string{"-no-such-option"}}, os.DevNull},
+		{"failing job", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"-hide_banner", "-i", h.dir + "/missing.mkv"}}, os.DevNull},
+		{"unknown option", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"-no-such-option"}}, os.DevNull},
 	}
 	for _, tt := range tests {
 		res, stdout, _ := h.job(t, tt.req, tt.stdin)
@@ -148,7 +148,7 @@ func TestAgentRunsJobs(t *testing.T) {
 
 	// Shell metacharacters are file name bytes, in the requested directory.
 	name := "a b'\"$(touch pwned1)`touch pwned2`;touch pwned3|&\n\xff.nut"
-	res, _, stderr := h.job(t, remote.AgentRequest{Program: "ffmpeg", Dir: h.dir, Args: []string{"-hide_banner", "-loglevel", "error",
+	res, _, stderr := h.job(t, remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Dir: h.dir, Args: []string{"-hide_banner", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc=duration=0.2", "-f", "nut", "-y", name}}, os.DevNull)
 	if res.Code != 0 {
 		t.Fatalf("hostile output name: exit %d: %s", res.Code, stderr)
@@ -175,13 +175,13 @@ func TestAgentRefuses(t *testing.T) {
 		wantCode      int
 		wantErr       string
 	}{
-		{"a program outside the allowlist", remote.AgentCommand(remote.AgentRequest{Program: "sh", Args: []string{"-c", "touch " + pwned}}),
+		{"a program outside the allowlist", remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "sh", Args: []string{"-c", "touch " + pwned}}),
 			126, `program "sh" is not allowed`},
 		{"a shell command", "sh -c 'touch " + pwned + "'", 126, "not an rffmpeg-agent/1 request"},
-		{"the plain wrapper", remote.Script(h.dir, []string{"/usr/bin/ffmpeg", "-version"}), 126, "not an rffmpeg-agent/1 request"},
+		{"the plain wrapper", remote.Script(h.dir, agentTestToken, []string{"/usr/bin/ffmpeg", "-version"}), 126, "not an rffmpeg-agent/1 request"},
 		{"a plain ffmpeg", "/usr/bin/ffmpeg -version", 126, "not an rffmpeg-agent/1 request"},
 		{"a login shell", "", 126, "no command"},
-		{"LD_PRELOAD", remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Env: map[string]string{"LD_PRELOAD": pwned}}),
+		{"LD_PRELOAD", remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Env: map[string]string{"LD_PRELOAD": pwned}}),
 			126, "LD_PRELOAD is not allowed"},
 		{"a signal to a process the agent did not start", remote.AgentSignal(os.Getpid(), "KILL", false), 1, "signal PID"},
 	}
@@ -210,7 +210,7 @@ func TestAgentSessionDrop(t *testing.T) {
 	r := needRig(t)
 	h := startAgentHost(t, r)
 	marker := "testsrc=rate=5:duration=67.3"
-	argv := h.ssh.Argv(remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg",
+	argv := h.ssh.Argv(remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg",
 		Args: []string{"-nostats", "-loglevel", "quiet", "-re", "-f", "lavfi", "-i", marker, "-f", "null", "-"}}), remote.Quiet(true))
 	c := exec.Command(argv[0], argv[1:]...)
 	c.StdinPipe() // open and silent: ffmpeg does not stop on stdin's end anyway
@@ -249,9 +249,9 @@ func TestAgentSignalForwarding(t *testing.T) {
 	var forwardErr []byte
 	forwarded := false
 	res, err := remote.Run(remote.Spec{
-		Argv: h.ssh.Argv(remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg",
+		Argv: h.ssh.Argv(remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg",
 			Args: []string{"-re", "-f", "lavfi", "-i", "testsrc=rate=5:duration=61.9", "-f", "null", "-"}}), remote.Quiet(true)),
-		Remote: true, Stdin: in, Stdout: errF, Stderr: errF, StartTimeout: 20 * time.Second, Signals: sigs,
+		Remote: true, Token: agentTestToken, Stdin: in, Stdout: errF, Stderr: errF, StartTimeout: 20 * time.Second, Signals: sigs,
 		Forward: func(sig syscall.Signal, pid int) bool {
 			res := h.call(t, remote.AgentSignal(pid, "TERM", false), nil)
 			forwardErr, forwarded = res.stderr, res.code == 0
@@ -267,3 +267,6 @@ func TestAgentSignalForwarding(t *testing.T) {
 		t.Errorf("got started %v exit %d (signal request: ok %v, %q), want exit 255 after a forwarded SIGTERM", res.Started, res.Code, forwarded, forwardErr)
 	}
 }
+
+// agentTestToken frames the agent's messages in these tests.
+const agentTestToken = "00aa11bb22cc33dd"

@@ -21,7 +21,7 @@ func TestImportDirections(t *testing.T) {
 		"logging":   {"escape", "safefs"},
 		"escape":    {},
 		"safefs":    {},
-		"agent":     {"escape"},
+		"agent":     {"escape", "remote"},
 		"setup":     {"config", "logging", "owner", "remote", "safefs", "selector", "state"},
 		"doctor":    {"config", "escape", "logging", "remote", "safefs", "setup", "state"},
 		"selector":  {"state"},

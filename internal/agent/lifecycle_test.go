@@ -58,8 +58,8 @@ func startAgent(t *testing.T, request string, flags ...string) *started {
 		if err != nil {
 			t.Fatalf("no PID frame: %v", err)
 		}
-		if strings.HasPrefix(frame, "P") {
-			s.pid, _ = strconv.Atoi(strings.TrimSuffix(frame[1:], "\x00"))
+		if p := "rff" + agentTestToken + "P"; strings.HasPrefix(frame, p) {
+			s.pid, _ = strconv.Atoi(strings.TrimSuffix(frame[len(p):], "\x00"))
 		}
 	}
 	// Keep reading heartbeats, as the shim does, until the test stops.
@@ -135,7 +135,7 @@ func TestSessionEndStopsJob(t *testing.T) {
 		{"job ignores SIGTERM", "/bin/sh", []string{"-c", stubborn}, func(s *started) { s.stderr.Close() }, 128 + 9, 5 * time.Second},
 	}
 	for _, tt := range tests {
-		s := startAgent(t, remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: tt.args}), "--ffmpeg", tt.program)
+		s := startAgent(t, remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: tt.args}), "--ffmpeg", tt.program)
 		time.Sleep(300 * time.Millisecond) // let the stubborn shell set its trap
 		tt.end(s)
 		code, took := s.wait(t, 10*time.Second)
@@ -153,7 +153,7 @@ func TestSessionEndStopsJob(t *testing.T) {
 
 // The agent's own SIGTERM/SIGINT are the job's.
 func TestAgentForwardsSignals(t *testing.T) {
-	s := startAgent(t, remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: []string{"30"}}), "--ffmpeg", "/bin/sleep")
+	s := startAgent(t, remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"30"}}), "--ffmpeg", "/bin/sleep")
 	s.cmd.Process.Signal(syscall.SIGINT)
 	if code, _ := s.wait(t, 5*time.Second); code != 128+2 {
 		t.Errorf("agent exit %d, want %d (the job's SIGINT)", code, 128+2)
@@ -163,7 +163,7 @@ func TestAgentForwardsSignals(t *testing.T) {
 // The shim's signal forwarding and guardian work through signal and stop
 // requests; they reach only jobs of an agent.
 func TestSignalRequests(t *testing.T) {
-	req := remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: []string{"30"}})
+	req := remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"30"}})
 	s := startAgent(t, req, "--ffmpeg", "/bin/sleep")
 	if _, stderr, code := runAgent(t, remote.AgentSignal(s.pid, "STOP", false)); code != 0 {
 		t.Fatalf("signal STOP: exit %d: %s", code, stderr)
@@ -180,7 +180,7 @@ func TestSignalRequests(t *testing.T) {
 	}
 
 	// The guardian's stop: SIGTERM, then SIGKILL after the grace.
-	s = startAgent(t, remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: []string{"-c", stubborn}}), "--ffmpeg", "/bin/sh")
+	s = startAgent(t, remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"-c", stubborn}}), "--ffmpeg", "/bin/sh")
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	if _, stderr, code := runAgent(t, remote.AgentSignal(s.pid, "TERM", true)); code != 0 {
@@ -236,8 +236,8 @@ func TestRunnerForwardsThroughAgent(t *testing.T) {
 	pids := make(chan int, 1)
 	var forwarded string
 	res, err := remote.Run(remote.Spec{
-		Argv:   agentArgv(remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: []string{"30"}}), "--ffmpeg", "/bin/sleep"),
-		Remote: true, Stdin: devNull(t), Stdout: tempFile(t), Stderr: tempFile(t), StartTimeout: 10 * time.Second,
+		Argv:   agentArgv(remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"30"}}), "--ffmpeg", "/bin/sleep"),
+		Remote: true, Token: agentTestToken, Stdin: devNull(t), Stdout: tempFile(t), Stderr: tempFile(t), StartTimeout: 10 * time.Second,
 		Signals: sigs,
 		Forward: func(sig syscall.Signal, pid int) bool {
 			_, stderr, code := runAgent(t, remote.AgentSignal(pid, "TERM", false))

@@ -42,15 +42,12 @@ func runAgent(t *testing.T, request string, flags ...string) (stdout, stderr str
 	return out.String(), errb.String(), remote.ExitCode(c.ProcessState)
 }
 
+// agentTestToken frames the agent's messages in these tests.
+const agentTestToken = "00aa11bb22cc33dd"
+
 func frameless(s string) string {
-	for _, f := range []string{"\x00S\x00", "\x00H\x00"} {
-		s = strings.ReplaceAll(s, f, "")
-	}
-	if i := strings.Index(s, "\x00P"); i >= 0 {
-		j := strings.IndexByte(s[i+1:], 0)
-		s = s[:i] + s[i+j+2:]
-	}
-	return s
+	_, diag, job := remote.SplitFrames(agentTestToken, []byte(s))
+	return diag + string(job)
 }
 
 // The shim's own runner, unchanged, against the agent: frames stripped,
@@ -66,21 +63,21 @@ func TestRunnerAgainstAgent(t *testing.T) {
 		wantErr    string // stderr once started, or the diagnostic before
 		wantSignal bool
 	}{
-		{"job", remote.AgentRequest{Program: "ffmpeg", Args: []string{"-c", `printf 'a\0b\r\n\377'; printf 'to stderr\r\n' >&2; exit 7`}},
+		{"job", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{"-c", `printf 'a\0b\r\n\377'; printf 'to stderr\r\n' >&2; exit 7`}},
 			[]string{"--ffmpeg", "/bin/sh"}, 7, true, "a\x00b\r\n\xff", "to stderr\r\n", false},
-		{"not allowed", remote.AgentRequest{Program: "sh", Args: []string{"-c", "echo pwned"}},
+		{"not allowed", remote.AgentRequest{Token: agentTestToken, Program: "sh", Args: []string{"-c", "echo pwned"}},
 			[]string{"--ffmpeg", "/bin/sh"}, 126, false, "", `rffmpeg agent: refused: program "sh" is not allowed on this host (allowed: ffmpeg, ffprobe)`, false},
-		{"missing", remote.AgentRequest{Program: "ffprobe"},
+		{"missing", remote.AgentRequest{Token: agentTestToken, Program: "ffprobe"},
 			[]string{"--ffprobe", "/nonexistent/ffprobe"}, 127, false, "", "rffmpeg agent: /nonexistent/ffprobe: not found", false},
-		{"not executable", remote.AgentRequest{Program: "ffprobe"},
+		{"not executable", remote.AgentRequest{Token: agentTestToken, Program: "ffprobe"},
 			[]string{"--ffprobe", "/etc/passwd"}, 126, false, "", "rffmpeg agent: /etc/passwd: not executable", false},
-		{"LD_PRELOAD", remote.AgentRequest{Program: "ffmpeg", Env: map[string]string{"LD_PRELOAD": "/tmp/evil.so"}},
+		{"LD_PRELOAD", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Env: map[string]string{"LD_PRELOAD": "/tmp/evil.so"}},
 			[]string{"--ffmpeg", "/bin/true"}, 126, false, "", "rffmpeg agent: refused: environment variable LD_PRELOAD is not allowed on this host", false},
 	}
 	for _, tt := range tests {
 		out, errf := tempFile(t), tempFile(t)
 		var pid int
-		res, err := remote.Run(remote.Spec{Argv: agentArgv(remote.AgentCommand(tt.req), tt.flags...), Remote: true,
+		res, err := remote.Run(remote.Spec{Argv: agentArgv(remote.AgentCommand(tt.req), tt.flags...), Remote: true, Token: tt.req.Token,
 			Stdin: devNull(t), Stdout: out, Stderr: errf, StartTimeout: 10 * time.Second,
 			OnPID: func(p int) { pid = p }})
 		if err != nil {
@@ -136,14 +133,14 @@ func TestJobGetsRequest(t *testing.T) {
 		flags []string
 		want  string
 	}{
-		{"argv", remote.AgentRequest{Program: "ffmpeg", Args: append([]string{`%s\0`}, hostile...)},
+		{"argv", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: append([]string{`%s\0`}, hostile...)},
 			[]string{"--ffmpeg", "/usr/bin/printf"}, strings.Join(hostile, "\x00") + "\x00"},
-		{"cwd", remote.AgentRequest{Program: "ffmpeg", Dir: dir}, []string{"--ffmpeg", "/bin/pwd"}, dir + "\n"},
+		{"cwd", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Dir: dir}, []string{"--ffmpeg", "/bin/pwd"}, dir + "\n"},
 		// As the wrapper script does: a directory that cannot be entered
 		// leaves the job where sshd started the agent (here /).
-		{"missing cwd", remote.AgentRequest{Program: "ffmpeg", Dir: dir + "/gone"}, []string{"--ffmpeg", "/bin/pwd"}, "/\n"},
-		{"nice", remote.AgentRequest{Program: "ffmpeg", Nice: 7}, []string{"--ffmpeg", "/usr/bin/nice"}, "7\n"},
-		{"env", remote.AgentRequest{Program: "ffmpeg", Env: map[string]string{"TZ": "UTC", "LC_ALL": "C", "FFREPORT": "file=a b:level=32"}},
+		{"missing cwd", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Dir: dir + "/gone"}, []string{"--ffmpeg", "/bin/pwd"}, "/\n"},
+		{"nice", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Nice: 7}, []string{"--ffmpeg", "/usr/bin/nice"}, "7\n"},
+		{"env", remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Env: map[string]string{"TZ": "UTC", "LC_ALL": "C", "FFREPORT": "file=a b:level=32"}},
 			[]string{"--ffmpeg", "/usr/bin/env"}, "FFREPORT=file=a b:level=32\nHOME=/\nLC_ALL=C\nPATH=" + os.Getenv("PATH") + "\nTZ=UTC\n"},
 	}
 	for _, tt := range tests {

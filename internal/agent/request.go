@@ -48,6 +48,7 @@ type Job struct {
 	Dir     string            // absolute, or "" for the agent's own directory (home)
 	Env     map[string]string // names checked against the allowlist later
 	Nice    int               // 0..maxNice
+	Token   string            // frames the protocol messages on stderr (remote.NewToken)
 }
 
 // signals are the ones a client may send by name: those the shim forwards,
@@ -140,6 +141,7 @@ type wireJob struct {
 	Cwd     wireString            `json:"cwd"`
 	Env     map[string]wireString `json:"env"`
 	Nice    int                   `json:"nice"`
+	Token   string                `json:"token"`
 }
 
 func parseJob(payload string) (Job, error) {
@@ -158,7 +160,10 @@ func parseJob(payload string) (Job, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Job{}, errors.New("run request: data after the JSON body")
 	}
-	j := Job{Dir: string(wj.Cwd), Nice: wj.Nice, Args: make([]string, len(wj.Args))}
+	j := Job{Dir: string(wj.Cwd), Nice: wj.Nice, Token: wj.Token, Args: make([]string, len(wj.Args))}
+	if !isToken(j.Token) {
+		return Job{}, errors.New("run request: token must be 1 to 32 lowercase hex digits")
+	}
 	if wj.Program == nil || !isName(*wj.Program) {
 		return Job{}, errors.New("run request: program must be a name such as ffmpeg, not a path")
 	}
@@ -210,6 +215,20 @@ func isEnvName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken: the frame token is hex, so a frame holds no byte a shell or the
+// filter could misread.
+func isToken(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

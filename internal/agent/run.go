@@ -12,17 +12,13 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/remote"
 )
 
-// Stderr frames, the remote wrapper script's protocol (remote.Script, read
-// by remote's filter): NUL, a letter, a payload, NUL. NUL never occurs in
-// ffmpeg's text output.
-var (
-	frameStart     = []byte("\x00S\x00")
-	frameHeartbeat = []byte("\x00H\x00")
-)
-
-func framePID(pid int) []byte { return []byte("\x00P" + strconv.Itoa(pid) + "\x00") }
+// Stderr frames are the remote wrapper script's protocol (remote.Frame,
+// read by remote's filter), framed with the token the request carries so
+// that nothing the job writes on stderr is ever taken for one.
 
 // heartbeatEvery matches the wrapper's: the shim takes 1.5 s of silence
 // with a dead ssh as a lost connection.
@@ -82,7 +78,7 @@ func (c Config) run(j Job, stdin io.Reader, stdout, stderr io.Writer, env func(s
 			return exitRefused
 		}
 	}
-	frames.Write(frameStart)
+	frames.Write(remote.Frame(j.Token, 'S', ""))
 	if err := cmd.Start(); err != nil {
 		fail(stderr, "%s: %v", path, err)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -90,8 +86,8 @@ func (c Config) run(j Job, stdin io.Reader, stdout, stderr io.Writer, env func(s
 		}
 		return exitRefused
 	}
-	frames.Write(framePID(cmd.Process.Pid))
-	return supervise(cmd, sigs, frames)
+	frames.Write(remote.Frame(j.Token, 'P', strconv.Itoa(cmd.Process.Pid)))
+	return supervise(cmd, sigs, frames, remote.Frame(j.Token, 'H', ""))
 }
 
 // executable reports why path cannot be run, with a shell's exit code.
@@ -151,12 +147,12 @@ func jobEnv(req map[string]string, env func(string) (string, bool)) []string {
 // supervise waits for the job, forwarding signals and writing heartbeats;
 // when the session ends (a heartbeat cannot be written, or sshd's SIGHUP)
 // it stops the job's process group: SIGTERM, then SIGKILL after stopGrace.
-func supervise(cmd *exec.Cmd, sigs <-chan os.Signal, frames io.Writer) int {
+func supervise(cmd *exec.Cmd, sigs <-chan os.Signal, frames io.Writer, beat []byte) int {
 	pg := cmd.Process.Pid
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	lost := make(chan struct{})
-	go heartbeat(frames, done, lost)
+	go heartbeat(frames, beat, done, lost)
 	var kill <-chan time.Time
 	stopping := false
 	stop := func() {
@@ -194,7 +190,7 @@ func supervise(cmd *exec.Cmd, sigs <-chan os.Signal, frames io.Writer) int {
 // heartbeat writes a frame every heartbeatEvery until done; a failed write
 // means nobody reads the channel any more, and closes lost. It runs apart
 // from supervise: a write into a full channel may block, signals may not.
-func heartbeat(w io.Writer, done <-chan struct{}, lost chan<- struct{}) {
+func heartbeat(w io.Writer, beat []byte, done <-chan struct{}, lost chan<- struct{}) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
@@ -202,7 +198,7 @@ func heartbeat(w io.Writer, done <-chan struct{}, lost chan<- struct{}) {
 		case <-done:
 			return
 		case <-t.C:
-			if _, err := w.Write(frameHeartbeat); err != nil {
+			if _, err := w.Write(beat); err != nil {
 				close(lost)
 				return
 			}

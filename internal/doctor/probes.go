@@ -30,37 +30,11 @@ type shimResult struct {
 // ssh argv (master connection included), the same wrapper script.
 func (r *hostRun) viaShim(ctx context.Context, prog string, args []string, stdin []byte, limit time.Duration) shimResult {
 	cmd := append(append(append([]string{}, r.c.Commands.Pre...), prog), args...)
-	res := r.a.run(ctx, r.ssh.Argv(remote.Script("", cmd), remote.Quiet(true)), stdin, limit)
+	token := remote.NewToken()
+	res := r.a.run(ctx, r.ssh.Argv(remote.Script("", token, cmd), remote.Quiet(true)), stdin, limit)
 	s := shimResult{output: res}
-	s.started, s.diag, s.job = splitFrames(res.Stderr)
+	s.started, s.diag, s.job = remote.SplitFrames(token, res.Stderr)
 	return s
-}
-
-// splitFrames separates what ssh printed before the wrapper's start frame
-// from the job's stderr, dropping the wrapper's frames (NUL, a letter, a
-// payload, NUL; see remote.Script).
-func splitFrames(b []byte) (started bool, diag string, job []byte) {
-	i := bytes.Index(b, []byte("\x00S\x00"))
-	if i < 0 {
-		return false, strings.TrimSpace(string(b)), nil
-	}
-	diag, b = strings.TrimSpace(string(b[:i])), b[i+3:]
-	for len(b) > 0 {
-		j := bytes.IndexByte(b, 0)
-		if j < 0 {
-			job = append(job, b...)
-			break
-		}
-		job = append(job, b[:j]...)
-		k := bytes.IndexByte(b[j+1:], 0)
-		if k < 0 || k > 24 || k == 0 || !strings.ContainsRune("PH", rune(b[j+1])) {
-			job = append(job, 0)
-			b = b[j+1:]
-			continue
-		}
-		b = b[j+1+k+1:]
-	}
-	return true, diag, job
 }
 
 // tools: the remote ffmpeg and ffprobe exist and say what they are.

@@ -99,25 +99,6 @@ func TestReportOK(t *testing.T) {
 	}
 }
 
-func TestSplitFrames(t *testing.T) {
-	tests := []struct {
-		in      string
-		started bool
-		diag    string
-		job     string
-	}{
-		{"Permission denied (publickey).\n", false, "Permission denied (publickey).", ""},
-		{"warning: x\n\x00S\x00\x00P123\x00? show this help\n\x00H\x00p pause\n\x00H\x00", true, "warning: x", "? show this help\np pause\n"},
-		{"\x00S\x00a\x00\x00b", true, "", "a\x00\x00b"},
-	}
-	for _, tt := range tests {
-		started, diag, job := splitFrames([]byte(tt.in))
-		if started != tt.started || diag != tt.diag || string(job) != tt.job {
-			t.Errorf("%q: got %v %q %q, want %v %q %q", tt.in, started, diag, job, tt.started, tt.diag, tt.job)
-		}
-	}
-}
-
 func TestKnownHostsName(t *testing.T) {
 	for _, tt := range []struct {
 		host string

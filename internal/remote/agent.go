@@ -22,6 +22,7 @@ type AgentRequest struct {
 	Dir     string            // working directory; "" or a missing one: the agent's home
 	Env     map[string]string // only names on the agent's allowlist are accepted
 	Nice    int               // 0 (unchanged) to 19
+	Token   string            // frames the agent's messages on stderr (NewToken)
 }
 
 // agentString is a string on the wire: a JSON string when it is UTF-8, else
@@ -43,6 +44,7 @@ type agentJob struct {
 	Cwd     agentString            `json:"cwd,omitempty"`
 	Env     map[string]agentString `json:"env,omitempty"`
 	Nice    int                    `json:"nice,omitempty"`
+	Token   string                 `json:"token"`
 }
 
 // AgentCommand is the remote command running req through an agent: the
@@ -52,7 +54,7 @@ type agentJob struct {
 // sshd hands it to the agent in SSH_ORIGINAL_COMMAND, an environment
 // variable: Linux bounds it at 128 KiB, about 90 KiB of arguments.
 func AgentCommand(req AgentRequest) string {
-	j := agentJob{Program: req.Program, Args: make([]agentString, len(req.Args)), Cwd: agentString(req.Dir), Nice: req.Nice}
+	j := agentJob{Program: req.Program, Args: make([]agentString, len(req.Args)), Cwd: agentString(req.Dir), Nice: req.Nice, Token: req.Token}
 	for i, a := range req.Args {
 		j.Args[i] = agentString(a)
 	}

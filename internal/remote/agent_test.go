@@ -17,13 +17,13 @@ var hostile = []string{"", " ", "a b", "'", `"`, `\`, "$(touch /tmp/x)", "`id`",
 // The agent's own parser reads back exactly what the client built.
 func TestAgentCommandRoundTrip(t *testing.T) {
 	reqs := []remote.AgentRequest{
-		{Program: "ffmpeg", Args: hostile, Dir: "/media/a b/$(x)/\xff\n", Env: map[string]string{"TZ": "Europe/Paris", "FFREPORT": "file='a b'\xff"}, Nice: 19},
-		{Program: "ffprobe", Args: []string{"-v", "warning", "-print_format", "json", "-show_streams", "/m/ü.mkv"}},
-		{Program: "ffmpeg", Args: []string{"-dump_attachment:t", "", "-y", "-i", "/m/f.mkv", "-t", "0", "-f", "null", "null"}, Dir: "/tmp/att"},
-		{Program: "ffmpeg"},
+		{Token: agentTestToken, Program: "ffmpeg", Args: hostile, Dir: "/media/a b/$(x)/\xff\n", Env: map[string]string{"TZ": "Europe/Paris", "FFREPORT": "file='a b'\xff"}, Nice: 19},
+		{Token: agentTestToken, Program: "ffprobe", Args: []string{"-v", "warning", "-print_format", "json", "-show_streams", "/m/ü.mkv"}},
+		{Token: agentTestToken, Program: "ffmpeg", Args: []string{"-dump_attachment:t", "", "-y", "-i", "/m/f.mkv", "-t", "0", "-f", "null", "null"}, Dir: "/tmp/att"},
+		{Token: agentTestToken, Program: "ffmpeg"},
 	}
 	for _, h := range hostile {
-		reqs = append(reqs, remote.AgentRequest{Program: "ffmpeg", Args: []string{h}, Dir: "/" + h})
+		reqs = append(reqs, remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{h}, Dir: "/" + h})
 	}
 	for _, req := range reqs {
 		cmd := remote.AgentCommand(req)
@@ -32,7 +32,7 @@ func TestAgentCommandRoundTrip(t *testing.T) {
 			t.Errorf("%q: %v", req.Args, err)
 			continue
 		}
-		want := agent.Job{Program: req.Program, Args: req.Args, Dir: req.Dir, Env: req.Env, Nice: req.Nice}
+		want := agent.Job{Program: req.Program, Args: req.Args, Dir: req.Dir, Env: req.Env, Nice: req.Nice, Token: req.Token}
 		if want.Args == nil {
 			want.Args = []string{}
 		}
@@ -46,7 +46,7 @@ func TestAgentCommandRoundTrip(t *testing.T) {
 // characters: a plain shell that gets it (a host without the agent) runs
 // nothing it says.
 func TestAgentCommandIsInert(t *testing.T) {
-	cmd := remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: hostile, Dir: "/$(id)"})
+	cmd := remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: hostile, Dir: "/$(id)"})
 	w := strings.Split(cmd, " ")
 	if len(w) != 3 || w[0] != remote.AgentProtocol || w[1] != "run" {
 		t.Fatalf("got words %q", w[:min(len(w), 3)])
@@ -94,7 +94,7 @@ func FuzzAgentCommand(f *testing.F) {
 		if strings.IndexByte(arg, 0) >= 0 || strings.IndexByte(dir, 0) >= 0 || !strings.HasPrefix(dir, "/") {
 			return
 		}
-		got, err := agent.Parse(remote.AgentCommand(remote.AgentRequest{Program: "ffmpeg", Args: []string{arg, arg}, Dir: dir}))
+		got, err := agent.Parse(remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg", Args: []string{arg, arg}, Dir: dir}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,3 +103,6 @@ func FuzzAgentCommand(f *testing.F) {
 		}
 	})
 }
+
+// agentTestToken frames the agent's messages in these tests.
+const agentTestToken = "00aa11bb22cc33dd"

@@ -187,7 +187,7 @@ func runMux(spec Spec) (res Result, ok bool) {
 	started := make(chan struct{})
 	startFrame := started
 	pids := make(chan int, 1)
-	f := &filter{out: spec.Stderr, started: started, pids: pids}
+	f := newFilter(spec.Stderr, spec.Token, started, pids)
 	stderr, err := sess.StderrPipe()
 	if err != nil {
 		return Result{}, false

@@ -84,7 +84,7 @@ func FuzzQuote(f *testing.F) {
 // runScript runs Script with a local dash, as the remote login shell would.
 func runScript(t *testing.T, dir string, stdin []byte, cmd ...string) (stdout, stderr []byte, code int) {
 	t.Helper()
-	c := exec.Command("sh", "-c", Script(dir, cmd))
+	c := exec.Command("sh", "-c", Script(dir, testToken, cmd))
 	var o, e bytes.Buffer
 	c.Stdout, c.Stderr, c.Stdin = &o, &e, bytes.NewReader(stdin)
 	c.Run()
@@ -97,12 +97,10 @@ func TestScript(t *testing.T) {
 	if string(out) != dir+"\nfrom stdin" || code != 3 {
 		t.Errorf("stdout %q code %d", out, code)
 	}
-	var f filter
-	f.out = &bytes.Buffer{}
-	f.started = make(chan struct{})
-	f.pids = make(chan int, 1)
+	var got bytes.Buffer
+	f := newFilter(&got, testToken, make(chan struct{}), make(chan int, 1))
 	f.write(errb)
-	if got := f.out.(*bytes.Buffer).String(); got != "oops\n" {
+	if got := got.String(); got != "oops\n" {
 		t.Errorf("filtered stderr %q (raw %q)", got, errb)
 	}
 	select {
@@ -121,7 +119,7 @@ func TestScript(t *testing.T) {
 
 // The watcher stops the job when its stderr (the SSH session) goes away.
 func TestScriptStopsJobWhenSessionGoes(t *testing.T) {
-	c := exec.Command("sh", "-c", Script("", []string{"sleep", "30"}))
+	c := exec.Command("sh", "-c", Script("", testToken, []string{"sleep", "30"}))
 	r, w, _ := os.Pipe()
 	c.Stderr = w
 	c.Start()
@@ -152,20 +150,49 @@ func TestScriptStopsJobWhenSessionGoes(t *testing.T) {
 	}
 }
 
+// testToken frames the wrapper's messages in these tests.
+const testToken = "0123456789abcdef"
+
 func TestFilterSplitFrames(t *testing.T) {
-	stream := []byte("a\x00S\x00bc\x00H\x00d\x00P4242\x00e\r\x00H\x00f")
+	fr := func(letter byte, payload string) string { return string(Frame(testToken, letter, payload)) }
+	// The job's own bytes include NULs, a frame with another token, a
+	// frame-like run without the token and a NUL at the very end: all of
+	// them are the job's and pass through unchanged (binary data on
+	// pipe:2 used to lose them).
+	job := "bc\x00d\x00\x00H\x00\x00P1\x00" + string(Frame("fedcba9876543210", 'P', "7")) + "\x00rff0123\x00e\r"
+	stream := []byte("a" + fr('S', "") + job[:9] + fr('H', "") + job[9:] + fr('P', "4242") + "f\x00" + fr('H', "") + "\x00")
+	want := job + "f\x00\x00"
 	for chunk := 1; chunk <= len(stream); chunk++ {
 		var out bytes.Buffer
-		f := filter{out: &out, started: make(chan struct{}), pids: make(chan int, 1)}
+		f := newFilter(&out, testToken, make(chan struct{}), make(chan int, 1))
 		for i := 0; i < len(stream); i += chunk {
 			f.write(stream[i:min(i+chunk, len(stream))])
 		}
-		if out.String() != "bcde\rf" || string(f.pre.Bytes()) != "a" {
-			t.Errorf("chunk %d: out %q pre %q", chunk, out.String(), f.pre.Bytes())
+		f.flush()
+		if out.String() != want || string(f.pre.Bytes()) != "a" {
+			t.Errorf("chunk %d: out %q, want %q; pre %q", chunk, out.String(), want, f.pre.Bytes())
 		}
-		if pid := <-f.pids; pid != 4242 {
-			t.Errorf("chunk %d: pid %d", chunk, pid)
+		select {
+		case pid := <-f.pids:
+			if pid != 4242 {
+				t.Errorf("chunk %d: pid %d", chunk, pid)
+			}
+		default:
+			t.Errorf("chunk %d: no pid", chunk)
 		}
+	}
+}
+
+func TestSplitFrames(t *testing.T) {
+	b := append([]byte("ssh: warning\n"), Frame(testToken, 'S', "")...)
+	b = append(b, "job\x00out"...)
+	b = append(b, Frame(testToken, 'H', "")...)
+	started, diag, job := SplitFrames(testToken, b)
+	if !started || diag != "ssh: warning" || string(job) != "job\x00out" {
+		t.Errorf("started %v diag %q job %q", started, diag, job)
+	}
+	if started, diag, _ := SplitFrames(testToken, []byte("Permission denied")); started || diag != "Permission denied" {
+		t.Errorf("no start: started %v diag %q", started, diag)
 	}
 }
 

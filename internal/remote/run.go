@@ -2,10 +2,12 @@ package remote
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -14,6 +16,7 @@ import (
 type Spec struct {
 	Argv   []string // ssh … Script(…), or a local program and its arguments
 	Remote bool     // Argv runs Script: expect protocol frames on stderr
+	Token  string   // the frame token Script (or the agent request) was given
 	Stdin  *os.File
 	Stdout *os.File // where the job's stdout goes (the caller's stdout or stderr)
 	Stderr *os.File
@@ -62,6 +65,11 @@ func ExitCode(ps *os.ProcessState) int {
 // started at all (the program is missing).
 func Run(spec Spec) (Result, error) {
 	if spec.Remote {
+		if spec.Token == "" {
+			// Without the token no frame is ever recognized: the job would
+			// run unwatched, its PID unknown, its start never seen.
+			return Result{Code: 1}, errors.New("remote job without a frame token (remote.NewToken)")
+		}
 		return runRemote(spec)
 	}
 	return runLocal(spec)
@@ -120,7 +128,7 @@ func runRemote(spec Spec) (Result, error) {
 	started := make(chan struct{})
 	startFrame := started // kept: the loop below drops its copy once seen
 	pids := make(chan int, 1)
-	f := &filter{out: spec.Stderr, started: started, pids: pids}
+	f := newFilter(spec.Stderr, spec.Token, started, pids)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
@@ -170,6 +178,7 @@ func relay(pr io.Reader, f *filter) <-chan struct{} {
 				f.write(buf[:n])
 			}
 			if err != nil {
+				f.flush()
 				close(copied)
 				return
 			}
@@ -255,16 +264,21 @@ func stopSelf() { syscall.Kill(os.Getpid(), syscall.SIGSTOP) }
 
 // filter relays the wrapper's stderr: it strips protocol frames, holds back
 // what ssh prints before the job starts (diagnostics, not the job's), and
-// passes the job's bytes through unchanged and unbuffered.
+// passes the job's bytes through unchanged and unbuffered — except the few
+// bytes that begin like a frame, held until they turn out not to be one.
 type filter struct {
 	out      io.Writer
 	started  chan struct{}
 	pids     chan int
+	prefix   []byte // NUL, "rff", the call's token (see Frame)
 	isStart  bool
-	inFrame  bool
-	frame    []byte
+	pend     []byte // bytes that may be a frame
 	pre      bytes.Buffer
 	lastSign time.Time // the last frame or byte from the remote side
+}
+
+func newFilter(out io.Writer, token string, started chan struct{}, pids chan int) *filter {
+	return &filter{out: out, started: started, pids: pids, prefix: []byte("\x00rff" + token)}
 }
 
 func (f *filter) emit(p []byte) {
@@ -280,43 +294,63 @@ func (f *filter) emit(p []byte) {
 	f.out.Write(p) // a closed caller stderr must not stop the relay
 }
 
+// maxFrame bounds a frame's letter and payload (a PID).
 const maxFrame = 24
 
 func (f *filter) write(p []byte) {
 	f.lastSign = time.Now()
 	for len(p) > 0 {
-		if !f.inFrame {
+		n := len(f.pend)
+		switch {
+		case n == 0:
 			i := bytes.IndexByte(p, 0)
 			if i < 0 {
 				f.emit(p)
 				return
 			}
 			f.emit(p[:i])
-			p = p[i+1:]
-			f.inFrame, f.frame = true, f.frame[:0]
-			continue
-		}
-		i := bytes.IndexByte(p, 0)
-		if i < 0 {
-			f.frame = append(f.frame, p...)
-			p = nil
-		} else {
-			f.frame = append(f.frame, p[:i]...)
-			p = p[i+1:]
-			f.inFrame = false
-			f.handle(f.frame)
-			continue
-		}
-		if len(f.frame) > maxFrame { // not a frame after all: pass it on
-			f.inFrame = false
-			f.emit(append([]byte{0}, f.frame...))
+			f.pend, p = append(f.pend, 0), p[i+1:]
+		case n < len(f.prefix):
+			if p[0] != f.prefix[n] {
+				// Not a frame: the held bytes are the job's. p[0] is looked
+				// at again, since it may begin a frame itself.
+				f.flush()
+				continue
+			}
+			f.pend, p = append(f.pend, p[0]), p[1:]
+		default:
+			i := bytes.IndexByte(p, 0)
+			if i < 0 {
+				f.pend, p = append(f.pend, p...), nil
+				if len(f.pend) > len(f.prefix)+maxFrame {
+					f.flush()
+				}
+				continue
+			}
+			f.pend, p = append(f.pend, p[:i]...), p[i+1:]
+			fr := f.pend[len(f.prefix):]
+			if len(fr) > maxFrame {
+				f.pend = append(f.pend, 0)
+				f.flush()
+				continue
+			}
+			f.handle(fr)
+			f.pend = f.pend[:0]
 		}
 	}
 }
 
+// flush passes on held bytes that are not a frame (also at the stream's end).
+func (f *filter) flush() {
+	held := f.pend
+	f.pend = nil
+	f.emit(held)
+}
+
+// handle acts on a frame (its letter and payload); one it does not know
+// still carried the call's token, so it is the wrapper's, not the job's.
 func (f *filter) handle(fr []byte) {
 	if len(fr) == 0 {
-		f.emit([]byte{0, 0})
 		return
 	}
 	switch fr[0] {
@@ -332,8 +366,16 @@ func (f *filter) handle(fr []byte) {
 			default:
 			}
 		}
-	case frameHeartbeat:
-	default:
-		f.emit(append(append([]byte{0}, fr...), 0))
 	}
+}
+
+// SplitFrames reads the whole captured stderr of a Script run with token:
+// whether the job started, what came before its start (ssh's diagnostics),
+// and the job's own stderr, byte for byte.
+func SplitFrames(token string, b []byte) (started bool, diag string, job []byte) {
+	var out bytes.Buffer
+	f := newFilter(&out, token, make(chan struct{}), make(chan int, 1))
+	f.write(b)
+	f.flush()
+	return f.isStart, strings.TrimSpace(f.pre.String()), out.Bytes()
 }

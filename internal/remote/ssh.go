@@ -6,6 +6,7 @@
 package remote
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -151,8 +152,11 @@ func (s SSH) Argv(remoteCommand string, quiet Quiet) []string {
 	return append(a, "--", s.Destination(), remoteCommand)
 }
 
-// Protocol frames the wrapper writes on stderr. A NUL byte never occurs in
-// ffmpeg's text output, so a frame is NUL, a letter, a payload, NUL.
+// Protocol frames the wrapper writes on stderr, interleaved with the job's
+// own stderr: NUL, "rff", the call's token, a letter, a payload, NUL. The
+// token is random per call (NewToken), so bytes the job writes — even binary
+// data sent to pipe:2 — are never taken for a frame: the filter passes every
+// byte through that does not continue the exact frame prefix.
 const (
 	frameStart     = 'S' // the wrapper runs; from here on stderr is the job's
 	framePID       = 'P' // payload: the job's remote PID, for signal forwarding
@@ -162,23 +166,42 @@ const (
 // HeartbeatInterval is how often the wrapper proves the session is alive.
 const HeartbeatInterval = "0.25"
 
+// NewToken is a fresh frame token: 16 hex digits (64 random bits), safe in
+// a shell's printf format and in an agent request.
+func NewToken() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// No randomness: a fixed token still frames correctly, only with
+		// the (tiny) chance that job bytes repeat it.
+		return "00000000deadbeef"
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Frame is one protocol frame for token: what the wrapper (and the agent)
+// writes on stderr.
+func Frame(token string, letter byte, payload string) []byte {
+	return []byte("\x00rff" + token + string(letter) + payload + "\x00")
+}
+
 // Script is the remote command: it changes to the caller's directory (paths
 // are shared between the machines), starts the job with the caller's stdin,
 // reports its PID, and watches the session: when a heartbeat cannot be
 // written (the SSH connection is gone) it stops the job, first with SIGTERM,
 // then SIGKILL. The wrapper's exit status is the job's (128+N when killed by
-// signal N, as a shell shows it).
-func Script(cwd string, command []string) string {
+// signal N, as a shell shows it). token frames its messages (NewToken).
+func Script(cwd, token string, command []string) string {
+	frame := func(letter, payload string) string { return `printf '\0rff` + token + letter + payload + `\0'` }
 	var b strings.Builder
 	if cwd != "" {
 		b.WriteString("cd -- " + Quote(cwd) + " 2>/dev/null; ")
 	}
-	b.WriteString(`printf '\0S\0' >&2; `)
+	b.WriteString(frame("S", "") + " >&2; ")
 	// A background job's stdin is /dev/null even with "<&0" (dash applies
 	// that first), so the caller's stdin is kept on fd 3 and handed over.
 	b.WriteString("exec 3<&0; " + Join(command) + " <&3 3<&- & p=$!; exec 3<&-; ")
-	b.WriteString(`printf '\0P%s\0' "$p" >&2; `)
-	b.WriteString(`(trap '' PIPE; while kill -0 "$p" 2>/dev/null; do printf '\0H\0' >&2 || { kill -TERM "$p"; sleep 2; kill -KILL "$p" 2>/dev/null; break; }; sleep ` +
+	b.WriteString(frame("P", "%s") + ` "$p" >&2; `)
+	b.WriteString(`(trap '' PIPE; while kill -0 "$p" 2>/dev/null; do ` + frame("H", "") + ` >&2 || { kill -TERM "$p"; sleep 2; kill -KILL "$p" 2>/dev/null; break; }; sleep ` +
 		HeartbeatInterval + ` </dev/null >/dev/null 2>&1; done) & w=$!; `)
 	b.WriteString(`wait "$p"; r=$?; kill "$w" 2>/dev/null; exit "$r"`)
 	return b.String()

@@ -117,9 +117,10 @@ func (c *call) probeAccess(ctx context.Context, p prober, sshc remote.SSH) (mode
 	}
 	// ffmpeg answers. Does the host run the wrapper script too? A forced
 	// command that allows only ffmpeg/ffprobe as the first word does not.
-	w := p.Probe(ctx, sshc, remote.Script("", []string{"true"}), limit)
+	token := remote.NewToken()
+	w := p.Probe(ctx, sshc, remote.Script("", token, []string{"true"}), limit)
 	switch {
-	case w.Code == 0 && bytes.Contains(w.Stderr, []byte("\x00S\x00")):
+	case w.Code == 0 && bytes.Contains(w.Stderr, remote.Frame(token, 'S', "")):
 		return state.AccessWrapper, outcome{}, true
 	case w.Code == 255 || w.TimedOut:
 		return "", c.probeFailed(w, ""), false

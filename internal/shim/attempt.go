@@ -114,20 +114,21 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 		words = append(words, "nice", "-n", strconv.Itoa(c.env.Nice))
 	}
 	words = append(append(append(words, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
-	script := remote.Script(c.env.Dir, words)
+	token := remote.NewToken()
+	script := remote.Script(c.env.Dir, token, words)
 	r := c.env.Runner
-	return c.runFramed(h, sshc, script, r.Signal, r.Guard)
+	return c.runFramed(h, sshc, script, token, r.Signal, r.Guard)
 }
 
 // runFramed runs a remote command that speaks the wrapper's frame protocol
-// (the wrapper script, or an agent's run request), with signal forwarding
-// and the guardian through signal and guard.
-func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command string,
+// (the wrapper script, or an agent's run request) framed with token, with
+// signal forwarding and the guardian through signal and guard.
+func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command, token string,
 	signal func(remote.SSH, int, syscall.Signal) bool, guard func(remote.SSH, int) (func(), error)) outcome {
 	release := func() {}
 	start := c.o.Timeouts.StartFor(len(h.Processes))
 	res, err := c.env.Runner.RunRemote(remote.Spec{
-		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true, SSH: sshc,
+		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true, Token: token, SSH: sshc,
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr,
 		// A warm master starts a job in milliseconds; a host that froze
 		// with its master up would hold the call forever.
@@ -180,7 +181,8 @@ func (c *call) runAgent(h selector.HostView, sshc remote.SSH) outcome {
 		return outcome{code: c.runLocal()}
 	}
 	c.log.Infof("Running command on host '%s' (%s) through rffmpeg agent", h.Hostname, h.Servername)
-	return c.runFramed(h, sshc, remote.AgentCommand(req), ar.AgentSignal, ar.AgentGuard)
+	req.Token = remote.NewToken()
+	return c.runFramed(h, sshc, remote.AgentCommand(req), req.Token, ar.AgentSignal, ar.AgentGuard)
 }
 
 // runPlain runs the job on a host behind a forced-command wrapper, as the
