@@ -279,3 +279,24 @@ func stripLabels(s string) string {
 	}
 	return b.String()
 }
+
+// ParseTokens is Tokens' inverse: the requirements a list of capability
+// tokens names (a queued job's needs, as its queue row records them).
+func ParseTokens(tokens []string) Requirements {
+	var r Requirements
+	for _, t := range tokens {
+		kind, name, ok := strings.Cut(t, ":")
+		switch {
+		case !ok:
+			r.Devices = append(r.Devices, t)
+		case kind == "enc":
+			r.Encoders = append(r.Encoders, name)
+		case kind == "dec":
+			r.Decoders = append(r.Decoders, name)
+		case kind == "filter":
+			r.Filters = append(r.Filters, name)
+		}
+	}
+	r.Hardware = len(r.Devices) > 0
+	return r
+}
