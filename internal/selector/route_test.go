@@ -12,11 +12,9 @@ import (
 // hostWith is host(id, 1) with properties set by fn.
 func hostWith(id int64, fn func(*state.Host)) state.Host {
 	h := host(id, 1)
-	fn(h0(&h))
+	fn(&h)
 	return h
 }
-
-func h0(h *state.Host) *state.Host { return h }
 
 func maxJobs(n int) func(*state.Host) { return func(h *state.Host) { h.MaxJobs = n } }
 
@@ -56,7 +54,7 @@ func rules(t *testing.T, whenFull string, queueMax int, rs ...string) Rules {
 }
 
 func TestRoute(t *testing.T) {
-	localNone := []state.Machine{{Machine: "me", ProbedAt: now}}                                         // probed: no hardware
+	localNone := []state.Machine{{Machine: "me", ProbedAt: now}}                                                   // probed: no hardware
 	localCuda := []state.Machine{{Machine: "me", Capabilities: []string{"cuda", "enc:h264_nvenc"}, ProbedAt: now}} // probed: a GPU here
 	type want struct {
 		id   int64
