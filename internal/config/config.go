@@ -90,6 +90,7 @@ type Config struct {
 		User     string
 		Password string
 	}
+	Scheduling Scheduling // see scheduler.go
 
 	// Sources maps every key ("logging.debug") to where its value came from.
 	Sources map[string]Source
@@ -170,7 +171,7 @@ func oneOf(vals ...string) func(any) string {
 
 // fields lists every key, in the order `rffmpeg config` prints them.
 func (c *Config) fields() []field {
-	return []field{
+	return append([]field{
 		{key: "logging.log_to_file", kind: kBool, ptr: &c.Logging.LogToFile, def: true},
 		{key: "logging.logfile", kind: kString, ptr: &c.Logging.Logfile, def: "/var/log/jellyfin/rffmpeg.log"},
 		{key: "logging.datedlogfiles", kind: kBool, ptr: &c.Logging.DatedLogfiles, def: false},
@@ -209,7 +210,7 @@ func (c *Config) fields() []field {
 		{key: "database.name", kind: kString, ptr: &c.Database.Name, def: "rffmpeg", env: "RFFMPEG_POSTGRES_DB"},
 		{key: "database.user", kind: kString, ptr: &c.Database.User, def: "", env: "RFFMPEG_POSTGRES_USER"},
 		{key: "database.password", kind: kString, ptr: &c.Database.Password, def: "", env: "RFFMPEG_POSTGRES_PASS"},
-	}
+	}, c.schedulingFields()...)
 }
 
 // Env is how Load sees the environment (os.LookupEnv in production).
