@@ -22,7 +22,7 @@ func TestImportDirections(t *testing.T) {
 		"escape":    {},
 		"safefs":    {},
 		"agent":     {"escape"},
-		"setup":     {"config", "logging", "owner", "remote", "selector", "state"},
+		"setup":     {"config", "jobclass", "logging", "owner", "remote", "selector", "state"},
 		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"jobclass":  {},
 		"selector":  {"state", "jobclass"},

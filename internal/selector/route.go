@@ -29,6 +29,20 @@ type Route struct {
 	Needs string
 }
 
+// Refusal is the one line a refused call prints on stderr (and logs), ""
+// when the route runs the job (or waits).
+func (r Route) Refusal() string {
+	switch {
+	case !r.None:
+		return ""
+	case r.Why == ReasonUnsatisfied:
+		return "no usable transcode host, and not this machine, has what this job needs: " + r.Needs
+	case r.Why == ReasonRejectFull:
+		return "every transcode host this job may use is full (scheduling.when_full: reject)"
+	}
+	return "no usable transcode host (all bad, draining or full) and commands.fallback is off"
+}
+
 // Full reports whether a host runs as many jobs as it may.
 func (h HostView) Full() bool { return h.MaxJobs > 0 && len(h.Processes) >= h.MaxJobs }
 

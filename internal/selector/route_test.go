@@ -168,8 +168,11 @@ func TestRoute(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
-			if r.Why == ReasonUnsatisfied && r.Needs == "" {
-				t.Errorf("a refusal must say what the job needs")
+			if r.Why == ReasonUnsatisfied && (r.Needs == "" || !strings.Contains(r.Refusal(), r.Needs)) {
+				t.Errorf("a refusal must say what the job needs: %q", r.Refusal())
+			}
+			if (r.Refusal() == "") != !r.None {
+				t.Errorf("refusal %q for a route that runs or waits (none=%v)", r.Refusal(), r.None)
 			}
 		})
 	}

@@ -1,0 +1,36 @@
+package setup
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/selector"
+)
+
+func TestJobPolicy(t *testing.T) {
+	noEnv := func(string) (string, bool) { return "", false }
+	c, err := config.Parse([]byte("rffmpeg:\n  scheduling:\n    when_full: wait\n    rules: [probe=local, transcode=tag:gpu]\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := owner.Identity{Machine: "m1", PID: 7}
+	p, err := JobPolicy(c, time.Now(), self, "/usr/bin/ffmpeg", []string{"-hwaccel", "cuda", "-i", "a.mkv", "-c:v", "h264_nvenc", "out.ts"}, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Job.Class != jobclass.Transcode || p.Job.Needs.String() != "cuda, enc:h264_nvenc" || p.Machine != "m1" || p.Waiting != 42 {
+		t.Errorf("policy job %+v machine %q waiting %d", p.Job, p.Machine, p.Waiting)
+	}
+	if p.Rules.WhenFull != selector.FullWait || len(p.Rules.Classes) != 2 || p.Rules.QueueMax != 100 || !p.Fallback {
+		t.Errorf("rules %+v fallback %v", p.Rules, p.Fallback)
+	}
+	c.Scheduling.Rules = []string{"probe=moon"}
+	p, err = JobPolicy(c, time.Now(), self, "ffprobe", []string{"a.mkv"}, 0)
+	if err == nil || !strings.Contains(err.Error(), `scheduling: rule "probe=moon"`) || len(p.Rules.Classes) != 0 || p.Job.Class != jobclass.Probe {
+		t.Errorf("bad rule: %v, %+v", err, p)
+	}
+}
