@@ -145,3 +145,73 @@ func Satisfies(have []string, r Requirements) (bool, []string) {
 	}
 	return len(missing) == 0, missing
 }
+
+// probeMark starts each section of ProbeScript's output.
+const probeMark = "@@rffmpeg-probe"
+
+// ProbeScript is one POSIX sh script that runs every probe with the
+// command words ffmpeg (the pre words and the ffmpeg path, e.g. ["nice",
+// "/usr/lib/jellyfin-ffmpeg/ffmpeg"]) and prints the answers in sections
+// ParseProbeScript reads: one SSH round trip per host instead of ten. Each
+// device try is bounded by timeout(1) when the host has it (a wedged driver
+// must not hang the check).
+func ProbeScript(ffmpeg []string) string {
+	var b strings.Builder
+	b.WriteString("ff() { ")
+	for _, w := range ffmpeg {
+		b.WriteString(shQuote(w) + " ")
+	}
+	b.WriteString("\"$@\"; }\n")
+	b.WriteString("t=; command -v timeout >/dev/null 2>&1 && t='timeout 10'\n")
+	for _, name := range []string{"hwaccels", "encoders", "decoders", "filters"} {
+		b.WriteString("echo '" + probeMark + " " + name + "'; ff")
+		for _, a := range ListProbeArgs[name] {
+			b.WriteString(" " + shQuote(a))
+		}
+		b.WriteString(" 2>/dev/null\n")
+	}
+	for _, dev := range ProbeDevices {
+		// The function cannot run under timeout(1); the words can.
+		b.WriteString("$t")
+		for _, w := range ffmpeg {
+			b.WriteString(" " + shQuote(w))
+		}
+		for _, a := range DeviceProbeArgs(dev) {
+			b.WriteString(" " + shQuote(a))
+		}
+		b.WriteString(" </dev/null >/dev/null 2>&1; echo \"" + probeMark + " device " + dev + " $?\"\n")
+	}
+	return b.String()
+}
+
+// shQuote quotes a word for sh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// ParseProbeScript reads ProbeScript's output.
+func ParseProbeScript(out string) ProbeResult {
+	p := ProbeResult{Devices: map[string]bool{}}
+	var section *string
+	for _, line := range strings.SplitAfter(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == probeMark {
+			section = nil
+			switch {
+			case f[1] == "device" && len(f) == 4:
+				p.Devices[f[2]] = f[3] == "0"
+			case f[1] == "hwaccels":
+				section = &p.HWAccels
+			case f[1] == "encoders":
+				section = &p.Encoders
+			case f[1] == "decoders":
+				section = &p.Decoders
+			case f[1] == "filters":
+				section = &p.Filters
+			}
+			continue
+		}
+		if section != nil {
+			*section += line
+		}
+	}
+	return p
+}

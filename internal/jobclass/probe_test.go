@@ -163,3 +163,57 @@ func TestRealFFmpeg(t *testing.T) {
 	}
 	t.Logf("devices %v, capabilities %q", devs, caps)
 }
+
+// The one-round-trip probe script, run by a real sh with the real ffmpeg
+// behind a path that needs quoting: its sections parse to the same
+// answers as the separate calls, and every device gets an exit status.
+func TestProbeScript(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	dir := t.TempDir() + "/it's here"
+	if err := exec.Command("mkdir", "-p", dir).Run(); err != nil {
+		t.Fatal(err)
+	}
+	link := dir + "/ffmpeg"
+	if err := exec.Command("ln", "-s", ff, link).Run(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", ProbeScript([]string{"nice", link})).Output()
+	if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	p := ParseProbeScript(string(out))
+	if len(p.Devices) != len(ProbeDevices) {
+		t.Errorf("devices %v, want one answer for each of %v", p.Devices, ProbeDevices)
+	}
+	enc, _ := exec.Command(ff, ListProbeArgs["encoders"]...).Output()
+	if got, want := ParseCodecs(p.Encoders), ParseCodecs(string(enc)); !reflect.DeepEqual(got, want) || len(got) == 0 {
+		t.Errorf("encoders through the script: %d names, directly %d", len(got), len(want))
+	}
+	if len(ParseFilters(p.Filters)) == 0 || len(ParseCodecs(p.Decoders)) == 0 {
+		t.Errorf("filters or decoders missing from the script's output")
+	}
+	// A device that initialises (vulkan through a software driver, when
+	// present) must read as working, one that does not as failing: the
+	// script's statuses match running the probe directly.
+	for _, dev := range []string{"cuda", "vulkan"} {
+		direct := exec.Command(ff, DeviceProbeArgs(dev)...).Run() == nil
+		if p.Devices[dev] != direct {
+			t.Errorf("%s: script says %v, direct run %v", dev, p.Devices[dev], direct)
+		}
+	}
+}
+
+func TestParseProbeScript(t *testing.T) {
+	out := probeMark + " hwaccels\n" + hwaccelsOut + probeMark + " encoders\n" + encodersOut +
+		probeMark + " device cuda 0\n" + probeMark + " device vaapi 1\n" + probeMark + " device qsv 124\n"
+	p := ParseProbeScript(out)
+	if got, want := p.Devices, map[string]bool{"cuda": true, "vaapi": false, "qsv": false}; !reflect.DeepEqual(got, want) {
+		t.Errorf("devices %v, want %v", got, want)
+	}
+	if got := Capabilities(p); !reflect.DeepEqual(got, []string{"cuda", "enc:h264_nvenc", "enc:h264_v4l2m2m"}) {
+		t.Errorf("capabilities %q", got)
+	}
+}

@@ -226,3 +226,14 @@ func (p Policy) reservations(v View) map[int64]int {
 	}
 	return reserved
 }
+
+// QueuePosition is a waiter's place among the live waiters (1: next), 0
+// when the row is not (or no longer) queued.
+func (v View) QueuePosition(id int64) int {
+	for i, w := range v.Queue {
+		if w.ID == id {
+			return i + 1
+		}
+	}
+	return 0
+}

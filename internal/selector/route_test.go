@@ -258,3 +258,19 @@ func TestCapacityText(t *testing.T) {
 		}
 	}
 }
+
+func TestQueuePosition(t *testing.T) {
+	p := Policy{Now: now, Dead: func(_ int, owner string, _ time.Time) bool { return owner == "dead" }}
+	v := p.Classify(state.Snapshot{Queue: []state.Waiter{{ID: 3, Owner: "dead"}, {ID: 5}, {ID: 9}}})
+	for _, tc := range []struct {
+		id   int64
+		want int
+	}{{5, 1}, {9, 2}, {3, 0}, {4, 0}} {
+		if got := v.QueuePosition(tc.id); got != tc.want {
+			t.Errorf("position of %d: got %d, want %d", tc.id, got, tc.want)
+		}
+	}
+	if len(v.DeadQueue) != 1 || v.DeadQueue[0] != 3 {
+		t.Errorf("dead waiters %v, want [3]", v.DeadQueue)
+	}
+}
