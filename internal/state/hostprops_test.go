@@ -153,6 +153,18 @@ func TestQueueRows(t *testing.T) {
 		if snap, _ = s.Snapshot(ctx); len(snap.Queue) != 0 {
 			t.Errorf("after LeaveQueue: %+v", snap.Queue)
 		}
+		// clear (everything) empties the queue; a waiter whose row went
+		// queues again on its next try, at the end.
+		l4, _, _, _ := s.Acquire(ctx, other, wait)
+		if c, err := s.Clear(ctx, "", false); err != nil || c.Queued != 1 {
+			t.Errorf("clear: %+v, %v", c, err)
+		}
+		other.Waiting = l4.Waiting
+		l5, _, _, _ := s.Acquire(ctx, other, wait)
+		snap, _ = s.Snapshot(ctx)
+		if l5.Waiting == 0 || len(snap.Queue) != 1 || snap.Queue[0].ID != l5.Waiting {
+			t.Errorf("requeue after clear: %+v, queue %+v", l5, snap.Queue)
+		}
 	})
 }
 

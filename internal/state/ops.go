@@ -321,7 +321,7 @@ func (s *Store) update(ctx context.Context, find finder, set func(tx *sql.Tx, id
 }
 
 // Cleared counts what Clear deleted.
-type Cleared struct{ Processes, States int64 }
+type Cleared struct{ Processes, States, Queued int64 }
 
 // FallbackRef names the local fallback's rows in Clear.
 const FallbackRef = "fallback"
@@ -383,6 +383,14 @@ func (s *Store) clear(ctx context.Context, find finder, onlyBad bool) (Cleared, 
 			return err
 		}
 		c.States, _ = r.RowsAffected()
+		if find == nil && !onlyBad {
+			// The wait queue too (a malformed row another tool wrote goes
+			// with it); a live waiter queues again on its next try.
+			if r, err = tx.ExecContext(ctx, `DELETE FROM rffmpeg_queue`); err != nil {
+				return err
+			}
+			c.Queued, _ = r.RowsAffected()
+		}
 		return s.reapOrphans(ctx, tx)
 	})
 	return c, err
