@@ -25,6 +25,7 @@ func TestImportDirections(t *testing.T) {
 		"setup":     {"config", "jobclass", "logging", "owner", "remote", "selector", "state"},
 		"doctor":    {"config", "escape", "logging", "remote", "setup", "state"},
 		"jobclass":  {},
+		"wol":       {},
 		"selector":  {"state", "jobclass"},
 		"statetest": {"state", "selector"},
 		"tui":       {"state", "selector", "escape"},

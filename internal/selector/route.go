@@ -3,6 +3,7 @@ package selector
 import (
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/state"
@@ -16,6 +17,7 @@ const (
 	ReasonRejectFull  Reason = "every usable host is full and scheduling.when_full is reject"
 	ReasonQueueFull   Reason = "every usable host is full and the wait queue is full: local fallback"
 	ReasonUnsatisfied Reason = "no usable host and not this machine has what the job needs"
+	ReasonWake        Reason = "no awake host can take the job: waking a sleeping one"
 )
 
 // Route is where a job goes.
@@ -27,6 +29,9 @@ type Route struct {
 	// Needs is what the job needs when no host and not this machine has it
 	// (for the one-line error), as capability tokens.
 	Needs string
+	// Wake is a sleeping host to wake (Wake-on-LAN) when Wait is set for
+	// that reason; 0: none.
+	Wake int64
 }
 
 // Refusal is the one line a refused call prints on stderr (and logs), ""
@@ -107,6 +112,9 @@ func localCan(r jobclass.Requirements, local *state.Machine) bool {
 //     fallback (run locally), wait (queue) or reject.
 //  5. No candidate: the local fallback when allowed and this machine has
 //     what the job needs; otherwise nothing runs.
+//
+// Before 4 and 5, a sleeping host (see sleeper) that could take the job is
+// woken: the route is Wait with Wake set.
 func (p Policy) Route(v View) Route {
 	needs := p.Job.Needs
 	rule, ruled := p.Rules.ruleFor(p.Job.Class)
@@ -127,6 +135,9 @@ func (p Policy) Route(v View) Route {
 	if i, why, ok := pick(v.Hosts, cands, reserved); ok {
 		return Route{HostID: v.Hosts[i].ID, Why: why}
 	}
+	if id := p.sleeper(v, rule.Target, needs); id != 0 {
+		return Route{Wait: true, Wake: id, Why: ReasonWake}
+	}
 	local := p.Fallback && localCan(needs, v.Local)
 	if len(cands) > 0 {
 		return p.whenFull(v, local)
@@ -138,6 +149,33 @@ func (p Policy) Route(v View) Route {
 		return Route{None: true, Why: ReasonUnsatisfied, Needs: needs.String()}
 	}
 	return Route{None: true, Why: ReasonNone}
+}
+
+// WakeFailed starts the reason of the bad mark a caller records when a
+// host it woke did not answer in time: until that mark expires, the host
+// is not woken again (every call would wait for it in vain).
+const WakeFailed = "did not wake"
+
+// sleeper is the host to wake when no awake host can take the job: a
+// host with a Wake-on-LAN address that is bad (it did not answer: asleep),
+// that the rule's target allows, that has what the job needs and is not
+// full; the first by priority, then id. 0: none.
+func (p Policy) sleeper(v View, t Target, needs jobclass.Requirements) int64 {
+	var best *HostView
+	for i := range v.Hosts {
+		h := &v.Hosts[i]
+		if h.WoLMAC == "" || h.State != state.StateBad || h.Full() || !t.matches(h.Host) || !h.can(needs, v.Local) ||
+			h.Bad != nil && strings.HasPrefix(h.Bad.Reason, WakeFailed) {
+			continue
+		}
+		if best == nil || h.Priority < best.Priority {
+			best = h
+		}
+	}
+	if best == nil {
+		return 0
+	}
+	return best.ID
 }
 
 // whenFull applies scheduling.when_full when every candidate is full.

@@ -134,6 +134,21 @@ func TestRoute(t *testing.T) {
 			Queue: []state.Waiter{{ID: 7, PID: 5, Owner: "dead"}}},
 			rules(t, "wait", 0), softJob, true, 0, want{id: 1, why: ReasonLeastBusy}},
 
+		// Hosts that sleep: a bad host with a Wake-on-LAN address is woken
+		// rather than running elsewhere or failing.
+		{"all full, a sleeper: wake it", state.Snapshot{Hosts: []state.Host{hostWith(1, maxJobs(1)), hostWith(2, func(h *state.Host) { h.WoLMAC = "aa:bb:cc:dd:ee:ff" })},
+			Processes: procs(1, 1, 1), Marks: []state.Mark{{ID: 1, HostID: 2, State: state.StateBad, Created: now}}},
+			Rules{}, softJob, true, 0, want{wait: true, why: ReasonWake}},
+		{"a sleeper without what the job needs stays asleep", state.Snapshot{Hosts: []state.Host{hostWith(2, all(intel, func(h *state.Host) { h.WoLMAC = "aa:bb:cc:dd:ee:ff" }))},
+			Marks: []state.Mark{{ID: 1, HostID: 2, State: state.StateBad, Created: now}}},
+			Rules{}, nvencJob, true, 0, want{id: 0, why: ReasonFallback}},
+		{"a host that did not wake is not woken again", state.Snapshot{Hosts: []state.Host{hostWith(2, func(h *state.Host) { h.WoLMAC = "aa:bb:cc:dd:ee:ff" })},
+			Marks: []state.Mark{{ID: 1, HostID: 2, State: state.StateBad, Created: now, Reason: WakeFailed + " within 60s"}}},
+			Rules{}, softJob, true, 0, want{id: 0, why: ReasonFallback}},
+		{"an awake host first", state.Snapshot{Hosts: []state.Host{host(1, 1), hostWith(2, func(h *state.Host) { h.WoLMAC = "aa:bb:cc:dd:ee:ff" })},
+			Marks: []state.Mark{{ID: 1, HostID: 2, State: state.StateBad, Created: now}}},
+			Rules{}, softJob, true, 0, want{id: 1, why: ReasonIdle}},
+
 		// Priority tiers.
 		{"lower priority number first, even when busier", state.Snapshot{Hosts: []state.Host{hostWith(1, prio(10)), hostWith(2, all(prio(0), maxJobs(3)))}, Processes: procs(2, 2, 1)},
 			Rules{}, softJob, true, 0, want{id: 2, why: ReasonLeastBusy}},
@@ -170,6 +185,9 @@ func TestRoute(t *testing.T) {
 			}
 			if r.Why == ReasonUnsatisfied && (r.Needs == "" || !strings.Contains(r.Refusal(), r.Needs)) {
 				t.Errorf("a refusal must say what the job needs: %q", r.Refusal())
+			}
+			if (r.Wake != 0) != (r.Why == ReasonWake) {
+				t.Errorf("wake %d with reason %q", r.Wake, r.Why)
 			}
 			if (r.Refusal() == "") != !r.None {
 				t.Errorf("refusal %q for a route that runs or waits (none=%v)", r.Refusal(), r.None)
