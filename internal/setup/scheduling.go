@@ -8,6 +8,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
 // Rules are the configured scheduling rules (the scheduling section); a
@@ -40,4 +41,17 @@ func JobPolicy(c *config.Config, now time.Time, self owner.Identity, tool string
 // waiting and is placed as scheduling.when_full: fallback would.
 func QueueTimeout(c *config.Config) time.Duration {
 	return time.Duration(c.Scheduling.QueueTimeout) * time.Second
+}
+
+// Programs are the ffmpeg and ffprobe a remote host runs: its own paths
+// (rffmpeg set HOST ffmpeg=… ffprobe=…) or else commands.ffmpeg/ffprobe.
+func Programs(c *config.Config, h state.Host) (ffmpeg, ffprobe string) {
+	ffmpeg, ffprobe = c.Commands.FFmpeg, c.Commands.FFprobe
+	if h.FFmpeg != "" {
+		ffmpeg = h.FFmpeg
+	}
+	if h.FFprobe != "" {
+		ffprobe = h.FFprobe
+	}
+	return ffmpeg, ffprobe
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
 func TestJobPolicy(t *testing.T) {
@@ -32,5 +33,21 @@ func TestJobPolicy(t *testing.T) {
 	p, err = JobPolicy(c, time.Now(), self, "ffprobe", []string{"a.mkv"}, 0)
 	if err == nil || !strings.Contains(err.Error(), `scheduling: rule "probe=moon"`) || len(p.Rules.Classes) != 0 || p.Job.Class != jobclass.Probe {
 		t.Errorf("bad rule: %v, %+v", err, p)
+	}
+}
+
+func TestPrograms(t *testing.T) {
+	c, _ := config.Parse(nil, func(string) (string, bool) { return "", false })
+	for _, tc := range []struct {
+		h            state.Host
+		ffmpeg, prob string
+	}{
+		{state.Host{}, "/usr/lib/jellyfin-ffmpeg/ffmpeg", "/usr/lib/jellyfin-ffmpeg/ffprobe"},
+		{state.Host{FFmpeg: "/usr/bin/ffmpeg"}, "/usr/bin/ffmpeg", "/usr/lib/jellyfin-ffmpeg/ffprobe"},
+		{state.Host{FFmpeg: "/a/ffmpeg", FFprobe: "/a/ffprobe"}, "/a/ffmpeg", "/a/ffprobe"},
+	} {
+		if f, p := Programs(c, tc.h); f != tc.ffmpeg || p != tc.prob {
+			t.Errorf("%+v: got %s %s", tc.h, f, p)
+		}
 	}
 }
