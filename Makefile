@@ -36,3 +36,13 @@ bench:
 
 clean:
 	rm -rf bin
+
+# A Debian package, build/rffmpeg_<version>_<arch>.deb (ARCH=arm64 for
+# another architecture, VERSION=… for a release), and release binaries for
+# amd64 and arm64 with SHA256SUMS in dist/. See packaging/.
+.PHONY: deb dist
+deb:
+	bash packaging/deb.sh
+
+dist:
+	bash packaging/dist.sh

@@ -63,8 +63,8 @@ func TestExactArguments(t *testing.T) {
 	}
 }
 
-// 2. Streams: binary stdin intact, ffprobe stdout identical to a local run,
-// the original's stdout routing, live stderr.
+// 2. Streams: binary stdin intact, ffprobe and ffmpeg stdout identical to a
+// local run (and the original's routing as an opt-in), live stderr.
 func TestExactStreams(t *testing.T) {
 	r, e := twoHosts(t, nil)
 	blob := make([]byte, 3<<20)
@@ -80,16 +80,26 @@ func TestExactStreams(t *testing.T) {
 		t.Errorf("ffprobe JSON differs from local (exit %d):\n%s\nvs\n%s", res.code, res.stdout, local)
 	}
 	// ffmpeg reading the file from stdin (-i pipe:0): its md5 of the
-	// decoded frames equals a local run's. Without a special flag ffmpeg's
-	// stdout goes to stderr (the original's routing).
+	// decoded frames equals a local run's, on stdout (exact by default).
 	nut := mediaAs(t, e.dir, 2, "nut")
 	data, _ := os.ReadFile(nut)
 	localMD5, _ := exec.Command("sh", "-c", r.ffmpeg+` -loglevel error -i pipe:0 -map 0:v -f md5 - <"$1"`, "x", nut).Output()
-	res = e.run("ffmpeg", data, "-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-map", "0:v", "-f", "md5", "-")
-	if res.code != 0 || len(res.stdout) != 0 || !bytes.Contains(res.stderr, bytes.TrimSpace(localMD5)) || len(localMD5) < 10 {
-		t.Errorf("md5 via stdin: exit %d stdout %q stderr %q want %q", res.code, res.stdout, res.stderr, localMD5)
+	md5Args := []string{"-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-map", "0:v", "-f", "md5", "-"}
+	res = e.run("ffmpeg", data, md5Args...)
+	if res.code != 0 || !bytes.Equal(res.stdout, localMD5) || len(res.stderr) != 0 || len(localMD5) < 10 {
+		t.Errorf("md5 via stdin: exit %d stdout %q stderr %q want %q on stdout", res.code, res.stdout, res.stderr, localMD5)
 	}
-	// A special flag sends stdout to stdout.
+	// The original's routing, opted into: without a special flag ffmpeg's
+	// stdout goes to stderr; with one, to stdout.
+	orig := newEnv(t, r, map[string]string{"commands": "stdout_routing: original"})
+	orig.mustCLI("add", "127.0.0.2")
+	res = orig.run("ffmpeg", data, md5Args...)
+	if res.code != 0 || len(res.stdout) != 0 || !bytes.Contains(res.stderr, bytes.TrimSpace(localMD5)) {
+		t.Errorf("original routing, md5 via stdin: exit %d stdout %q stderr %q want %q on stderr", res.code, res.stdout, res.stderr, localMD5)
+	}
+	if res = orig.run("ffmpeg", nil, "-version"); !bytes.HasPrefix(res.stdout, []byte("ffmpeg version")) || res.code != 0 {
+		t.Errorf("original routing, -version: exit %d stdout %.30q", res.code, res.stdout)
+	}
 	res = e.run("ffmpeg", nil, "-version")
 	if !bytes.HasPrefix(res.stdout, []byte("ffmpeg version")) || res.code != 0 {
 		t.Errorf("-version: exit %d stdout %q", res.code, res.stdout)

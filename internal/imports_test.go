@@ -18,7 +18,7 @@ func TestImportDirections(t *testing.T) {
 		"remote":    {},
 		"owner":     {},
 		"config":    {},
-		"logging":   {},
+		"logging":   {"escape"},
 		"escape":    {},
 		"safefs":    {},
 		"agent":     {"escape"},
@@ -28,10 +28,11 @@ func TestImportDirections(t *testing.T) {
 		"wol":       {},
 		"selector":  {"state", "jobclass"},
 		"statetest": {"state", "selector"},
-		"tui":       {"state", "selector", "escape"},
+		"tui":       {"state", "selector", "escape", "logging"},
 		"cli":       {"config", "doctor", "escape", "logging", "owner", "selector", "setup", "state"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
+		"shim":      {"config", "logging", "owner", "remote", "selector", "setup", "state"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {

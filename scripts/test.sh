@@ -25,6 +25,11 @@ command -v flock >/dev/null 2>&1 || need+=(util-linux)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v useradd >/dev/null 2>&1 || need+=(passwd)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates) # go downloads modules over HTTPS
+# The generated completions are run by the shells they are for, the man
+# page rendered by groff.
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
+command -v groff >/dev/null 2>&1 || need+=(groff-base)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2
@@ -52,6 +57,7 @@ if [ "$(id -u)" = 0 ]; then
   # Where namespaces work (root), the freeze/partition tests must not
   # skip silently: a failure to make a namespace host fails the run.
   export RFFMPEG_TEST_REQUIRE_PG=1 RFFMPEG_TEST_REQUIRE_SSH=1 RFFMPEG_TEST_REQUIRE_NETNS=1
+  export RFFMPEG_TEST_REQUIRE_SHELLS=1
 else
   echo "not root: PostgreSQL and sshd tests are skipped unless RFFMPEG_TEST_PG_HOST is set" >&2
 fi
@@ -68,3 +74,9 @@ echo "== go test"
 # by every checkout on the machine).
 go test -count=1 -timeout 20m $(go list ./... | grep -v -e '/e2e$' -e '/internal/testrig')
 flock /tmp/rffmpeg-e2e.lock go test -count=1 -timeout 20m ./internal/testrig/... ./e2e/
+if [ "$(id -u)" = 0 ]; then
+  # The Debian package: built, installed with dpkg, a real remote transcode
+  # through the installed files, removed and purged.
+  echo "== Debian package"
+  bash scripts/deb-test.sh
+fi

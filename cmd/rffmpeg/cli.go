@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/rffmpeg/rffmpeg/internal/cli"
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/shim"
 )
 
 // version and commit are set at build time (a build from a git checkout
@@ -30,7 +29,7 @@ func (a *app) cli(args []string) int {
 			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		},
 		Version: version, Commit: commit,
-		RunJob: a.runJobAdapter,
+		RunJob: a.runJob,
 		TUI:    a.console,
 	})
 }
@@ -40,26 +39,8 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// runJobAdapter is cli.Env.RunJob over today's cmdRun (shim.go), until the
-// shim's flow moves into its own package and exports it.
-func (a *app) runJobAdapter(c *config.Config, prog string, args []string, stderrAsStdout bool) int {
-	o := map[string]string{}
-	if stderrAsStdout {
-		o["stderr-as-stdout"] = "true"
-	}
-	err := cmdRun(a, c, o, append([]string{prog}, args...))
-	var code exitCode
-	if errors.As(err, &code) {
-		return int(code)
-	}
-	if err != nil {
-		return cli.ExitError
-	}
-	return cli.ExitOK
+// runJob is cli.Env.RunJob: `rffmpeg run`, any command through the
+// shim's flow with this process's streams.
+func (a *app) runJob(c *config.Config, prog string, args []string, stderrAsStdout bool) int {
+	return a.runShim(c, shim.FromConfig(c), shim.CommandJob(append([]string{prog}, args...), stderrAsStdout))
 }
-
-// exitCode is how cmdRun (shim.go) returns the job's exit code; the CLI's
-// own exit codes live in internal/cli.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }

@@ -32,7 +32,7 @@ func (x *verb) init(o InitOptions) error {
 	if err := x.confirmInit(opts, o.Yes); err != nil {
 		return err
 	}
-	if opts.Backend == "sqlite" {
+	if opts.Backend == state.SQLite {
 		if err := os.MkdirAll(filepath.Dir(opts.Path), 0o770); err != nil {
 			return fmt.Errorf("create state directory: %w", err)
 		}
@@ -42,7 +42,7 @@ func (x *verb) init(o InitOptions) error {
 		return permissionHint(opts, fmt.Errorf("initialize %s: %w", opts.Describe(), err))
 	}
 	s.Close()
-	if opts.Backend == "sqlite" && root {
+	if opts.Backend == state.SQLite && root {
 		if err := chownState(opts.Path, uid, gid); err != nil {
 			return err
 		}

@@ -211,7 +211,7 @@ func writeStatusText(w io.Writer, now time.Time, v selector.View) {
 	for _, h := range v.Hosts {
 		st := h.State
 		if h.Bad != nil {
-			st += " (" + h.BadNote(now, ", ") + ")"
+			st += " (" + h.BadNote(now, ", ", nil) + ")"
 		}
 		cells := []string{h.Hostname, h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}
 		if routing {

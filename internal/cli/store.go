@@ -28,7 +28,7 @@ func (x *verb) withStore(fn func(s *state.Store) error) error {
 // open the database: the group to join or the owner to run as, read from
 // the files themselves (the configuration may say otherwise).
 func permissionHint(o state.Options, err error) error {
-	if o.Backend != "sqlite" || !deniedSQLite(o.Path, err) {
+	if o.Backend != state.SQLite || !deniedSQLite(o.Path, err) {
 		return err
 	}
 	dir := filepath.Dir(o.Path)

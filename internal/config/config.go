@@ -70,6 +70,7 @@ type Config struct {
 		BadMarkTTL     int
 		KeepaliveEvery int
 		KeepaliveCount int
+		Env            []string
 	}
 	Commands struct {
 		SSH             string
@@ -80,6 +81,7 @@ type Config struct {
 		FallbackFFprobe string
 		SpecialFlags    []string
 		Fallback        bool
+		StdoutRouting   string
 	}
 	Database struct {
 		Type     string
@@ -98,8 +100,9 @@ type Config struct {
 	Warnings []string
 }
 
-// BuiltinSpecialFlags are the arguments whose presence sends ffmpeg's stdout
-// to the caller's stdout (the original's list); commands.special_flags adds to it.
+// builtinSpecialFlags are the original's list of arguments asking for output
+// the caller reads (under commands.stdout_routing: original, their presence
+// sends ffmpeg's stdout to stdout); commands.special_flags adds to it.
 var builtinSpecialFlags = []string{"-version", "-encoders", "-decoders", "-hwaccels", "-filters", "-h", "-muxers", "-fp_format"}
 
 // SpecialFlags returns the built-in special flags plus the configured ones.
@@ -193,6 +196,9 @@ func (c *Config) fields() []field {
 		{key: "remote.bad_mark_ttl", kind: kInt, ptr: &c.Remote.BadMarkTTL, def: 60, check: positive},
 		{key: "remote.keepalive_interval", kind: kInt, ptr: &c.Remote.KeepaliveEvery, def: 2, check: positive},
 		{key: "remote.keepalive_count", kind: kInt, ptr: &c.Remote.KeepaliveCount, def: 3, check: positive},
+		// Variable names (a trailing * is a prefix) carried to the remote
+		// ffmpeg besides the built-in FFREPORT, AV_LOG_FORCE_*, TZ, LANG, LC_*.
+		{key: "remote.env", kind: kList, ptr: &c.Remote.Env, def: []string{}},
 
 		{key: "commands.ssh", kind: kString, ptr: &c.Commands.SSH, def: "/usr/bin/ssh"},
 		{key: "commands.pre", kind: kList, ptr: &c.Commands.Pre, def: []string{}},
@@ -202,6 +208,11 @@ func (c *Config) fields() []field {
 		{key: "commands.fallback_ffprobe", kind: kString, ptr: &c.Commands.FallbackFFprobe, def: "/usr/lib/jellyfin-ffmpeg/ffprobe"},
 		{key: "commands.special_flags", kind: kList, ptr: &c.Commands.SpecialFlags, def: []string{}},
 		{key: "commands.fallback", kind: kBool, ptr: &c.Commands.Fallback, def: true},
+		// exact: ffmpeg's stdout is the caller's stdout on every call.
+		// original: the original's routing (ffmpeg's stdout to stderr unless
+		// a special flag is present), for callers that relied on it.
+		{key: "commands.stdout_routing", kind: kString, ptr: &c.Commands.StdoutRouting, def: "exact",
+			check: oneOf("exact", "original")},
 
 		{key: "database.type", kind: kString, ptr: &c.Database.Type, def: SQLite, check: oneOf(SQLite, Postgres)},
 		{key: "database.path", kind: kString, ptr: &c.Database.Path, def: ""},

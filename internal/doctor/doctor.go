@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -151,6 +152,10 @@ type statusHosts struct {
 		Hostname   string `json:"hostname"`
 		Servername string `json:"servername"`
 	} `json:"hosts"`
+	// What the store said about the open: a database the account can only
+	// read (side files another user created) answers status but would
+	// fail every job's write.
+	Warnings []string `json:"warnings"`
 }
 
 // openAsAccount runs `rffmpeg status --json` as the service account with
@@ -170,6 +175,11 @@ func openAsAccount(ctx context.Context, c *config.Config, a account, exe string)
 	var st statusHosts
 	if res.Err == nil && res.Code == 0 && json.Unmarshal(res.Stdout, &st) == nil {
 		ch.Status, ch.Message = OK, fmt.Sprintf("%s opened and read by %s", desc, a.Name)
+		if len(st.Warnings) > 0 {
+			ch.Status = Fail
+			ch.Message = fmt.Sprintf("%s opened by %s, but: %s", desc, a.Name, strings.Join(st.Warnings, "; "))
+			ch.Fix = "see the file checks above: every file beside the database must be writable by the service account"
+		}
 		hosts := []state.Host{}
 		for _, h := range st.Hosts {
 			hosts = append(hosts, state.Host{ID: h.ID, Hostname: h.Hostname, Servername: h.Servername})

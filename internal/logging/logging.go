@@ -4,6 +4,7 @@
 //
 // to the configured file (or one dated file per day, Jellyfin's naming), so
 // users' greps keep working. A log that cannot be opened never stops a job.
+// Control characters in a message are escaped, so one message is one line.
 package logging
 
 import (
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/escape"
 )
 
 // Options say where and how much to log.
@@ -96,7 +99,11 @@ func (l *Logger) writer() io.Writer {
 
 func (l *Logger) log(level, format string, args ...any) {
 	t := l.o.Now()
-	line := fmt.Sprintf("%s,%03d - rffmpeg[%d] - %s - %s\n", t.Format("2006-01-02 15:04:05"), t.Nanosecond()/1e6, l.o.PID, level, fmt.Sprintf(format, args...))
+	// Arguments, host names and a remote host's stderr reach messages: a
+	// newline must not forge a line ("Finished rffmpeg with return code 0")
+	// and a terminal sequence must not act on whoever tails the log.
+	msg := escape.Line(fmt.Sprintf(format, args...))
+	line := fmt.Sprintf("%s,%03d - rffmpeg[%d] - %s - %s\n", t.Format("2006-01-02 15:04:05"), t.Nanosecond()/1e6, l.o.PID, level, msg)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// One write per line: O_APPEND keeps concurrent shims' lines whole.

@@ -45,3 +45,23 @@ func TestUnwritableLogIsNotFatal(t *testing.T) {
 		t.Errorf("Err = %v", l.Err())
 	}
 }
+
+// A message is one line whatever its arguments hold: a newline in an
+// argument cannot forge a line, terminal sequences come out inert.
+func TestMessagesAreOneLine(t *testing.T) {
+	at := time.Date(2026, 11, 24, 9, 5, 7, 42e6, time.Local)
+	for _, tt := range []struct{ arg, want string }{
+		{"a.mkv\n2026-11-24 09:05:07,042 - rffmpeg[1] - INFO - Finished rffmpeg with return code 0",
+			`a.mkv\n2026-11-24 09:05:07,042 - rffmpeg[1] - INFO - Finished rffmpeg with return code 0`},
+		{"x\r\x1b]0;pwned\x07\x1b[2J", `x\r\x1b]0;pwned\x07\x1b[2J`},
+		{"ünï ✓ tab\there", `ünï ✓ tab\there`},
+	} {
+		var buf bytes.Buffer
+		l := New(Options{Stderr: &buf, PID: 4242, Now: func() time.Time { return at }})
+		l.Infof("Starting rffmpeg as ffmpeg with args: %s", tt.arg)
+		want := "2026-11-24 09:05:07,042 - rffmpeg[4242] - INFO - Starting rffmpeg as ffmpeg with args: " + tt.want + "\n"
+		if got := buf.String(); got != want {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	}
+}

@@ -37,3 +37,83 @@ func Classify(code int, diag string) string {
 	}
 	return first + " (exit " + strconv.Itoa(code) + ")"
 }
+
+// Class is what kind of failure ended a remote call. Only the host's
+// failures (HostFault) mark it bad: ffmpeg's own errors (a missing input, a
+// bad option or filter) and signals sent to the job never do.
+type Class string
+
+const (
+	ClassOK      Class = "ok"
+	ClassExit    Class = "ffmpeg's own exit"             // the job ran and exited non-zero
+	ClassSignal  Class = "killed by signal"              // the job ran and was killed (128+N)
+	ClassMissing Class = "remote program missing"        // 127
+	ClassNotExec Class = "remote program not executable" // 126
+	ClassConnect Class = "connect failure"               // refused, unreachable, unknown name, banner timeout
+	ClassAuth    Class = "authentication failure"        // permission denied
+	ClassHostKey Class = "host key refused"              // changed or unknown key
+	ClassShell   Class = "remote shell error"            // the remote shell failed before the job started
+	ClassTimeout Class = "timeout"                       // no start within the bound: host frozen or unreachable
+	ClassLost    Class = "connection lost"               // the session died under a running job
+)
+
+// HostFault reports whether the class blames the host.
+func (c Class) HostFault() bool {
+	switch c {
+	case ClassConnect, ClassAuth, ClassHostKey, ClassTimeout, ClassLost, ClassShell:
+		return true
+	}
+	return false
+}
+
+// ClassOf classifies a remote job's result.
+func ClassOf(res Result) Class {
+	switch {
+	case res.Lost:
+		return ClassLost
+	case res.TimedOut:
+		return ClassTimeout
+	case res.Started:
+		return startedClass(res.Code)
+	}
+	d := strings.ToLower(res.Diag)
+	switch {
+	case strings.Contains(d, "remote host identification has changed"), strings.Contains(d, "host key verification failed"):
+		return ClassHostKey
+	case strings.Contains(d, "permission denied"):
+		return ClassAuth
+	case res.Code == 255:
+		return ClassConnect // ssh's own failure: it never reached a shell
+	case res.Code == 127:
+		return ClassMissing
+	case res.Code == 126:
+		return ClassNotExec
+	}
+	return ClassShell
+}
+
+func startedClass(code int) Class {
+	switch {
+	case code == 0:
+		return ClassOK
+	case code == 127:
+		return ClassMissing
+	case code == 126:
+		return ClassNotExec
+	case code > 128 && code < 128+65:
+		return ClassSignal
+	}
+	return ClassExit
+}
+
+// Describe is the class with its detail, for the log: "ffmpeg's own exit 1",
+// "killed by signal 9".
+func (c Class) Describe(code int) string {
+	switch c {
+	case ClassSignal:
+		return string(c) + " " + strconv.Itoa(code-128)
+	case ClassOK:
+		return "exit 0"
+	}
+	return string(c) + " (exit " + strconv.Itoa(code) + ")"
+}

@@ -34,6 +34,7 @@ func StartGuardian(killArgv []string) (*Guardian, error) {
 	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", guardScript, "rffmpeg-guardian"}, killArgv...)...)
 	cmd.ExtraFiles = []*os.File{r} // fd 3
+	cmd.Env = SSHEnv(os.Environ())
 	// Its own process group: a signal meant for the shim's group is the
 	// shim's to handle; the guardian must be there if the shim cannot.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -24,14 +24,14 @@ func TestArgv(t *testing.T) {
 		{"tofu, persistent, quiet", func(s *SSH) { s.Persist = 300; s.User = "jellyfin" }, true,
 			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "StrictHostKeyChecking=accept-new", "-o", "UserKnownHostsFile=/var/lib/rffmpeg/known_hosts",
 				"-o", "ControlMaster=auto", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-o", "ControlPersist=300",
-				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "jellyfin@gpu1", "CMD")},
+				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "--", "jellyfin@gpu1", "CMD")},
 		{"original host keys, no persistence, check", func(s *SSH) { s.HostKeys = HostKeysIgnore }, false,
 			append(append([]string{"/usr/bin/ssh", "-o", "LogLevel=ERROR"}, common...), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "gpu1", "CMD")},
+				"-i", "/var/lib/jellyfin/.ssh/id_rsa", "--", "gpu1", "CMD")},
 		{"ssh decides host keys", func(s *SSH) { s.HostKeys = HostKeysSSH; s.Extra = nil }, true,
-			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "gpu1", "CMD")},
+			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "--", "gpu1", "CMD")},
 		{"keepalives", func(s *SSH) { s.HostKeys = HostKeysSSH; s.Extra = nil; s.KeepaliveEvery = 2; s.KeepaliveCount = 3 }, true,
-			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3", "gpu1", "CMD")},
+			append(append([]string{"/usr/bin/ssh", "-q"}, common...), "-o", "ServerAliveInterval=2", "-o", "ServerAliveCountMax=3", "--", "gpu1", "CMD")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +169,7 @@ func TestFilterSplitFrames(t *testing.T) {
 
 func TestControlArgv(t *testing.T) {
 	s := SSH{Path: "ssh", User: "jf", Host: "gpu1", PersistDir: "/run/shm/", Extra: []string{"-p", "2222"}}
-	want := []string{"ssh", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-O", "exit", "-p", "2222", "jf@gpu1"}
+	want := []string{"ssh", "-o", "ControlPath=/run/shm/ssh-%r@%h:%p", "-O", "exit", "-p", "2222", "--", "jf@gpu1"}
 	if got := s.ControlArgv("exit"); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
@@ -191,5 +191,73 @@ func TestClassify(t *testing.T) {
 		if got := Classify(tt.code, tt.diag); !strings.Contains(got, tt.want) {
 			t.Errorf("Classify(%d, %q) = %q, want %q", tt.code, tt.diag, got, tt.want)
 		}
+	}
+}
+
+func TestValidHost(t *testing.T) {
+	for _, tt := range []struct {
+		host string
+		ok   bool
+	}{
+		{"gpu1", true}, {"10.0.0.7", true}, {"::1", true}, {"gpu-1.example.org", true}, {"fe80::1%eth0", true},
+		{"", false}, {"-oProxyCommand=touch /tmp/x", false}, {"-F/tmp/cfg", false}, {"-E/tmp/log", false},
+		{"gpu1 -oProxyCommand=x", false}, {"gpu\n1", false}, {"gpu\t1", false}, {"gpu\x1b1", false},
+		{"gpu\x001", false}, {"gpu\xff", false}, {strings.Repeat("a", 256), false},
+	} {
+		if got := ValidHost(tt.host) == ""; got != tt.ok {
+			t.Errorf("ValidHost(%q) ok = %v, want %v (%s)", tt.host, got, tt.ok, ValidHost(tt.host))
+		}
+	}
+}
+
+// However the hostname starts, ssh sees it after "--": an operand, never an option.
+func TestDestinationAfterDoubleDash(t *testing.T) {
+	s := SSH{Path: "ssh", Host: "-oProxyCommand=x", ConnectTimeout: 1, HostKeys: HostKeysSSH, Extra: []string{"-p", "22"}}
+	for _, argv := range [][]string{s.Argv("CMD", true), s.ControlArgv("exit")} {
+		i := len(argv) - 2
+		if argv[len(argv)-1] != "CMD" {
+			i = len(argv) - 1
+		}
+		if argv[i-1] != "--" || argv[i] != "-oProxyCommand=x" {
+			t.Errorf("argv %q: destination not right after --", argv)
+		}
+	}
+}
+
+func TestSSHEnvDropsLoaderVariables(t *testing.T) {
+	got := SSHEnv([]string{"PATH=/bin", "LD_LIBRARY_PATH=/opt/emby/lib", "LD_PRELOAD=x.so", "HOME=/h", "OLD_LD=1"})
+	if want := []string{"PATH=/bin", "HOME=/h", "OLD_LD=1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestClassOf(t *testing.T) {
+	for _, tt := range []struct {
+		res  Result
+		want Class
+		host bool
+	}{
+		{Result{Started: true}, ClassOK, false},
+		{Result{Started: true, Code: 1}, ClassExit, false},
+		{Result{Started: true, Code: 8}, ClassExit, false},
+		{Result{Started: true, Code: 137}, ClassSignal, false},
+		{Result{Started: true, Code: 127}, ClassMissing, false},
+		{Result{Started: true, Code: 126}, ClassNotExec, false},
+		{Result{Started: true, Code: 255, Lost: true}, ClassLost, true},
+		{Result{Code: 137, TimedOut: true}, ClassTimeout, true},
+		{Result{Code: 255, Diag: "ssh: connect to host 10.0.0.1 port 22: Connection refused"}, ClassConnect, true},
+		{Result{Code: 255, Diag: "Connection timed out during banner exchange"}, ClassConnect, true},
+		{Result{Code: 255}, ClassConnect, true},
+		{Result{Code: 255, Diag: "jf@gpu1: Permission denied (publickey)."}, ClassAuth, true},
+		{Result{Code: 255, Diag: "Host key verification failed."}, ClassHostKey, true},
+		{Result{Code: 2, Diag: "sh: 1: Syntax error: Unterminated quoted string"}, ClassShell, true},
+	} {
+		got := ClassOf(tt.res)
+		if got != tt.want || got.HostFault() != tt.host {
+			t.Errorf("ClassOf(%+v) = %q (host fault %v), want %q (%v)", tt.res, got, got.HostFault(), tt.want, tt.host)
+		}
+	}
+	if got, want := ClassSignal.Describe(137), "killed by signal 9"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
 	}
 }

@@ -67,6 +67,9 @@ func command(spec Spec) *exec.Cmd {
 	// If the shim is SIGKILLed, the kernel sends the child SIGTERM: a local
 	// ffmpeg stops cleanly, an ssh client goes away.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if spec.Remote {
+		cmd.Env = SSHEnv(os.Environ())
+	}
 	return cmd
 }
 
@@ -82,6 +85,9 @@ func runLocal(spec Spec) (Result, error) {
 			select {
 			case s := <-spec.Signals:
 				cmd.Process.Signal(s)
+				if s == syscall.SIGTSTP {
+					stopSelf()
+				}
 			case <-done:
 				return
 			}
@@ -112,69 +118,11 @@ func runRemote(spec Spec) (Result, error) {
 		return Result{Code: 127}, err
 	}
 	pw.Close()
-	copied := make(chan struct{})
-	go func() {
-		buf := make([]byte, 32*1024)
-		for {
-			n, err := pr.Read(buf)
-			if n > 0 {
-				f.write(buf[:n])
-			}
-			if err != nil {
-				close(copied)
-				return
-			}
-		}
-	}()
+	copied := relay(pr, f)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	var res Result
-	pid := 0
-	var timeout <-chan time.Time
-	if spec.StartTimeout > 0 {
-		t := time.NewTimer(spec.StartTimeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	var pending []syscall.Signal // signals that arrived before the PID
-	forward := func(sig syscall.Signal) {
-		if pid > 0 && spec.Forward != nil && spec.Forward(sig, pid) {
-			return
-		}
-		// No way to reach the remote job: end the local ssh; the session
-		// closes and the wrapper's watcher stops the job.
-		cmd.Process.Signal(syscall.SIGTERM)
-	}
-wait:
-	for {
-		select {
-		case <-started:
-			res.Started, started, timeout = true, nil, nil
-		case p := <-pids:
-			pid = p
-			if spec.OnPID != nil {
-				spec.OnPID(p)
-			}
-			for _, s := range pending {
-				go forward(s)
-			}
-			pending = nil
-		case <-timeout:
-			res.TimedOut = true
-			cmd.Process.Kill()
-			timeout = nil
-		case s := <-spec.Signals:
-			sig, _ := s.(syscall.Signal)
-			if pid == 0 && res.Started {
-				pending = append(pending, sig)
-				continue
-			}
-			go forward(sig)
-		case <-exited:
-			break wait
-		}
-	}
+	res := waitRemote(spec, cmd, started, pids, exited)
 	// The stream ends when the master connection drops its copy of our
 	// pipe, at once when the remote side closed the channel. A master whose
 	// host stopped answering keeps it: after a start timeout do not wait at
@@ -199,6 +147,100 @@ wait:
 	res.Lost = res.Started && res.Code == 255 && time.Since(f.lastSign) > lostAfter
 	return res, nil
 }
+
+// relay copies the wrapper's stderr through the filter until it ends.
+func relay(pr *os.File, f *filter) <-chan struct{} {
+	copied := make(chan struct{})
+	go func() {
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := pr.Read(buf)
+			if n > 0 {
+				f.write(buf[:n])
+			}
+			if err != nil {
+				close(copied)
+				return
+			}
+		}
+	}()
+	return copied
+}
+
+// waitRemote waits for the local ssh to exit, meanwhile noting the start
+// frame and the remote PID, enforcing the start timeout and forwarding
+// signals.
+func waitRemote(spec Spec, cmd *exec.Cmd, started <-chan struct{}, pids <-chan int, exited <-chan error) Result {
+	var res Result
+	pid := 0
+	var timeout <-chan time.Time
+	if spec.StartTimeout > 0 {
+		t := time.NewTimer(spec.StartTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var pending []syscall.Signal // signals that arrived before the PID
+	forward := func(sig syscall.Signal, pid int) {
+		ok := pid > 0 && spec.Forward != nil && spec.Forward(sig, pid)
+		if sig == syscall.SIGTSTP {
+			// The remote job is paused (or could not be): now pause here
+			// too, so the caller's shell sees its job stopped.
+			stopSelf()
+		}
+		if !ok && Terminates(sig) {
+			// No way to reach the remote job: end the local ssh; the
+			// session closes and the wrapper's watcher stops the job.
+			cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+wait:
+	for {
+		select {
+		case <-started:
+			res.Started, started, timeout = true, nil, nil
+		case p := <-pids:
+			pid = p
+			if spec.OnPID != nil {
+				spec.OnPID(p)
+			}
+			for _, s := range pending {
+				go forward(s, pid)
+			}
+			pending = nil
+		case <-timeout:
+			res.TimedOut = true
+			cmd.Process.Kill()
+			timeout = nil
+		case s := <-spec.Signals:
+			sig, _ := s.(syscall.Signal)
+			if pid == 0 && !res.Started && !Terminates(sig) {
+				continue // nothing to pause or notify yet
+			}
+			if pid == 0 && res.Started {
+				pending = append(pending, sig)
+				continue
+			}
+			go forward(sig, pid)
+		case <-exited:
+			break wait
+		}
+	}
+	return res
+}
+
+// Terminates reports whether a signal, forwarded, means "end the job" (the
+// others pause, resume or notify it).
+func Terminates(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGUSR1, syscall.SIGUSR2:
+		return false
+	}
+	return true
+}
+
+// stopSelf stops this process as SIGTSTP's default action would have, once
+// the job is paused; SIGCONT resumes it (and is forwarded in turn).
+func stopSelf() { syscall.Kill(os.Getpid(), syscall.SIGSTOP) }
 
 // filter relays the wrapper's stderr: it strips protocol frames, holds back
 // what ssh prints before the job starts (diagnostics, not the job's), and

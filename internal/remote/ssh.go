@@ -79,7 +79,9 @@ func (s SSH) ControlPath() string {
 func (s SSH) ControlArgv(op string) []string {
 	a := []string{s.Path, "-o", "ControlPath=" + s.ControlPath(), "-O", op}
 	a = append(a, s.Extra...)
-	return append(a, s.Destination())
+	// "--": the destination is data; a host row written by another tool as
+	// "-oProxyCommand=…" must never be parsed as an option.
+	return append(a, "--", s.Destination())
 }
 
 // Quiet selects ssh's own messages: a job runs with -q (the original's
@@ -126,7 +128,8 @@ func (s SSH) Argv(remoteCommand string, quiet Quiet) []string {
 			"-o", "ControlPersist="+strconv.Itoa(s.Persist))
 	}
 	a = append(a, s.Extra...)
-	return append(a, s.Destination(), remoteCommand)
+	// "--": see ControlArgv. remote.args stay before it: they are options.
+	return append(a, "--", s.Destination(), remoteCommand)
 }
 
 // Protocol frames the wrapper writes on stderr. A NUL byte never occurs in

@@ -1,7 +1,6 @@
 package selector
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -10,13 +9,18 @@ import (
 // BadNote describes the bad mark in force on h for a person, its parts
 // joined by sep: why (when known), who set it, how long ago, and when the
 // host is tried again (absent for the original's marks, which last as long
-// as their writer). "" when h is not bad. The text is raw (the reason is a
-// remote host's stderr): escape it for display.
+// as their writer). dur formats the two durations (nil: rounded to the
+// second, as time.Duration prints). "" when h is not bad. The text is raw
+// (the reason is a remote host's stderr): escape it for display. `rffmpeg
+// status` and the console both describe marks through here.
 //
 //	connection refused, by PID 4242, 1m5s ago, retry in 55s
-func (h HostView) BadNote(now time.Time, sep string) string {
+func (h HostView) BadNote(now time.Time, sep string, dur func(time.Duration) string) string {
 	if h.Bad == nil {
 		return ""
+	}
+	if dur == nil {
+		dur = func(d time.Duration) string { return d.Round(time.Second).String() }
 	}
 	var parts []string
 	if h.Bad.Reason != "" {
@@ -24,10 +28,10 @@ func (h HostView) BadNote(now time.Time, sep string) string {
 	}
 	parts = append(parts, "by PID "+strconv.Itoa(h.Bad.PID))
 	if !h.Bad.Created.IsZero() {
-		parts = append(parts, fmt.Sprintf("%s ago", now.Sub(h.Bad.Created).Round(time.Second)))
+		parts = append(parts, dur(now.Sub(h.Bad.Created))+" ago")
 	}
 	if !h.BadUntil.IsZero() {
-		parts = append(parts, fmt.Sprintf("retry in %s", h.BadUntil.Sub(now).Round(time.Second)))
+		parts = append(parts, "retry in "+dur(h.BadUntil.Sub(now)))
 	}
 	return strings.Join(parts, sep)
 }

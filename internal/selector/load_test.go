@@ -58,7 +58,7 @@ func TestBadNote(t *testing.T) {
 			", ", "refused, by PID 42, 1m5s ago, retry in 55s"},
 		{selector.HostView{Bad: &state.Mark{PID: 7, Reason: "x", Created: now.Add(-time.Second)}}, " · ", "x · by PID 7 · 1s ago"},
 	} {
-		if got := tc.h.BadNote(now, tc.sep); got != tc.want {
+		if got := tc.h.BadNote(now, tc.sep, nil); got != tc.want {
 			t.Errorf("got %q, want %q", got, tc.want)
 		}
 	}

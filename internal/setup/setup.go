@@ -28,10 +28,10 @@ func Log(c *config.Config) logging.Options {
 // Store is which database the configuration names.
 func Store(c *config.Config) state.Options {
 	if c.Database.Type == config.Postgres {
-		return state.Options{Backend: "postgresql", Host: c.Database.Host, Port: c.Database.Port,
+		return state.Options{Backend: state.PostgreSQL, Host: c.Database.Host, Port: c.Database.Port,
 			User: c.Database.User, Password: c.Database.Password, Name: c.Database.Name}
 	}
-	return state.Options{Backend: "sqlite", Path: c.DBPath()}
+	return state.Options{Backend: state.SQLite, Path: c.DBPath()}
 }
 
 // OpenStore opens the configured database.

@@ -60,7 +60,7 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 	f.send(dbErrMsg{err: errors.New("read state: open /var/lib/rffmpeg/rffmpeg.db: " + cause)})
 	golden(t, "errors-80x24", f.m)
 	screen := strings.Join(strings.Fields(ansi.Strip(f.m.View().Content)), " ")
-	for _, want := range []string{cause, "connection refused · PID 4242 · 10s ago · retry in 50s"} {
+	for _, want := range []string{cause, "connection refused · by PID 4242 · 10s ago · retry in 50s"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("screen lost %q", want)
 		}

@@ -153,18 +153,7 @@ func hostCells(f frame, v selector.View, r hostRow) []string {
 func hostNote(f frame, h *selector.HostView) string {
 	switch {
 	case h.Bad != nil:
-		note := escape.Line(h.Bad.Reason)
-		if note == "" {
-			note = "bad"
-		}
-		note += " · PID " + strconv.Itoa(h.Bad.PID)
-		if !h.Bad.Created.IsZero() {
-			note += " · " + age(f.now.Sub(h.Bad.Created)) + " ago"
-		}
-		if !h.BadUntil.IsZero() {
-			note += " · retry in " + age(h.BadUntil.Sub(f.now))
-		}
-		return note
+		return escape.Line(h.BadNote(f.now, " · ", age))
 	case h.LastError != "":
 		return f.st.dim.Render("last: " + escape.Line(h.LastError) + " (" + age(f.now.Sub(h.LastErrAt)) + " ago)")
 	}

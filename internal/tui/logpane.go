@@ -1,11 +1,8 @@
 package tui
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -14,17 +11,21 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/logging"
 )
 
 // maxLogLines is what the log pane keeps.
 const maxLogLines = 2000
 
+// logBacklog is how much of the log the pane shows when it first opens it.
+const logBacklog = 64 << 10
+
 // followLog waits until the log has something new for the pane and returns
-// it: lines appended to path since off, or a reset when the file is new
-// (rotation, the next day's dated file) or shorter. It polls the file size
-// every 250 ms without sending anything meanwhile, so an idle console is not
-// re-rendered for nothing. The first read of a file takes its last 64 KiB.
-func followLog(ctx context.Context, pathAt func() string, prevPath string, off int64) tea.Cmd {
+// it (logging.ReadNew: lines appended since pos, or a reset when the file
+// was rotated, replaced by the next day's dated file, or truncated). It
+// polls every 250 ms without sending anything meanwhile, so an idle console
+// is not re-rendered for nothing.
+func followLog(ctx context.Context, pathAt func() string, pos logging.Pos) tea.Cmd {
 	return func() tea.Msg {
 		for first := true; ; first = false {
 			if !first {
@@ -34,53 +35,17 @@ func followLog(ctx context.Context, pathAt func() string, prevPath string, off i
 				case <-time.After(250 * time.Millisecond):
 				}
 			}
-			if msg, ok := readLog(pathAt(), prevPath, off); ok {
-				return msg
+			if c, ok := logging.ReadNew(pathAt(), pos, logBacklog); ok {
+				return logMsg(c)
 			}
 		}
 	}
 }
 
-// readLog reads what is new in path; ok is false when nothing is.
-func readLog(path, prevPath string, off int64) (logMsg, bool) {
-	msg := logMsg{path: path, off: off}
-	if path == "" {
-		return msg, false
-	}
-	if path != prevPath {
-		msg.reset, msg.off = true, -1
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return msg, msg.reset && prevPath != ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return msg, false
-	}
-	if msg.off < 0 || fi.Size() < msg.off {
-		msg.reset = true
-		msg.off = max(0, fi.Size()-64*1024)
-	}
-	if fi.Size() > msg.off {
-		f.Seek(msg.off, io.SeekStart)
-		b, _ := io.ReadAll(io.LimitReader(f, 4<<20))
-		// Keep a partial last line for the next read.
-		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-			b = b[:i+1]
-			msg.off += int64(len(b))
-			msg.lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		}
-	}
-	return msg, msg.reset || len(msg.lines) > 0
-}
-
 // logPane is the tail of the log file: its lines, where the next read
 // starts, and how far back the reader has scrolled.
 type logPane struct {
-	path   string
-	off    int64
+	pos    logging.Pos
 	lines  []string
 	scroll int // lines back from the newest shown
 	search filterInput
@@ -136,17 +101,17 @@ func (p logPane) filterTitle() string {
 
 // add takes what followLog read.
 func (p *logPane) add(msg logMsg) {
-	if msg.reset {
+	if msg.Reset {
 		p.lines, p.scroll = nil, 0
 	}
-	p.path, p.off = msg.path, msg.off
-	if len(msg.lines) == 0 {
+	p.pos = msg.Pos
+	if len(msg.Lines) == 0 {
 		return
 	}
 	if p.scroll > 0 {
-		p.scroll += len(msg.lines) // keep the reader's place
+		p.scroll += len(msg.Lines) // keep the reader's place
 	}
-	p.lines = append(p.lines, msg.lines...)
+	p.lines = append(p.lines, msg.Lines...)
 	if len(p.lines) > maxLogLines {
 		p.lines = append([]string(nil), p.lines[len(p.lines)-maxLogLines:]...)
 	}
@@ -188,8 +153,8 @@ func logView(st styles, l string, w int) string {
 // view renders the pane in height lines; path is the file rffmpeg logs to
 // now ("" when it logs to stderr).
 func (p logPane) view(f frame, path string, height int, focused bool) []string {
-	if p.path != "" {
-		path = p.path
+	if p.pos.Path != "" {
+		path = p.pos.Path
 	}
 	title := "Log"
 	if path != "" {

@@ -112,7 +112,7 @@ func (m Model) followLog() tea.Cmd {
 	}
 	now := m.cfg.Now
 	pathAt := func() string { return m.cfg.LogPath(now()) }
-	return followLog(m.ctx, pathAt, m.log.path, m.log.off)
+	return followLog(m.ctx, pathAt, m.log.pos)
 }
 
 func (m *Model) setStatus(text string, isErr bool) { m.status, m.statusErr = text, isErr }

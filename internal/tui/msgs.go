@@ -6,6 +6,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/rffmpeg/rffmpeg/internal/logging"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
@@ -54,12 +55,7 @@ type loadedMsg struct {
 type tickMsg time.Time
 
 // logMsg carries lines appended to the log.
-type logMsg struct {
-	path  string
-	off   int64
-	lines []string
-	reset bool
-}
+type logMsg logging.Chunk
 
 // doneMsg reports a write's result for the status line. It triggers no
 // reload: the change feed sees the write and reloads once.
@@ -106,14 +102,12 @@ func listen(ch <-chan error) tea.Cmd {
 
 func load(ctx context.Context, ops Ops, policy func(time.Time) selector.Policy, now func() time.Time) tea.Cmd {
 	return func() tea.Msg {
-		snap, err := ops.Snapshot(ctx)
+		// Classified and reaped exactly as `rffmpeg status` does.
+		t := now()
+		v, err := selector.Load(ctx, ops, policy(t))
 		if err != nil {
 			return dbErrMsg{err}
 		}
-		t := now()
-		v := policy(t).Classify(snap)
-		// Rows of dead writers go, as with `status` (best effort).
-		ops.Reap(ctx, v.DeadProcesses, v.DeadMarks)
 		return loadedMsg{view: v, at: t}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/rffmpeg/rffmpeg/internal/logging"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 	"github.com/rffmpeg/rffmpeg/internal/state/statetest"
@@ -95,8 +96,8 @@ func (f *fixture) sync() {
 		f.send(connect(f.m.ctx, f.m.cfg.Open)())
 	}
 	f.send(load(f.m.ctx, f.m.ops, f.m.cfg.Policy, f.m.cfg.Now)())
-	if msg, ok := readLog(f.m.cfg.LogPath(now), f.m.log.path, f.m.log.off); ok {
-		f.send(msg)
+	if c, ok := logging.ReadNew(f.m.cfg.LogPath(now), f.m.log.pos, logBacklog); ok {
+		f.send(logMsg(c))
 	}
 }
 

@@ -38,7 +38,7 @@ func PostgresAdmin() (state.Options, bool) {
 	if port == 0 {
 		port = 5432
 	}
-	return state.Options{Backend: "postgresql", Host: host, Port: port,
+	return state.Options{Backend: state.PostgreSQL, Host: host, Port: port,
 		User: os.Getenv("RFFMPEG_TEST_PG_USER"), Password: os.Getenv("RFFMPEG_TEST_PG_PASS"), Name: "postgres"}, true
 }
 
@@ -46,9 +46,9 @@ var seq atomic.Int64
 
 // Backends lists SQLite and, when the rig has a server, PostgreSQL.
 func Backends(t *testing.T) []Backend {
-	bs := []Backend{{Name: "sqlite", New: NewSQLite}}
+	bs := []Backend{{Name: string(state.SQLite), New: NewSQLite}}
 	if _, ok := PostgresAdmin(); ok {
-		bs = append(bs, Backend{Name: "postgresql", New: NewPostgres})
+		bs = append(bs, Backend{Name: string(state.PostgreSQL), New: NewPostgres})
 	} else if os.Getenv("RFFMPEG_TEST_REQUIRE_PG") == "1" {
 		t.Fatal("RFFMPEG_TEST_REQUIRE_PG=1 but RFFMPEG_TEST_PG_HOST is not set")
 	} else {
@@ -59,23 +59,11 @@ func Backends(t *testing.T) []Backend {
 
 // NewSQLite names a database file in a fresh temporary directory.
 func NewSQLite(t *testing.T) state.Options {
-	return state.Options{Backend: "sqlite", Path: filepath.Join(t.TempDir(), "rffmpeg.db")}
+	return state.Options{Backend: state.SQLite, Path: filepath.Join(t.TempDir(), "rffmpeg.db")}
 }
 
-// PgDSN is a keyword/value connection string for o, every value quoted as
-// the store quotes it (a password with a space, a quote or a backslash used
-// to break the old unquoted or half-quoted copy). The store exports no DSN
-// builder yet; when it does, this should call it.
-func PgDSN(o state.Options) string {
-	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
-		pgQuote(o.Host), o.Port, pgQuote(o.User), pgQuote(o.Password), pgQuote(o.Name))
-}
-
-// pgQuote quotes a value for a keyword/value connection string, as
-// internal/state does.
-func pgQuote(v string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-}
+// PgDSN is the store's own connection string for o (state.Options.PostgresDSN).
+func PgDSN(o state.Options) string { return o.PostgresDSN() }
 
 // NewPostgres creates an empty database on the test server, dropped at the end.
 func NewPostgres(t *testing.T) state.Options {
@@ -106,7 +94,7 @@ func Raw(t *testing.T, o state.Options) *sql.DB {
 	t.Helper()
 	var db *sql.DB
 	var err error
-	if o.Backend == "postgresql" {
+	if o.Backend == state.PostgreSQL {
 		db, err = sql.Open("pgx", PgDSN(o))
 	} else {
 		db, err = sql.Open("sqlite3", "file:"+o.Path+"?_pragma=busy_timeout(10000)")
@@ -124,7 +112,7 @@ func CreateOriginal(t *testing.T, o state.Options, withServername bool) {
 	t.Helper()
 	db := Raw(t, o)
 	defer db.Close()
-	pg := o.Backend == "postgresql"
+	pg := o.Backend == state.PostgreSQL
 	idType, ts := "INTEGER PRIMARY KEY", "DATETIME"
 	if pg {
 		idType, ts = "SERIAL PRIMARY KEY", "TIMESTAMP"
@@ -167,13 +155,7 @@ func OriginalWrites(t *testing.T, o state.Options) {
 	t.Helper()
 	db := Raw(t, o)
 	defer db.Close()
-	p := func(q string) string {
-		if o.Backend != "postgresql" {
-			return q
-		}
-		n := 0
-		return replaceQ(q, &n)
-	}
+	p := func(q string) string { return state.Rebind(o.Backend, q) }
 	for _, q := range []struct {
 		sql  string
 		args []any
@@ -192,19 +174,6 @@ func OriginalWrites(t *testing.T, o state.Options) {
 	if err := db.QueryRow("SELECT count(*) FROM hosts WHERE hostname = 'old.lan'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("original's host insert not visible: %d %v", n, err)
 	}
-}
-
-func replaceQ(q string, n *int) string {
-	var b strings.Builder
-	for _, r := range q {
-		if r == '?' {
-			*n++
-			b.WriteString("$" + strconv.Itoa(*n))
-		} else {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // LeastBusy is the real policy with fallback, all writers alive.

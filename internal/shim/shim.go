@@ -1,0 +1,303 @@
+// Package shim is the ffmpeg/ffprobe face of rffmpeg: one call's flow from
+// the arguments to the exit code. It selects a host (atomically with the
+// other calls, through the state store), checks it when its last check is
+// stale, runs the job there, marks the host bad when the host (not ffmpeg)
+// failed, selects again, and falls back to the local program when no host is
+// usable. Every process it starts goes through a Runner, so the flow is
+// tested against a fake one and a real SQLite file; `rffmpeg run` uses the
+// same flow.
+package shim
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+// Job is one call to run on the selected host.
+type Job struct {
+	As             string   // how rffmpeg was called, for the log ("ffmpeg", "rffmpeg run")
+	RemoteProg     string   // what runs on a remote host
+	LocalProg      string   // what runs here (a localhost host or the fallback)
+	Args           []string // its arguments
+	StdoutToStderr bool     // the original's routing: the job's stdout goes to stderr
+	Label          string   // the command as recorded in the processes table
+	// LogArgs are the arguments as the "Starting rffmpeg" line shows them
+	// (nil: Args; `rffmpeg run` shows the command too, as the original does).
+	LogArgs []string
+}
+
+// Streams are the caller's standard streams, handed to the job as they are
+// (no copy: binary stdin and stdout pass untouched, and the job sees a
+// terminal when the caller has one).
+type Streams struct {
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Env is what a call runs with besides its options.
+type Env struct {
+	Log     *logging.Logger
+	Runner  Runner
+	Now     func() time.Time
+	Self    owner.Identity   // this process (read once per call)
+	Signals <-chan os.Signal // the signals to forward (see Signals)
+	Dir     string           // the caller's working directory, where the remote command runs
+	// Nice is the shim's nice value at start (see Nice): a caller's
+	// `nice ffmpeg …` lowers the remote job's priority too.
+	Nice int
+	// Environ is the caller's environment (nil: this process's), of which
+	// Options.EnvAllow picks what reaches the remote job.
+	Environ []string
+}
+
+// Run runs one call to its end and returns its exit code: the job's, or 1
+// when nothing could run. It writes the original's first and last log lines.
+func Run(ctx context.Context, o Options, env Env, j Job, s Streams) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Runner == nil {
+		env.Runner = Exec{}
+	}
+	if env.Signals == nil {
+		env.Signals = Signals()
+	}
+	if env.Environ == nil {
+		env.Environ = os.Environ()
+	}
+	shown := j.LogArgs
+	if shown == nil {
+		shown = j.Args
+	}
+	env.Log.Infof("Starting rffmpeg as %s with args: %s", j.As, strings.Join(shown, " "))
+	c := &call{o: o, env: env, log: env.Log, j: j, s: s}
+	var code int
+	if o.ConfigErr != nil {
+		c.log.Errorf("Invalid configuration, running locally with defaults: %v", o.ConfigErr)
+		code = c.runLocal()
+	} else {
+		code = c.run(ctx)
+	}
+	c.log.Infof("Finished rffmpeg with return code %d", code)
+	return code
+}
+
+// call is one run of the flow.
+type call struct {
+	o     Options
+	env   Env
+	log   *logging.Logger
+	j     Job
+	s     Streams
+	store *state.Store
+}
+
+func (c *call) stdout() *os.File {
+	if c.j.StdoutToStderr {
+		return c.s.Stderr
+	}
+	return c.s.Stdout
+}
+
+// say is the one case where the shim speaks on stderr: nothing could run.
+func (c *call) say(format string, args ...any) {
+	fmt.Fprintf(c.s.Stderr, "rffmpeg: "+format+"\n", args...)
+}
+
+// runLocal runs the job's local program here.
+func (c *call) runLocal() int {
+	c.log.Infof("Running command on host 'localhost' (localhost)")
+	t0 := time.Now()
+	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: append([]string{c.j.LocalProg}, c.j.Args...),
+		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals})
+	if err != nil {
+		c.log.Errorf("Cannot run %s: %v", c.j.LocalProg, err)
+		c.say("cannot run %s: %v", c.j.LocalProg, err)
+	}
+	c.log.Debugf("Local job ended after %v", time.Since(t0).Round(time.Millisecond))
+	return res.Code
+}
+
+func (c *call) run(ctx context.Context) int {
+	store, err := state.Open(ctx, c.o.Store)
+	if err != nil {
+		c.log.Errorf("Cannot open the state database, running locally: %v", err)
+		if !c.o.Fallback {
+			c.say("%v (and commands.fallback is off)", err)
+			return 1
+		}
+		return c.runLocal()
+	}
+	defer store.Close()
+	c.store = store
+	self := c.env.Self
+	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
+	var endMaster *remote.SSH
+	// The master of a host that stopped answering holds the streams of this
+	// call's session that never opened (ssh passed it our descriptors): a
+	// caller reading stdout to its end waits for them, so it must be gone
+	// before this call exits (EndMaster is bounded).
+	var ending sync.WaitGroup
+	defer ending.Wait()
+	for attempt := 0; attempt < c.o.MaxAttempts; attempt++ {
+		req.Claim.Now = c.env.Now()
+		lease, d, chosen, err := c.acquire(ctx, req)
+		if endMaster != nil {
+			// Only now, with this call's next host recorded: ending the master
+			// ends the other calls' jobs on it, whose teardown then writes the
+			// database; this call must not queue behind those writes. And
+			// beside the next attempt, not before it: on a loaded machine
+			// `ssh -O exit` takes a few hundred milliseconds.
+			s := *endMaster
+			ending.Add(1)
+			go func() { defer ending.Done(); c.endMaster(s) }()
+			endMaster = nil
+		}
+		if err != nil {
+			c.log.Errorf("Cannot select a host, running locally: %v", err)
+			return c.runLocal()
+		}
+		if d.None {
+			c.log.Errorf("No usable host and commands.fallback is off: not running")
+			c.say("no usable transcode host (all bad or draining) and commands.fallback is off")
+			return 1
+		}
+		stop := c.heartbeat(lease)
+		out := c.attempt(ctx, chosen)
+		stop()
+		if !out.retry {
+			return c.finish(lease, chosen, out)
+		}
+		req.Replace, req.MarkBad = &lease, nil
+		if out.mark {
+			c.log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", chosen.Hostname, chosen.Servername, out.code, out.reason)
+			req.MarkBad = &state.BadMark{HostID: chosen.ID, Reason: out.reason}
+		} else {
+			c.log.Infof("Skipping host %s (%s): %s", chosen.Hostname, chosen.Servername, out.reason)
+		}
+		if out.dropMaster {
+			s := c.sshFor(chosen.Hostname)
+			endMaster = &s
+		}
+	}
+	c.log.Errorf("Gave up after %d hosts failed", c.o.MaxAttempts)
+	return 1
+}
+
+// acquire selects a host and records the job on it in one transaction.
+func (c *call) acquire(ctx context.Context, req state.AcquireRequest) (state.Lease, state.Decision, selector.HostView, error) {
+	pol := c.o.Policy(req.Claim.Now, c.env.Self)
+	var chosen selector.HostView
+	var why selector.Reason
+	lease, d, snap, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
+		var d state.Decision
+		d, chosen, why = pol.Plan(snap)
+		return d
+	})
+	for _, m := range snap.Malformed {
+		// Another tool wrote a row the store cannot use (an ssh option for
+		// a host name, a weight that is not a number): it is left out and
+		// the pool works on; say so where an admin will look.
+		c.log.Warnf("Skipped a malformed row (%s): 'rffmpeg remove' or 'rffmpeg clear' deletes it", m)
+	}
+	if err == nil && !d.None {
+		if chosen.ID == state.LocalHostID {
+			c.log.Debugf("Chose %s: %s", hostLabel(chosen), why)
+		} else {
+			c.log.Debugf("Chose %s: %s (%d running, weight %d)", hostLabel(chosen), why, len(chosen.Processes), chosen.Weight)
+		}
+	}
+	return lease, d, chosen, err
+}
+
+// finish ends a job that ran (or could not run at all): the host's bad mark
+// if the host failed under it, then the release of its rows, bounded.
+func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
+	var claim state.Claim
+	if out.mark {
+		// The job ran and its host failed under it: the media server sees
+		// the failure (and retries); new calls avoid the host.
+		c.log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", h.Hostname, h.Servername, out.code, out.reason)
+		claim = state.Claim{PID: c.env.Self.PID, Owner: c.env.Self.String(), Now: c.env.Now()}
+	}
+	t0 := time.Now()
+	c.bounded(func(ctx context.Context) error {
+		if out.mark {
+			if err := c.store.MarkBad(ctx, h.ID, claim, out.reason); err != nil {
+				return err
+			}
+		}
+		return c.store.Release(ctx, lease)
+	})
+	c.log.Debugf("Recorded the job's end in %v", time.Since(t0).Round(time.Millisecond))
+	if out.dropMaster {
+		c.endMaster(c.sshFor(h.Hostname))
+	}
+	return out.code
+}
+
+// bounded runs a write at the end of a call, waiting at most ReleaseWait:
+// the job is over and its exit code known, so a database held by someone
+// else must not hold the caller. What is not written is reaped later (the
+// rows' writer is dead by then).
+func (c *call) bounded(write func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.o.ReleaseWait)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- write(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.log.Errorf("%v", err)
+		}
+	case <-ctx.Done():
+		c.log.Warnf("The database stayed busy for %s: leaving this job's rows to be reaped", c.o.ReleaseWait)
+	}
+}
+
+func (c *call) endMaster(s remote.SSH) {
+	if c.env.Runner.EndMaster(s) {
+		c.log.Infof("Ended the SSH master connection to host '%s'", s.Host)
+	}
+}
+
+// heartbeat keeps a long job's row fresh for frontends on other machines.
+func (c *call) heartbeat(lease state.Lease) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(owner.HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				c.store.Heartbeat(context.Background(), lease, c.env.Now())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// sshFor is how to reach a host.
+func (c *call) sshFor(hostname string) remote.SSH {
+	s := c.o.SSH
+	s.Host = hostname
+	return s
+}
+
+func hostLabel(h selector.HostView) string {
+	if h.ID == state.LocalHostID {
+		return "localhost (fallback)"
+	}
+	return fmt.Sprintf("host '%s' (%s, id %d)", h.Hostname, h.Servername, h.ID)
+}
