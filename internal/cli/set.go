@@ -9,7 +9,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
-// SetOptions are `rffmpeg set HOST KEY=VALUE…`: the hosts ref names and the
+// SetOptions are `rffmpeg set HOST KEY=VALUE...`: the hosts ref names and the
 // properties to change.
 type SetOptions struct {
 	Ref   string
@@ -20,7 +20,7 @@ type SetOptions struct {
 var setKeys = []struct{ key, value, help string }{
 	{"max_jobs", "N", "jobs at once on the host; 0: no limit"},
 	{"priority", "N", "tier: lower is tried first, a higher one only when the lower are full (default 0)"},
-	{"tags", "T,…", "replace the tags; +T adds, -T removes (tags=+gpu,-old); tags= clears"},
+	{"tags", "T,...", "replace the tags; +T adds, -T removes (tags=+gpu,-old); tags= clears"},
 	{"ffmpeg", "PATH", "the host's ffmpeg (empty: commands.ffmpeg)"},
 	{"ffprobe", "PATH", "the host's ffprobe (empty: commands.ffprobe)"},
 	{"wol", "MAC", "Wake-on-LAN MAC address (empty: none)"},
