@@ -1,6 +1,9 @@
 package setup
 
 import (
+	"context"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +52,38 @@ func TestPrograms(t *testing.T) {
 		if f, p := Programs(c, tc.h); f != tc.ffmpeg || p != tc.prob {
 			t.Errorf("%+v: got %s %s", tc.h, f, p)
 		}
+	}
+}
+
+// The local probe with the real ffmpeg; a missing one is an error, not
+// "no hardware" (which would refuse every hardware job).
+func TestProbeLocal(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	c, _ := config.Parse(nil, func(string) (string, bool) { return "", false })
+	c.Commands.FallbackFFmpeg = ff
+	c.Commands.Pre = []string{"", "nice"}
+	caps, err := ProbeLocal(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := exec.Command(ff, jobclass.DeviceProbeArgs("cuda")...).Run() == nil
+	if slices.Contains(caps, "cuda") != direct {
+		t.Errorf("cuda in %q, but a direct try says %v", caps, direct)
+	}
+	c.Commands.FallbackFFmpeg = "/nonexistent/ffmpeg"
+	if _, err := ProbeLocal(context.Background(), c); err == nil || !strings.Contains(err.Error(), "listed no encoders") {
+		t.Errorf("missing ffmpeg: %v", err)
+	}
+}
+
+func TestProbeArgv(t *testing.T) {
+	c, _ := config.Parse(nil, func(string) (string, bool) { return "", false })
+	argv := ProbeArgv(c, state.Host{Hostname: "gpu1.lan", FFmpeg: "/opt/ff/ffmpeg"})
+	last := argv[len(argv)-1]
+	if !slices.Contains(argv, "gpu1.lan") || !strings.Contains(last, "'/opt/ff/ffmpeg'") || !strings.Contains(last, "-init_hw_device") {
+		t.Errorf("argv %q", argv)
 	}
 }
