@@ -65,6 +65,12 @@ type jsonHost struct {
 	WoLAddr      *string    `json:"wol_addr"`
 }
 
+type jsonMachine struct {
+	Machine      string    `json:"machine"`
+	Capabilities []string  `json:"capabilities"`
+	ProbedAt     time.Time `json:"probed_at"`
+}
+
 // jsonWaiter is a call waiting for a full pool (scheduling.when_full: wait).
 type jsonWaiter struct {
 	ID         int64     `json:"id"`
@@ -102,6 +108,7 @@ type jsonStatus struct {
 	Fallback  []jsonProcess `json:"fallback_processes"`
 	Orphans   []jsonProcess `json:"orphan_processes"`
 	Queue     []jsonWaiter  `json:"queue"`          // calls waiting for capacity, oldest first
+	Machines  []jsonMachine `json:"machines"`       // frontends' own probed capabilities (the local fallback's)
 	Malformed []jsonBadRow  `json:"malformed_rows"` // rows left out: remove or clear them
 	Warnings  []string      `json:"warnings"`       // e.g. a read-only database
 }
@@ -160,7 +167,10 @@ func (x *verb) status(o StatusOptions) error {
 func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, warnings []string) error {
 	out := jsonStatus{Schema: StatusSchema, Database: db, Generated: now, Hosts: []jsonHost{},
 		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans),
-		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...), Queue: []jsonWaiter{}}
+		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...), Queue: []jsonWaiter{}, Machines: []jsonMachine{}}
+	for _, m := range v.Machines {
+		out.Machines = append(out.Machines, jsonMachine{Machine: m.Machine, Capabilities: append([]string{}, m.Capabilities...), ProbedAt: m.ProbedAt})
+	}
 	for _, w := range v.Queue {
 		out.Queue = append(out.Queue, jsonWaiter{ID: w.ID, PID: w.PID, Command: w.Cmd, Class: w.Class,
 			Needs: append([]string{}, w.Needs...), Since: w.Since, AgeSeconds: agePtr(now, w.Since)})

@@ -54,8 +54,10 @@ type View struct {
 	// Live waiters, oldest first, and the rows of dead ones.
 	Queue     []state.Waiter
 	DeadQueue []int64
-	// This machine's probed capabilities (nil: never probed).
-	Local *state.Machine
+	// This machine's probed capabilities (nil: never probed), and every
+	// probed machine's.
+	Local    *state.Machine
+	Machines []state.Machine
 }
 
 func (p Policy) dead(pid int, owner string, hb time.Time) bool {
@@ -135,6 +137,7 @@ func (p Policy) Classify(snap state.Snapshot) View {
 		}
 		v.Queue = append(v.Queue, w)
 	}
+	v.Machines = snap.Machines
 	for i := range snap.Machines {
 		if snap.Machines[i].Machine == p.Machine && p.Machine != "" {
 			v.Local = &snap.Machines[i]
