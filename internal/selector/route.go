@@ -45,7 +45,8 @@ func (r Route) Refusal() string {
 	case r.Why == ReasonRejectFull:
 		return "every transcode host this job may use is full (scheduling.when_full: reject)"
 	}
-	return "no usable transcode host (all bad, draining or full) and commands.fallback is off"
+	// The shim's words before routing existed (people grep for them).
+	return "no usable transcode host (all bad or draining) and commands.fallback is off"
 }
 
 // Full reports whether a host runs as many jobs as it may.
