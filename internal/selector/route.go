@@ -16,7 +16,7 @@ const (
 	ReasonWait        Reason = "every usable host is full: waiting in the queue"
 	ReasonRejectFull  Reason = "every usable host is full and scheduling.when_full is reject"
 	ReasonQueueFull   Reason = "every usable host is full and the wait queue is full: local fallback"
-	ReasonUnsatisfied Reason = "no usable host and not this machine has what the job needs"
+	ReasonUnsatisfied Reason = "no usable host, nor this machine, has what the job needs"
 	ReasonWake        Reason = "no awake host can take the job: waking a sleeping one"
 )
 
