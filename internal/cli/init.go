@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
@@ -117,22 +119,56 @@ func hasJobs(v selector.View) bool {
 }
 
 // chownState gives the state directory and the database files to the
-// configured owner and group, as the original's init does.
+// configured owner and group, as the original's init does. Root does this
+// inside a directory the service account may write, so nothing is done by
+// path: each file is opened without following a symlink, checked (a real
+// directory or a regular file with one link, owned by root or by the
+// configured owner), and changed through its descriptor.
 func chownState(db string, uid, gid int) error {
 	dir := filepath.Dir(db)
 	for _, p := range []struct {
 		path string
 		mode os.FileMode
-	}{{dir, 0o770}, {db, 0o660}, {db + "-wal", 0o660}, {db + "-shm", 0o660}} {
-		if _, err := os.Stat(p.path); err != nil {
-			continue
+		dir  bool
+	}{{dir, 0o770, true}, {db, 0o660, false}, {db + "-wal", 0o660, false}, {db + "-shm", 0o660, false}} {
+		if err := chownOne(p.path, p.mode, p.dir, uid, gid); err != nil {
+			return err
 		}
-		if err := os.Chown(p.path, uid, gid); err != nil {
-			return fmt.Errorf("chown %s: %w", p.path, err)
-		}
-		if err := os.Chmod(p.path, p.mode); err != nil {
-			return fmt.Errorf("chmod %s: %w", p.path, err)
-		}
+	}
+	return nil
+}
+
+func chownOne(path string, mode os.FileMode, dir bool, uid, gid int) error {
+	flag := syscall.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK | syscall.O_CLOEXEC
+	if dir {
+		flag |= syscall.O_DIRECTORY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // no side file yet: nothing to give away
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w (refusing to change its owner)", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !ok:
+		return fmt.Errorf("%s: no owner information", path)
+	case !dir && (!fi.Mode().IsRegular() || st.Nlink != 1):
+		return fmt.Errorf("%s is not a regular file with one link: refusing to change its owner", path)
+	case st.Uid != 0 && int(st.Uid) != uid:
+		return fmt.Errorf("%s belongs to uid %d, neither root nor the configured owner: refusing to change it", path, st.Uid)
+	}
+	if err := f.Chown(uid, gid); err != nil {
+		return fmt.Errorf("chown %s: %w", path, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return nil
 }

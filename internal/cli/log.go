@@ -11,6 +11,7 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/safefs"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 )
 
@@ -30,7 +31,8 @@ func (x *verb) log(o LogOptions) error {
 			logging.Writer(x.env.Stdout, escape.Text))
 	}
 	path := logging.Path(lo, x.env.Now())
-	f, err := os.Open(path)
+	f, err := safefs.OpenRegular(path) // a FIFO planted in the log directory must not hang an admin
+
 	if err != nil {
 		return fmt.Errorf("log file: %w", err)
 	}

@@ -83,6 +83,7 @@ type Config struct {
 		Fallback        bool
 		StdoutRouting   string
 	}
+	History  History // history.go
 	Database struct {
 		Type     string
 		Path     string
@@ -221,7 +222,7 @@ func (c *Config) fields() []field {
 		{key: "database.name", kind: kString, ptr: &c.Database.Name, def: "rffmpeg", env: "RFFMPEG_POSTGRES_DB"},
 		{key: "database.user", kind: kString, ptr: &c.Database.User, def: "", env: "RFFMPEG_POSTGRES_USER"},
 		{key: "database.password", kind: kString, ptr: &c.Database.Password, def: "", env: "RFFMPEG_POSTGRES_PASS"},
-	}, c.schedulingFields()...)
+	}, append(c.historyFields(), c.schedulingFields()...)...)
 }
 
 // Env is how Load sees the environment (os.LookupEnv in production).

@@ -76,12 +76,14 @@ func (a account) inGroup(gid int) bool {
 
 // environ is the environment of a child: ours, with the account's HOME,
 // USER and LOGNAME when switching, and never an SSH agent (the media server
-// has none, and an agent's key would hide a wrong configured key).
+// has none, and an agent's key would hide a wrong configured key). A child
+// running as the service account gets only a short allowlist: it can read
+// its own /proc/PID/environ, and an admin's environment is not its to see.
 func (a account) environ(extra []string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == "SSH_AUTH_SOCK" || (a.Switch && (k == "HOME" || k == "USER" || k == "LOGNAME")) {
+		if k == "SSH_AUTH_SOCK" || (a.Switch && !passedToAccount(k)) {
 			continue
 		}
 		env = append(env, kv)
@@ -112,7 +114,10 @@ func (a account) run(ctx context.Context, argv []string, stdin []byte, limit tim
 		for i, g := range a.Groups {
 			groups[i] = uint32(g)
 		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+		// Setsid: a child of the service account must not share root's
+		// terminal (its ~/.ssh/config could run a ProxyCommand that pushes
+		// input into root's shell with TIOCSTI).
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Credential: &syscall.Credential{
 			Uid: uint32(a.UID), Gid: uint32(a.GID), Groups: groups}}
 		cmd.Dir = "/" // our working directory may be closed to the account
 	}
@@ -158,4 +163,14 @@ func firstLine(b []byte) string {
 		}
 	}
 	return ""
+}
+
+// passedToAccount says which of root's variables a child running as the
+// service account inherits.
+func passedToAccount(k string) bool {
+	switch k {
+	case "PATH", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "RFFMPEG_CONFIG":
+		return true
+	}
+	return strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "RFFMPEG_POSTGRES_")
 }

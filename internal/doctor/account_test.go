@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +16,21 @@ func TestRunAsAccount(t *testing.T) {
 		t.Skip("needs root to switch accounts")
 	}
 	t.Setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
+	t.Setenv("ADMIN_SECRET", "hunter2") // root's environment is not the account's to read
 	a := svc
 	a.Home, a.Switch = "/nonexistent/svc", true
-	res := a.run(context.Background(), []string{"/bin/sh", "-c", `echo "$(id -u) $(id -g) $(id -G) $HOME $USER ${SSH_AUTH_SOCK:-none}"; pwd`}, nil, 10*time.Second)
+	// Field 6 of /proc/self/stat is the session: a child of the account in
+	// root's session could reach root's terminal (TIOCSTI).
+	res := a.run(context.Background(), []string{"/bin/sh", "-c", `echo "$(id -u) $(id -g) $(id -G) $HOME $USER ${SSH_AUTH_SOCK:-none} ${ADMIN_SECRET:-unset}"; pwd; cut -d' ' -f6 /proc/self/stat`}, nil, 10*time.Second)
 	if res.Code != 0 {
 		t.Fatalf("exit %d: %s %v", res.Code, res.Stderr, res.Err)
 	}
-	got := strings.TrimSpace(string(res.Stdout))
-	want := "54321 54321 54321 54322 /nonexistent/svc svc none\n/"
+	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	if len(lines) != 3 || lines[2] == strconv.Itoa(mySession(t)) {
+		t.Fatalf("child output %q: want its own session, not ours (%d)", lines, mySession(t))
+	}
+	got := strings.Join(lines[:2], "\n")
+	want := "54321 54321 54321 54322 /nonexistent/svc svc none unset\n/"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -98,4 +106,15 @@ func TestCompareSides(t *testing.T) {
 			t.Errorf("%s: got %s %q, want %s ~%q", tt.name, got.Status, got.Message, tt.want, tt.msg)
 		}
 	}
+}
+
+func mySession(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// comm may hold spaces: fields count from the closing parenthesis.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	n, _ := strconv.Atoi(f[3])
+	return n
 }

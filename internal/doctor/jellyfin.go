@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/safefs"
 )
 
 // JellyfinFiles says where to look for the media server's ffmpeg setting
@@ -249,7 +252,7 @@ func discoverJellyfin(ctx context.Context, f JellyfinFiles) jellyfinSetting {
 	}
 	for _, x := range f.EncodingXML {
 		s.Looked = append(s.Looked, x)
-		data, err := os.ReadFile(x)
+		data, err := readSmall(x)
 		if err != nil {
 			continue
 		}
@@ -333,4 +336,16 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// readSmall reads a file the media server's account can write, as root:
+// a regular file only (a planted FIFO must not hang the doctor), at most
+// 4 MiB.
+func readSmall(path string) ([]byte, error) {
+	f, err := safefs.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4<<20))
 }

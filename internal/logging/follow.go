@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/safefs"
 )
 
 // Pos is where a reader of the log stands: the file, which file it was (a
@@ -45,7 +47,7 @@ func ReadNew(path string, pos Pos, backlog int64) (c Chunk, ok bool) {
 		c.Reset = !first
 		c.Pos = Pos{Path: path}
 	}
-	f, err := os.Open(path)
+	f, err := safefs.OpenRegular(path) // never block on a planted FIFO
 	if err != nil {
 		return c, c.Reset
 	}

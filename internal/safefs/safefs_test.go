@@ -105,3 +105,38 @@ func TestPrivateDir(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenRegularRefusesFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "encoding.xml")
+	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		f, err := OpenRegular(fifo)
+		if f != nil {
+			f.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnsafe) {
+			t.Fatalf("err = %v, want ErrUnsafe", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OpenRegular blocked on a FIFO")
+	}
+	plain := filepath.Join(dir, "rffmpeg.log")
+	os.WriteFile(plain, []byte("x\n"), 0o644)
+	link := filepath.Join(dir, "link.log")
+	os.Symlink(plain, link)
+	for _, p := range []string{plain, link} {
+		f, err := OpenRegular(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		f.Close()
+	}
+}

@@ -25,8 +25,17 @@ func Log(c *config.Config) logging.Options {
 	}
 }
 
-// Store is which database the configuration names.
+// Store is which database the configuration names, its job history
+// bounded by history.retention_days and history.max_rows (the shim opens
+// what this returns, so the bound reaches RecordJob without more wiring).
 func Store(c *config.Config) state.Options {
+	o := database(c)
+	o.History = state.Retention{Days: c.History.RetentionDays, MaxRows: c.History.MaxRows}
+	return o
+}
+
+// database is the connection part of Store.
+func database(c *config.Config) state.Options {
 	if c.Database.Type == config.Postgres {
 		return state.Options{Backend: state.PostgreSQL, Host: c.Database.Host, Port: c.Database.Port,
 			User: c.Database.User, Password: c.Database.Password, Name: c.Database.Name}

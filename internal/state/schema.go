@@ -137,7 +137,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_queue", "rffmpeg_machines"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_queue", "rffmpeg_machines"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -176,13 +176,17 @@ var migrations = []migration{
 	// Version 3 moves them out; a database that never had them skips 2.
 	{"rffmpeg-go bookkeeping columns (superseded by 3)", func(context.Context, *sql.Tx, dialect) error { return nil }},
 	{"rffmpeg-go bookkeeping in tables of its own", moveToOurTables},
-	// Version 4 (hostprops.go): per-host properties, the wait queue, each
-	// machine's capabilities.
+	// Job history (history.go): creates only what is missing, so it may
+	// sit at any position when migrations are merged.
+	{"rffmpeg-go job history (rffmpeg_jobs)", createHistory},
+	// Version 5 (hostprops.go): per-host properties, the wait queue, each
+	// machine's capabilities. Like the history's, it creates only what is
+	// missing, so it may sit at any position when migrations are merged.
 	{"host properties, job queue and machine capabilities", addHostProps},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's

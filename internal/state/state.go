@@ -147,6 +147,9 @@ type Options struct {
 	// PostgreSQL connection.
 	Host, User, Password, Name string
 	Port                       int
+	// History bounds the job history RecordJob keeps (history.go); the
+	// zero value is DefaultRetention.
+	History Retention
 }
 
 // Describe names the database for messages: the SQLite path or user@host:port/db.
@@ -249,10 +252,17 @@ func connect(ctx context.Context, o Options, create bool) (*Store, error) {
 }
 
 func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) {
-	fi, err := os.Stat(o.Path)
+	// Lstat: the state directory belongs to the service account, which
+	// could point rffmpeg.db at any file root can write; SQLite would follow
+	// the link and `init` would hand the target to the service account.
+	fi, err := os.Lstat(o.Path)
 	switch {
+	case err == nil && fi.Mode()&os.ModeSymlink != 0:
+		return nil, fmt.Errorf("database %s is a symbolic link: refusing to follow it (point directories.state or database.path at the real file)", o.Path)
 	case err == nil && fi.IsDir():
 		return nil, fmt.Errorf("database %s is a directory", o.Path)
+	case err == nil && !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("database %s is not a regular file", o.Path)
 	case errors.Is(err, os.ErrNotExist) && !create:
 		return nil, kindErr(ErrNotInitialized, "database %s does not exist; create it with 'sudo rffmpeg init'", o.Path)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
