@@ -179,7 +179,7 @@ func TestEveryVerbOnOriginalDatabase(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	for _, c := range []string{"init", "status", "add", "remove", "weight", "drain", "undrain", "clear", "log", "run", "config", "tui"} {
+	for _, c := range []string{"init", "status", "add", "remove", "weight", "drain", "undrain", "set", "clear", "log", "run", "config", "tui"} {
 		for _, h := range []string{"-h", "--help"} {
 			e.expect(0, "Usage: rffmpeg "+c, c, h)
 		}
@@ -187,7 +187,8 @@ func TestHelpEverywhere(t *testing.T) {
 	for _, c := range []string{"init", "status", "add", "remove", "weight", "drain", "undrain", "clear", "log", "run", "config", "tui", "version"} {
 		e.expect(0, "-h, --help", c, "-h")
 	}
-	e.expect(0, "-w, --weight N   the host's weight", "add", "-h")
+	e.expect(0, "-w, --weight N    the host's weight", "add", "-h")
+	e.expect(0, "max_jobs=N", "set", "-h")
 	e.expect(0, "(default 1)", "add", "-h")
 	e.expect(0, "Commands:", "--help")
 	e.expect(2, "Usage: rffmpeg COMMAND")

@@ -16,12 +16,17 @@ import (
 
 func (x *verb) add(o AddOptions) error {
 	return x.withStore(func(s *state.Store) error {
-		h, err := s.AddHost(x.ctx, o.Hostname, o.Name, o.Weight, x.env.Now())
+		h, err := s.AddHostWith(x.ctx, o.Hostname, o.Name, o.Weight, o.Props, x.env.Now())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(x.env.Stdout, "Added host '%s' (%s) with id %d and weight %d\n", escape.Line(h.Hostname), escape.Line(h.Servername), h.ID, h.Weight)
 		x.audit("added host '%s' (%s) with id %d and weight %d", h.Hostname, h.Servername, h.ID, h.Weight)
+		if !o.Props.Empty() {
+			props := describeProps(h)
+			fmt.Fprintf(x.env.Stdout, "Host '%s' (%s) with id %d: %s\n", escape.Line(h.Hostname), escape.Line(h.Servername), h.ID, escape.Line(props))
+			x.audit("set host '%s' (%s) with id %d: %s", h.Hostname, h.Servername, h.ID, props)
+		}
 		return nil
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
 // command is one admin verb: its help, its flags (bound to its options
@@ -31,6 +33,7 @@ type (
 	AddOptions struct {
 		Hostname, Name string
 		Weight         int
+		Props          state.HostProps // --max-jobs, --tag, --priority
 	}
 	// HostOptions name hosts: an id, else a server name, else every host
 	// with that hostname (remove, drain, undrain).
@@ -75,6 +78,7 @@ func one(p *string) func([]string) error {
 func commands() []command {
 	cmds := stateCommands()
 	cmds = append(cmds, hostCommands()...)
+	cmds = append(cmds, setCommand())
 	return append(cmds, toolCommands()...)
 }
 
@@ -113,12 +117,15 @@ func hostCommands() []command {
 		clr ClearOptions
 	)
 	return []command{
-		{name: "add", args: "[-w N] [-n NAME] HOST", short: "Add a transcode host",
+		{name: "add", args: "[-w N] [-n NAME] [--max-jobs N] [--priority N] [--tag TAG]... HOST", short: "Add a transcode host",
 			long: "HOST is a hostname or address (localhost or 127.0.0.1 run jobs here, without SSH).\n" +
 				"NAME (default: HOST) must be unique; the same HOST may be added under several names.",
 			flags: []flag{
 				intFlag("w", "weight", "N", &add.Weight, 1, "weight", "the host's weight: it takes N times the jobs of a weight-1 host"),
 				stringFlag("n", "name", "NAME", &add.Name, "HOST", "the server name, unique among hosts"),
+				{long: "max-jobs", value: "N", help: "jobs at once on the host (default 0: no limit)", set: propFlag(&add.Props, "max_jobs")},
+				{long: "priority", value: "N", help: "tier: lower is tried first (default 0)", set: propFlag(&add.Props, "priority")},
+				{long: "tag", value: "TAG", help: "a tag (repeat for several)", set: propFlag(&add.Props, "tags", "+")},
 			},
 			argNames: []string{"HOST"}, maxArgs: 1, bind: one(&add.Hostname),
 			run: func(x *verb) error { return x.add(add) }},

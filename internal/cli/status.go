@@ -52,6 +52,52 @@ type jsonHost struct {
 	Bad        *jsonBad      `json:"bad"`
 	LastError  *jsonError    `json:"last_error"`
 	Processes  []jsonProcess `json:"processes"`
+	// Routing (see rffmpeg set).
+	MaxJobs      int        `json:"max_jobs"` // 0: no limit
+	Capacity     string     `json:"capacity"` // "running/max_jobs", "2/-" with no limit
+	Priority     int        `json:"priority"`
+	Tags         []string   `json:"tags"`
+	Capabilities []string   `json:"capabilities"` // null: never probed
+	ProbedAt     *time.Time `json:"probed_at"`
+	FFmpeg       *string    `json:"ffmpeg"` // null: commands.ffmpeg
+	FFprobe      *string    `json:"ffprobe"`
+	WoLMAC       *string    `json:"wol_mac"`
+	WoLAddr      *string    `json:"wol_addr"`
+}
+
+type jsonMachine struct {
+	Machine      string    `json:"machine"`
+	Capabilities []string  `json:"capabilities"`
+	ProbedAt     time.Time `json:"probed_at"`
+}
+
+// jsonWaiter is a call waiting for a full pool (scheduling.when_full: wait).
+type jsonWaiter struct {
+	ID         int64     `json:"id"`
+	PID        int       `json:"pid"`
+	Command    string    `json:"command"`
+	Class      string    `json:"class"`
+	Needs      []string  `json:"needs"`
+	Since      time.Time `json:"since"`
+	AgeSeconds *float64  `json:"age_seconds"`
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// routing fills a host's routing fields.
+func (jh *jsonHost) routing(h selector.HostView) {
+	jh.MaxJobs, jh.Capacity, jh.Priority = h.MaxJobs, h.Capacity(), h.Priority
+	jh.Tags = append([]string{}, h.Tags...)
+	if !h.ProbedAt.IsZero() {
+		jh.Capabilities = append([]string{}, h.Capabilities...)
+	}
+	jh.ProbedAt = timePtr(h.ProbedAt)
+	jh.FFmpeg, jh.FFprobe, jh.WoLMAC, jh.WoLAddr = strPtr(h.FFmpeg), strPtr(h.FFprobe), strPtr(h.WoLMAC), strPtr(h.WoLAddr)
 }
 
 type jsonStatus struct {
@@ -61,6 +107,8 @@ type jsonStatus struct {
 	Hosts     []jsonHost    `json:"hosts"`
 	Fallback  []jsonProcess `json:"fallback_processes"`
 	Orphans   []jsonProcess `json:"orphan_processes"`
+	Queue     []jsonWaiter  `json:"queue"`          // calls waiting for capacity, oldest first
+	Machines  []jsonMachine `json:"machines"`       // frontends' own probed capabilities (the local fallback's)
 	Malformed []jsonBadRow  `json:"malformed_rows"` // rows left out: remove or clear them
 	Warnings  []string      `json:"warnings"`       // e.g. a read-only database
 }
@@ -119,7 +167,14 @@ func (x *verb) status(o StatusOptions) error {
 func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, warnings []string) error {
 	out := jsonStatus{Schema: StatusSchema, Database: db, Generated: now, Hosts: []jsonHost{},
 		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans),
-		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...)}
+		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...), Queue: []jsonWaiter{}, Machines: []jsonMachine{}}
+	for _, m := range v.Machines {
+		out.Machines = append(out.Machines, jsonMachine{Machine: m.Machine, Capabilities: append([]string{}, m.Capabilities...), ProbedAt: m.ProbedAt})
+	}
+	for _, w := range v.Queue {
+		out.Queue = append(out.Queue, jsonWaiter{ID: w.ID, PID: w.PID, Command: w.Cmd, Class: w.Class,
+			Needs: append([]string{}, w.Needs...), Since: w.Since, AgeSeconds: agePtr(now, w.Since)})
+	}
 	for _, m := range v.Malformed {
 		out.Malformed = append(out.Malformed, jsonBadRow{Table: m.Table, ID: m.ID, Problem: m.Problem})
 	}
@@ -132,6 +187,7 @@ func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, war
 		if h.LastError != "" {
 			jh.LastError = &jsonError{Reason: h.LastError, At: h.LastErrAt}
 		}
+		jh.routing(h)
 		out.Hosts = append(out.Hosts, jh)
 	}
 	enc := json.NewEncoder(w)
@@ -155,23 +211,96 @@ const RemovedHost = "(removed host)"
 // commands and a remote host's stderr (the bad reason) are data.
 func writeStatusText(w io.Writer, now time.Time, v selector.View) {
 	var rows []statusRow
+	head := []string{"Hostname", "Servername", "ID", "Weight", "State"}
+	// The routing columns appear once a host has routing properties, so
+	// the original's table stays as it was for those who parse it.
+	routing := showRouting(v.Hosts)
+	if routing {
+		head = append(head, "Jobs", "Priority", "Tags", "Capabilities")
+	}
 	for _, h := range v.Hosts {
 		st := h.State
 		if h.Bad != nil {
 			st += " (" + h.BadNote(now, ", ", nil) + ")"
 		}
-		rows = append(rows, statusRow{[]string{h.Hostname, h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}, procLines(h.Processes)})
+		cells := []string{h.Hostname, h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}
+		if routing {
+			cells = append(cells, h.Capacity(), strconv.Itoa(h.Priority), orDash(strings.Join(h.Tags, ",")), capsCell(h))
+		}
+		rows = append(rows, statusRow{cells, procLines(h.Processes)})
+	}
+	extra := make([]string, len(head)-5)
+	for i := range extra {
+		extra[i] = "-"
 	}
 	if len(v.Fallback) > 0 {
-		rows = append(rows, statusRow{[]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, procLines(v.Fallback)})
+		rows = append(rows, statusRow{append([]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, extra...), procLines(v.Fallback)})
 	}
-	rows = append(rows, orphanRows(v.Orphans)...)
+	for _, r := range orphanRows(v.Orphans) {
+		r.cells = append(r.cells, extra...)
+		rows = append(rows, r)
+	}
 	for _, r := range rows {
 		for i := range r.cells {
 			r.cells[i] = escape.Line(r.cells[i])
 		}
 	}
-	writeTable(w, rows)
+	writeTable(w, append(head, "Active Commands"), rows)
+	writeQueue(w, now, v.Queue)
+}
+
+// showRouting: some host has a capacity, a priority, tags or probed capabilities.
+func showRouting(hosts []selector.HostView) bool {
+	for _, h := range hosts {
+		if h.MaxJobs > 0 || h.Priority != 0 || len(h.Tags) > 0 || !h.ProbedAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// capsCell shows the device types a host has and how many hardware
+// codecs and filters besides ("cuda,opencl +7"); "?" when never probed.
+func capsCell(h selector.HostView) string {
+	if h.ProbedAt.IsZero() {
+		return "?"
+	}
+	var devs []string
+	more := 0
+	for _, c := range h.Capabilities {
+		if strings.Contains(c, ":") {
+			more++
+		} else {
+			devs = append(devs, c)
+		}
+	}
+	s := strings.Join(devs, ",")
+	if more > 0 {
+		s = strings.TrimSpace(s + " +" + strconv.Itoa(more))
+	}
+	return orDash(s)
+}
+
+// writeQueue lists the calls waiting for capacity, oldest first.
+func writeQueue(w io.Writer, now time.Time, q []state.Waiter) {
+	if len(q) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nQueued (%d, oldest first):\n", len(q))
+	for i, wt := range q {
+		what := wt.Class
+		if len(wt.Needs) > 0 {
+			what += " needing " + strings.Join(wt.Needs, ",")
+		}
+		fmt.Fprintf(w, "  %d. PID %d, waiting %s, %s: %s\n", i+1, wt.PID, now.Sub(wt.Since).Round(time.Second), escape.Line(orDash(what)), escape.Line(wt.Cmd))
+	}
 }
 
 func procLines(ps []state.Process) []string {
@@ -200,9 +329,11 @@ func orphanRows(orphans []state.Process) []statusRow {
 	return rows
 }
 
-func writeTable(w io.Writer, rows []statusRow) {
-	head := []string{"Hostname", "Servername", "ID", "Weight", "State", "Active Commands"}
-	widths := make([]int, 5)
+// writeTable prints rows under head; the last column (the commands) has
+// one line per command.
+func writeTable(w io.Writer, head []string, rows []statusRow) {
+	n := len(head) - 1
+	widths := make([]int, n)
 	for i := range widths {
 		widths[i] = len(head[i])
 		for _, r := range rows {
@@ -218,8 +349,8 @@ func writeTable(w io.Writer, rows []statusRow) {
 		b.WriteString(last)
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
-	line(head[:5], head[5])
-	blank := make([]string, 5)
+	line(head[:n], head[n])
+	blank := make([]string, n)
 	for _, r := range rows {
 		if len(r.cmds) == 0 {
 			line(r.cells, "N/A")

@@ -94,6 +94,7 @@ type Config struct {
 		Password string
 		Wait     int // seconds a job waits for a busy database before the fallback
 	}
+	Scheduling Scheduling // see scheduler.go
 
 	// Sources maps every key ("logging.debug") to where its value came from.
 	Sources map[string]Source
@@ -226,7 +227,7 @@ func (c *Config) fields() []field {
 		// transaction, the write lock, a slow server) before it runs on
 		// the fallback: Jellyfin's calls have no timeout of their own.
 		{key: "database.wait", kind: kInt, ptr: &c.Database.Wait, def: 5, check: positive},
-	}, c.historyFields()...)
+	}, append(c.historyFields(), c.schedulingFields()...)...)
 }
 
 // Env is how Load sees the environment (os.LookupEnv in production).

@@ -13,6 +13,11 @@ type Source interface {
 	Reap(ctx context.Context, processes, marks []int64) error
 }
 
+// queueReaper is a Source that can also delete dead waiters (the store).
+type queueReaper interface {
+	ReapQueue(ctx context.Context, ids []int64) error
+}
+
 // Load reads the state and classifies it under p, deleting the rows whose
 // writers are gone or whose marks expired. The delete is best effort: a
 // reader without write access (a read-only database, a user outside the
@@ -26,5 +31,8 @@ func Load(ctx context.Context, src Source, p Policy) (View, error) {
 	}
 	v := p.Classify(snap)
 	src.Reap(ctx, v.DeadProcesses, v.DeadMarks)
+	if q, ok := src.(queueReaper); ok {
+		q.ReapQueue(ctx, v.DeadQueue)
+	}
 	return v, nil
 }

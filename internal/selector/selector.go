@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -20,6 +21,12 @@ type Policy struct {
 	// Dead tells whether the writer of a row has ended (see package owner).
 	// Nil means every writer is alive.
 	Dead func(pid int, owner string, heartbeat time.Time) bool
+
+	// Routing (see Route). All zero: the original's behaviour.
+	Rules   Rules
+	Job     jobclass.Job // what this call is and needs (zero: anything, anywhere)
+	Machine string       // this machine (owner.Machine): whose probed capabilities the local fallback has
+	Waiting int64        // the caller's queue row, when it waits (see state.AcquireRequest.Waiting)
 }
 
 // HostView is a host as users and the policy see it.
@@ -44,6 +51,13 @@ type View struct {
 	// Malformed rows the store left out (another tool wrote them); shown
 	// as warnings so an admin can remove them.
 	Malformed []state.Malformed
+	// Live waiters, oldest first, and the rows of dead ones.
+	Queue     []state.Waiter
+	DeadQueue []int64
+	// This machine's probed capabilities (nil: never probed), and every
+	// probed machine's.
+	Local    *state.Machine
+	Machines []state.Machine
 }
 
 func (p Policy) dead(pid int, owner string, hb time.Time) bool {
@@ -116,6 +130,19 @@ func (p Policy) Classify(snap state.Snapshot) View {
 		}
 	}
 	sort.Slice(v.Orphans, func(i, j int) bool { return v.Orphans[i].ID < v.Orphans[j].ID })
+	for _, w := range snap.Queue {
+		if p.dead(w.PID, w.Owner, w.Heartbeat) {
+			v.DeadQueue = append(v.DeadQueue, w.ID)
+			continue
+		}
+		v.Queue = append(v.Queue, w)
+	}
+	v.Machines = snap.Machines
+	for i := range snap.Machines {
+		if snap.Machines[i].Machine == p.Machine && p.Machine != "" {
+			v.Local = &snap.Machines[i]
+		}
+	}
 	return v
 }
 
@@ -131,44 +158,38 @@ const (
 	ReasonNone      Reason = "no usable host and fallback disabled"
 )
 
-// Choose applies the original's rules to a classified view: bad and draining
-// hosts are skipped; in id order, the first idle host wins at once; otherwise
-// the host with the lowest processes // weight (the first of equals); no host
-// → the local fallback when allowed.
+// Choose applies the rules to a classified view (see Route; with no rules,
+// no capacities and no job, the original's): bad and draining hosts are
+// skipped; in id order, the first idle host wins at once; otherwise the
+// host with the lowest processes // weight (the first of equals); no host
+// → the local fallback when allowed. none is also true for a Wait.
 func (p Policy) Choose(v View) (hostID int64, none bool, why Reason) {
-	best := -1
-	for i, h := range v.Hosts {
-		if h.State == state.StateBad || h.State == state.StateDraining {
-			continue
-		}
-		if len(h.Processes) == 0 {
-			return h.ID, false, ReasonIdle
-		}
-		if best < 0 || h.Load < v.Hosts[best].Load {
-			best = i
-		}
-	}
-	if best >= 0 {
-		return v.Hosts[best].ID, false, ReasonLeastBusy
-	}
-	if p.Fallback {
-		return state.LocalHostID, false, ReasonFallback
-	}
-	return 0, true, ReasonNone
+	r := p.Route(v)
+	return r.HostID, r.None || r.Wait, r.Why
 }
 
-// Plan is Classify then Choose: the decision in the form state.Store.Acquire
+// Plan is Classify then Route: the decision in the form state.Store.Acquire
 // takes, the chosen host as classified (zero for the fallback) and why.
 func (p Policy) Plan(snap state.Snapshot) (state.Decision, HostView, Reason) {
+	d, chosen, r := p.PlanRoute(snap)
+	return d, chosen, r.Why
+}
+
+// PlanRoute is Plan with the whole Route (Wait, and what a refused job
+// needs, for its error line).
+func (p Policy) PlanRoute(snap state.Snapshot) (state.Decision, HostView, Route) {
 	v := p.Classify(snap)
-	id, none, why := p.Choose(v)
+	r := p.Route(v)
 	var chosen HostView
-	for _, h := range v.Hosts {
-		if h.ID == id {
-			chosen = h
+	if !r.None && !r.Wait {
+		for _, h := range v.Hosts {
+			if h.ID == r.HostID {
+				chosen = h
+			}
 		}
 	}
-	return state.Decision{HostID: id, None: none, ReapProcesses: v.DeadProcesses, ReapMarks: v.DeadMarks}, chosen, why
+	return state.Decision{HostID: r.HostID, None: r.None, Wait: r.Wait,
+		ReapProcesses: v.DeadProcesses, ReapMarks: v.DeadMarks, ReapQueue: v.DeadQueue}, chosen, r
 }
 
 // Decide is Plan's decision alone.

@@ -29,6 +29,12 @@ type Decision struct {
 	// bad marks that expired.
 	ReapProcesses []int64
 	ReapMarks     []int64
+	// Wait: every host the job may use is full and the policy says wait.
+	// Nothing runs; the caller's place in the queue is recorded (see
+	// Lease.Waiting) and it tries again later.
+	Wait bool
+	// Queue rows whose writer is dead.
+	ReapQueue []int64
 }
 
 // Lease is a running job's claim: its processes row and its "active" states
@@ -37,6 +43,9 @@ type Lease struct {
 	HostID    int64
 	ProcessID int64 // processes.id
 	StateID   int64 // states.id
+	// Waiting is the caller's queue row when the decision was Wait (pass
+	// it back as AcquireRequest.Waiting on the next try).
+	Waiting int64
 }
 
 // AcquireRequest asks for a host. Replace gives up an earlier lease and
@@ -45,6 +54,14 @@ type AcquireRequest struct {
 	Claim   Claim
 	Replace *Lease
 	MarkBad *BadMark
+	// Waiting is the caller's queue row from an earlier Wait decision (0:
+	// none). A decision to run or to refuse deletes it; another Wait keeps
+	// it (and its place) and refreshes its heartbeat.
+	Waiting int64
+	// What a queued call waits for, recorded in its queue row: the job's
+	// class and capability tokens.
+	Class string
+	Needs []string
 }
 
 // Acquire runs the selection policy and records the job on the chosen host in
@@ -73,6 +90,18 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 		d = decide(snap)
 		if err := s.reap(ctx, tx, d.ReapProcesses, d.ReapMarks); err != nil {
 			return err
+		}
+		if err := s.reapQueue(ctx, tx, d.ReapQueue); err != nil {
+			return err
+		}
+		if d.Wait {
+			lease.Waiting, err = s.wait(ctx, tx, req)
+			return err
+		}
+		if req.Waiting != 0 {
+			if err := s.reapQueue(ctx, tx, []int64{req.Waiting}); err != nil {
+				return err
+			}
 		}
 		if len(d.ReapProcesses)+len(d.ReapMarks) > 0 {
 			// Rare (a writer died), so the sweep of our rows whose base

@@ -42,6 +42,19 @@ func (s *Store) readSnapshot(ctx context.Context, q querier) (Snapshot, error) {
 		return snap, err
 	}
 	snap.Malformed = append(snap.Malformed, bad...)
+	if rows, err = q.QueryContext(ctx, queueSelect); err != nil {
+		return snap, err
+	}
+	if snap.Queue, bad, err = scanAll(rows, "rffmpeg_queue", scanWaiter, func(w Waiter) int64 { return w.ID }); err != nil {
+		return snap, err
+	}
+	snap.Malformed = append(snap.Malformed, bad...)
+	if rows, err = q.QueryContext(ctx, machineSelect); err != nil {
+		return snap, err
+	}
+	if snap.Machines, _, err = scanAll(rows, "rffmpeg_machines", scanMachine, func(Machine) int64 { return 0 }); err != nil {
+		return snap, err
+	}
 	return snap, nil
 }
 
@@ -77,7 +90,8 @@ func (s *Store) dataVersionQuery() string {
 		(SELECT coalesce(string_agg(s::text, ',' ORDER BY id), '') FROM states s) ||
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY host_id), '') FROM rffmpeg_hosts x) ||
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_processes x) ||
-		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_states x))`
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_states x) ||
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_queue x))`
 }
 
 // validName rejects what would break the ssh command line or the display:
@@ -121,6 +135,12 @@ func ValidateHost(hostname, name string, weight int) error {
 // AddHost registers a transcode host. name defaults to the hostname; it must
 // be unique (the same hostname may be added again under another name).
 func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, now time.Time) (Host, error) {
+	return s.addHost(ctx, hostname, name, weight, now, nil)
+}
+
+// addHost inserts a host and, in the same transaction, runs extra on it
+// (its properties; see AddHostWith).
+func (s *Store) addHost(ctx context.Context, hostname, name string, weight int, now time.Time, extra func(*sql.Tx, int64) error) (Host, error) {
 	if err := ValidateHost(hostname, name, weight); err != nil {
 		return Host{}, fmt.Errorf("add host %q: %w", hostname, err)
 	}
@@ -141,6 +161,11 @@ func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, 
 			hostname, weight, name, s.d.created(now)).Scan(&id)
 		if err != nil {
 			return err
+		}
+		if extra != nil {
+			if err := extra(tx, id); err != nil {
+				return err
+			}
 		}
 		hosts, err := s.hostsWhere(ctx, tx, `h.id = ?`, id)
 		if err != nil {
@@ -296,7 +321,7 @@ func (s *Store) update(ctx context.Context, find finder, set func(tx *sql.Tx, id
 }
 
 // Cleared counts what Clear deleted.
-type Cleared struct{ Processes, States int64 }
+type Cleared struct{ Processes, States, Queued int64 }
 
 // FallbackRef names the local fallback's rows in Clear.
 const FallbackRef = "fallback"
@@ -358,6 +383,14 @@ func (s *Store) clear(ctx context.Context, find finder, onlyBad bool) (Cleared, 
 			return err
 		}
 		c.States, _ = r.RowsAffected()
+		if find == nil && !onlyBad {
+			// The wait queue too (a malformed row another tool wrote goes
+			// with it); a live waiter queues again on its next try.
+			if r, err = tx.ExecContext(ctx, `DELETE FROM rffmpeg_queue`); err != nil {
+				return err
+			}
+			c.Queued, _ = r.RowsAffected()
+		}
 		return s.reapOrphans(ctx, tx)
 	})
 	return c, err

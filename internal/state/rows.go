@@ -118,14 +118,17 @@ func sane(t time.Time) time.Time {
 
 // hostSelect reads hosts with our columns; a row of ours counts only while
 // its copies still match the host (see ourSchema).
-const hostSelect = `SELECT h.id, h.servername, h.hostname, h.weight, h.created, x.drain, x.checked_at, x.last_error, x.last_error_at
+const hostSelect = `SELECT h.id, h.servername, h.hostname, h.weight, h.created, x.drain, x.checked_at, x.last_error, x.last_error_at,
+	x.max_jobs, x.priority, x.tags, x.capabilities, x.probed_at, x.ffmpeg, x.ffprobe, x.wol_mac, x.wol_addr
 	FROM hosts h LEFT JOIN rffmpeg_hosts x ON x.host_id = h.id AND x.servername = h.servername AND x.created = h.created`
 
 // scanHost reads one hostSelect row; the problems say why it cannot be used.
 func scanHost(rows *sql.Rows) (Host, problems, error) {
 	var h Host
 	var id, servername, hostname, weight, created, drain, checked, lastErr, errAt any
-	if err := rows.Scan(&id, &servername, &hostname, &weight, &created, &drain, &checked, &lastErr, &errAt); err != nil {
+	var pr hostPropValues
+	if err := rows.Scan(&id, &servername, &hostname, &weight, &created, &drain, &checked, &lastErr, &errAt,
+		&pr.maxJobs, &pr.priority, &pr.tags, &pr.caps, &pr.probedAt, &pr.ffmpeg, &pr.ffprobe, &pr.wolMAC, &pr.wolAddr); err != nil {
 		return h, nil, err
 	}
 	var p problems
@@ -156,6 +159,7 @@ func scanHost(rows *sql.Rows) (Host, problems, error) {
 	h.CheckedAt = p.millis("checked_at", checked)
 	h.LastError = textOf(lastErr)
 	h.LastErrAt = p.millis("last_error_at", errAt)
+	pr.read(&h, &p)
 	return h, p, nil
 }
 

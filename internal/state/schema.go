@@ -137,7 +137,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -182,6 +182,10 @@ var migrations = []migration{
 	// How each host is reached (access.go); CREATE TABLE IF NOT EXISTS, so
 	// it too may sit at any position.
 	{"how each host is reached (rffmpeg_access)", createAccessTable},
+	// Version 6 (hostprops.go): per-host properties, the wait queue, each
+	// machine's capabilities. Like the history's, it creates only what is
+	// missing, so it may sit at any position when migrations are merged.
+	{"host properties, job queue and machine capabilities", addHostProps},
 }
 
 // SchemaVersion is the version a fully migrated database has.

@@ -73,6 +73,17 @@ type Host struct {
 	CheckedAt  time.Time // last successful health check; zero when never
 	LastError  string    // why it last failed, kept after its bad mark expires
 	LastErrAt  time.Time
+
+	// Per-host properties (rffmpeg set; see HostProps).
+	MaxJobs      int       // jobs at once; 0: no limit
+	Priority     int       // tier: lower is tried first, a later tier only when the earlier ones are full
+	Tags         []string  // set by hand: what a probe cannot see, or stands in for one
+	Capabilities []string  // probed capability tokens (see package jobclass)
+	ProbedAt     time.Time // when Capabilities were probed; zero: never (capabilities unknown)
+	FFmpeg       string    // this host's ffmpeg; "": commands.ffmpeg
+	FFprobe      string    // this host's ffprobe; "": commands.ffprobe
+	WoLMAC       string    // Wake-on-LAN MAC address; "": none
+	WoLAddr      string    // where the magic packet goes (host or host:port); "": the broadcast address
 }
 
 // IsLocal reports whether the host runs jobs on this machine without SSH
@@ -110,6 +121,10 @@ type Snapshot struct {
 	// tool): the rest of the pool works without them; RemoveHosts and Clear
 	// delete them.
 	Malformed []Malformed
+	// Calls waiting for a full pool (the wait policy), oldest first, and
+	// the machines whose own capabilities were probed.
+	Queue    []Waiter
+	Machines []Machine
 }
 
 // Backend is a kind of database.

@@ -74,7 +74,18 @@ func NewPostgres(t *testing.T) state.Options {
 	}
 	defer db.Close()
 	name := fmt.Sprintf("rffmpeg_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6, seq.Add(1))
-	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
+	// The server is shared by every test package running at once (and
+	// some start hundreds of processes): a full server is load, not a
+	// failure; wait for a slot, as the store itself does.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err = db.Exec(`CREATE DATABASE ` + name)
+		if err == nil || !strings.Contains(err.Error(), "53300") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
