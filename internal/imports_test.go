@@ -33,7 +33,7 @@ func TestImportDirections(t *testing.T) {
 		"metrics":   {"state", "selector"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
-		"shim":      {"config", "logging", "owner", "remote", "safefs", "selector", "setup", "state"},
+		"shim":      {"config", "jobclass", "logging", "owner", "remote", "safefs", "selector", "setup", "state", "wol"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"
 	filepath.Walk(".", func(path string, fi os.FileInfo, err error) error {

@@ -99,9 +99,9 @@ func agentRefused(code int, stderr []byte) bool {
 
 // probeAccess checks a host through p and finds how it is reached. ok
 // false: the host failed (out says why).
-func (c *call) probeAccess(ctx context.Context, p prober, sshc remote.SSH) (mode string, out outcome, ok bool) {
+func (c *call) probeAccess(ctx context.Context, p prober, sshc remote.SSH, ffmpeg string) (mode string, out outcome, ok bool) {
 	limit := c.o.Timeouts.Check
-	r := p.Probe(ctx, sshc, remote.Join([]string{c.o.RemoteFFmpeg, "-version"}), limit)
+	r := p.Probe(ctx, sshc, remote.Join([]string{ffmpeg, "-version"}), limit)
 	if agentRefused(r.Code, r.Stderr) {
 		v := p.Probe(ctx, sshc, remote.AgentVersion(), limit)
 		var ver struct {

@@ -75,21 +75,25 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 		return c.hostAccess(ctx, h), outcome{}, true
 	}
 	mode = state.AccessWrapper
+	ffmpeg := c.o.RemoteFFmpeg
+	if h.FFmpeg != "" {
+		ffmpeg = h.FFmpeg // the host's own (rffmpeg set HOST ffmpeg=…)
+	}
 	if p, ok := c.env.Runner.(prober); ok {
-		m, out, ok := c.probeAccess(ctx, p, sshc)
+		m, out, ok := c.probeAccess(ctx, p, sshc, ffmpeg)
 		if !ok {
 			return "", out, false
 		}
 		mode = m
 		c.recordAccess(ctx, h, was, mode)
-	} else if r := c.env.Runner.Check(ctx, sshc, c.o.RemoteFFmpeg, c.o.Timeouts.Check); r.Code != 0 {
+	} else if r := c.env.Runner.Check(ctx, sshc, ffmpeg, c.o.Timeouts.Check); r.Code != 0 {
 		reason := r.Reason
 		if c.hostKeys != "" && r.Code == 255 && !r.TimedOut {
 			reason += " (host keys: " + c.hostKeys + ")"
 		}
 		return "", outcome{code: r.Code, retry: true, mark: true, reason: reason, dropMaster: r.TimedOut}, false
 	}
-	c.log.Debugf("Check passed for %s (%s -version, %s mode)", hostLabel(h), c.o.RemoteFFmpeg, mode)
+	c.log.Debugf("Check passed for %s (%s -version, %s mode)", hostLabel(h), ffmpeg, mode)
 	// Best effort, bounded: a failed write only means the next call checks
 	// again.
 	dbCtx, cancel = c.dbContext(ctx)
@@ -113,7 +117,7 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 		// Only lower: a remote user may not raise a priority.
 		words = append(words, "nice", "-n", strconv.Itoa(c.env.Nice))
 	}
-	words = append(append(append(words, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
+	words = append(append(append(words, c.o.Pre...), c.remoteProg(h.Host)), c.j.Args...)
 	token := remote.NewToken()
 	script := remote.Script(c.env.Dir, token, words)
 	r := c.env.Runner
@@ -190,7 +194,7 @@ func (c *call) runAgent(h selector.HostView, sshc remote.SSH) outcome {
 // arguments, nothing else (see access.go for what that gives up).
 func (c *call) runPlain(h selector.HostView, sshc remote.SSH) outcome {
 	c.log.Infof("Running command on host '%s' (%s) in plain mode", h.Hostname, h.Servername)
-	words := append(append(append([]string{}, c.o.Pre...), c.j.RemoteProg), c.j.Args...)
+	words := append(append(append([]string{}, c.o.Pre...), c.remoteProg(h.Host)), c.j.Args...)
 	// No frames: ssh is run like a local program; its signals (forwarded
 	// as to a local job) end the session, and with it the remote job as far
 	// as the forced command lets it.
@@ -227,4 +231,16 @@ func classify(res remote.Result, start time.Duration) outcome {
 	}
 	return outcome{code: res.Code, retry: true, mark: true,
 		reason: fmt.Sprintf("ssh failed before the command started (exit %d)", res.Code)}
+}
+
+// remoteProg is the program the job runs on host h: the host's own ffmpeg
+// or ffprobe when it has one (rffmpeg set HOST ffmpeg=…), else the configured.
+func (c *call) remoteProg(h state.Host) string {
+	switch {
+	case c.j.RemoteProg == c.o.RemoteFFmpeg && h.FFmpeg != "":
+		return h.FFmpeg
+	case c.j.RemoteProg == c.o.RemoteFFprobe && h.FFprobe != "":
+		return h.FFprobe
+	}
+	return c.j.RemoteProg
 }

@@ -49,6 +49,13 @@ type Options struct {
 	// Policy is the selection policy at a time, judging writers' liveness
 	// from self's point of view.
 	Policy func(now time.Time, self owner.Identity) selector.Policy
+	// Rules are the scheduling rules (scheduling.*); RulesErr says why
+	// they could not be read (the call then runs without them).
+	Rules    selector.Rules
+	RulesErr error
+	// QueueTimeout bounds a wait for capacity (scheduling.when_full:
+	// wait); QueueRetry is how often a waiting call tries again.
+	QueueTimeout, QueueRetry time.Duration
 	// ConfigErr is why the configuration could not be loaded: the call then
 	// runs the local program with the defaults and says why in the log.
 	ConfigErr error
@@ -123,6 +130,7 @@ const (
 // FromConfig builds the options of every call from the configuration.
 func FromConfig(c *config.Config) Options {
 	sec := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	rules, rerr := setup.Rules(c)
 	var pre []string
 	for _, w := range c.Commands.Pre {
 		if w != "" {
@@ -159,6 +167,8 @@ func FromConfig(c *config.Config) Options {
 		Policy: func(now time.Time, self owner.Identity) selector.Policy {
 			return setup.Policy(c, now, self)
 		},
+		Rules: rules, RulesErr: rerr,
+		QueueTimeout: setup.QueueTimeout(c), QueueRetry: 250 * time.Millisecond,
 	}
 }
 

@@ -14,13 +14,16 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/logging"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/state"
+	"github.com/rffmpeg/rffmpeg/internal/wol"
 )
 
 // Job is one call to run on the selected host.
@@ -105,6 +108,7 @@ type call struct {
 	j     Job
 	s     Streams
 	store *state.Store
+	job   jobclass.Job // what the call is and needs (zero for rffmpeg run)
 	// hostKeys is why trust on first use fails closed for this call ("":
 	// it works); a host refused then says so in its bad mark.
 	hostKeys string
@@ -173,6 +177,18 @@ func (c *call) run(ctx context.Context) int {
 	defer c.store.Close()
 	self := c.env.Self
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
+	if c.j.As == "ffmpeg" || c.j.As == "ffprobe" {
+		// What the call is and needs routes it (rffmpeg run's commands
+		// are not ffmpeg's: they go anywhere).
+		c.job = jobclass.Of(c.j.As, c.j.Args)
+		req.Class, req.Needs = string(c.job.Class), c.job.Needs.Tokens()
+		c.log.Debugf("Job class %s, needs %s", c.job.Class, orNothing(c.job.Needs.String()))
+	}
+	if c.o.RulesErr != nil {
+		c.log.Errorf("Ignoring the scheduling rules: %v", c.o.RulesErr)
+	}
+	var waitStart time.Time
+	tries := 0 // selections made, waits for capacity included
 	var endMaster *remote.SSH
 	// The master of a host that stopped answering holds the streams of this
 	// call's session that never opened (ssh passed it our descriptors): a
@@ -182,10 +198,13 @@ func (c *call) run(ctx context.Context) int {
 	defer ending.Wait()
 	for attempt := 0; attempt < c.o.MaxAttempts; attempt++ {
 		req.Claim.Now = c.env.Now()
-		if attempt > 0 {
+		if tries > 0 {
+			// The first selection uses the wait that opened the database.
 			dbCtx, cancel = c.dbContext(ctx)
 		}
-		lease, d, chosen, err := c.acquire(dbCtx, req)
+		tries++
+		giveUp := !waitStart.IsZero() && req.Claim.Now.Sub(waitStart) >= c.o.QueueTimeout
+		lease, d, chosen, route, err := c.acquire(dbCtx, req, giveUp)
 		busy := dbCtx.Err() != nil
 		cancel()
 		if endMaster != nil {
@@ -207,9 +226,21 @@ func (c *call) run(ctx context.Context) int {
 			return c.runLocal()
 		}
 		if d.None {
-			c.log.Errorf("No usable host and commands.fallback is off: not running")
-			c.say("no usable transcode host (all bad or draining) and commands.fallback is off")
+			c.log.Errorf("Not running: %s", route.Why)
+			c.say("%s", route.Refusal())
 			return 1
+		}
+		if d.Wait {
+			if waitStart.IsZero() {
+				waitStart = req.Claim.Now
+				c.log.Infof("Waiting for capacity, at most %s: %s", c.o.QueueTimeout, route.Why)
+			}
+			req.Waiting = lease.Waiting
+			if code, stop := c.wait(ctx, route, lease.Waiting); stop {
+				return code
+			}
+			attempt-- // waiting is not a failed host
+			continue
 		}
 		stop := c.heartbeat(lease)
 		out := c.attempt(ctx, chosen)
@@ -267,29 +298,72 @@ func (c *call) dbBusy(err error) int {
 }
 
 // acquire selects a host and records the job on it in one transaction.
-func (c *call) acquire(ctx context.Context, req state.AcquireRequest) (state.Lease, state.Decision, selector.HostView, error) {
+// giveUp: the call waited long enough; place it as when_full: fallback.
+func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp bool) (state.Lease, state.Decision, selector.HostView, selector.Route, error) {
 	pol := c.o.Policy(req.Claim.Now, c.env.Self)
+	pol.Rules, pol.Job, pol.Machine, pol.Waiting = c.o.Rules, c.job, c.env.Self.Machine, req.Waiting
+	if giveUp {
+		pol.Rules.WhenFull = selector.FullFallback
+	}
 	var chosen selector.HostView
-	var why selector.Reason
+	var route selector.Route
 	lease, d, snap, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
 		var d state.Decision
-		d, chosen, why = pol.Plan(snap)
+		d, chosen, route = pol.PlanRoute(snap)
 		return d
 	})
+	why := route.Why
 	for _, m := range snap.Malformed {
 		// Another tool wrote a row the store cannot use (an ssh option for
 		// a host name, a weight that is not a number): it is left out and
 		// the pool works on; say so where an admin will look.
 		c.log.Warnf("Skipped a malformed row (%s): 'rffmpeg remove' or 'rffmpeg clear' deletes it", m)
 	}
-	if err == nil && !d.None {
+	if err == nil && !d.None && !d.Wait {
 		if chosen.ID == state.LocalHostID {
 			c.log.Debugf("Chose %s: %s", hostLabel(chosen), why)
 		} else {
 			c.log.Debugf("Chose %s: %s (%d running, weight %d)", hostLabel(chosen), why, len(chosen.Processes), chosen.Weight)
 		}
 	}
-	return lease, d, chosen, err
+	return lease, d, chosen, route, err
+}
+
+// wait sleeps before the next try of a call waiting for capacity, waking a
+// sleeping host if the route says so. stop: a signal ended the wait (the
+// call leaves the queue and exits as if the job had been killed).
+func (c *call) wait(ctx context.Context, route selector.Route, queued int64) (int, bool) {
+	if route.Wake != 0 {
+		dbCtx, cancel := c.dbContext(ctx)
+		h, err := c.store.Host(dbCtx, route.Wake)
+		cancel()
+		if err == nil && h.WoLMAC != "" {
+			c.log.Infof("Waking host '%s' (%s): Wake-on-LAN to %s", h.Hostname, h.Servername, wol.Addr(h.WoLAddr))
+			if err := wol.Send(h.WoLAddr, h.WoLMAC); err != nil {
+				c.log.Warnf("%v", err)
+			}
+		}
+	}
+	select {
+	case sig := <-c.env.Signals:
+		dbCtx, cancel := c.dbContext(context.Background())
+		c.store.LeaveQueue(dbCtx, queued)
+		cancel()
+		c.log.Infof("Stopped by %v while waiting for capacity", sig)
+		if s, ok := sig.(syscall.Signal); ok {
+			return 128 + int(s), true
+		}
+		return 1, true
+	case <-time.After(c.o.QueueRetry):
+	}
+	return 0, false
+}
+
+func orNothing(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
 }
 
 // finish ends a job that ran (or could not run at all): the host's bad mark

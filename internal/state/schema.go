@@ -189,7 +189,7 @@ var migrations = []migration{
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's
