@@ -61,6 +61,7 @@ var (
 	// -progress blocks: fps= and speed= are wall-clock.
 	reProgFPS   = regexp.MustCompile(`(?m)^fps=.*$`)
 	reProgSpeed = regexp.MustCompile(`(?m)^speed=.*$`)
+	reRepeated  = regexp.MustCompile(`^\s*Last message repeated \d+ times?\r?\n$`)
 )
 
 // conformNormalize removes from ffmpeg's stderr (and -report files) only
@@ -68,13 +69,19 @@ var (
 // in log prefixes, the intermediate progress lines (ended by \r, printed
 // every 0.5 s of wall clock, so how many and between which log lines is
 // timing), the wall-clock fields (fps=, speed=) of the final progress line
-// (ended by \n), and the report's start time.
+// (ended by \n), the report's start time, and ffmpeg's repeat suppression:
+// whether a warning from several threads (the swscaler's) comes out as N
+// lines or as one and "Last message repeated N-1 times" depends on how the
+// threads interleave, so those lines go and runs of one line are one line.
 func conformNormalize(s string) string {
 	s = reAddr.ReplaceAllString(s, "@ 0xADDR")
 	s = reStarted.ReplaceAllString(s, "started on DATE at TIME")
 	s = reReportName.ReplaceAllString(s, "ffmpeg-DATE-TIME.log")
 	var out []string
 	for _, r := range splitKeep(s) {
+		if reRepeated.MatchString(r) || len(out) > 0 && r == out[len(out)-1] && strings.HasSuffix(r, "\n") {
+			continue
+		}
 		if isProgress(r) {
 			if strings.HasSuffix(r, "\r") {
 				continue
@@ -484,7 +491,7 @@ func conformCorpus() []confCase {
 		os.Chmod(p, 0o777)
 	}
 	add("TMPDIR image extraction", "ffmpeg", withBitexact("-nostdin", "-ss", "0.5", "-i", "{IN}/a.mkv", "-frames:v", "1", "-f", "image2", "{W}/tmp/jellyfin/img.png")...).setup = tmpdir
-	add("TMPDIR trickplay", "ffmpeg", withBitexact("-nostdin", "-i", "{IN}/a.mkv", "-vf", "fps=2,scale=80:-1", "-c:v", "mjpeg", "-f", "image2", "{W}/tmp/jellyfin/%08d.jpg")...).setup = tmpdir
+	add("TMPDIR trickplay", "ffmpeg", withBitexact("-nostdin", "-filter_threads", "1", "-i", "{IN}/a.mkv", "-vf", "fps=2,scale=80:-1", "-c:v", "mjpeg", "-f", "image2", "{W}/tmp/jellyfin/%08d.jpg")...).setup = tmpdir
 	add("hls segments", "ffmpeg", withBitexact("-nostdin", "-i", "{IN}/a.mkv", "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_segment_filename", "seg%d.ts", "-y", "main.m3u8")...).wantFiles = []string{"main.m3u8", "seg0.ts"}
 
 	// Hostile names.
@@ -533,6 +540,7 @@ func TestConformNormalize(t *testing.T) {
 			"log\nframe= 25 fps=250 q=-0.0 Lsize=1kB time=00:00:01.00 bitrate=8.0kbits/s speed= 403x    \n"},
 		{"ffmpeg started on 2026-12-01 at 04:30:00\nReport written to \"ffmpeg-20261201-043000.log\"\n",
 			"ffmpeg started on 2027-01-02 at 23:59:59\nReport written to \"ffmpeg-20270102-235959.log\"\n"},
+		{"[swscaler @ 0x1] w\n    Last message repeated 2 times\nend\n", "[swscaler @ 0x2] w\n[swscaler @ 0x3] w\nend\n"},
 	} {
 		if got, want := conformNormalize(tc.a), conformNormalize(tc.b); got != want {
 			t.Errorf("normalised differently:\n%q\n%q", got, want)
@@ -546,6 +554,7 @@ func TestConformNormalize(t *testing.T) {
 		{"Input #0, matroska,webm, from 'a.mkv':\n", "Input #0, matroska,webm, from 'b.mkv':\n"},
 		{"x\n", "x\r\n"},
 		{"a\x00H\x00b", "ab"},
+		{"w\nx\nw\n", "w\nx\n"},
 	} {
 		if conformNormalize(tc.a) == conformNormalize(tc.b) {
 			t.Errorf("normalising hid a real difference: %q vs %q", tc.a, tc.b)
