@@ -590,6 +590,27 @@ func TestOriginalLogLines(t *testing.T) {
 	}
 }
 
+// A real call through the shim leaves its history row, which the admin's
+// `rffmpeg history --json` shows.
+func TestHistoryOfRealCalls(t *testing.T) {
+	_, e := twoHosts(t, nil)
+	e.run("ffmpeg", nil, "-version")
+	e.run("ffprobe", nil, "-v", "error", "-i", filepath.Join(e.dir, "missing.mkv"))
+	var h struct {
+		Jobs []struct {
+			Hostname, Class, Outcome string
+			ExitCode                 int `json:"exit_code"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(e.mustCLI("history", "--json")), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Jobs) != 2 || h.Jobs[0].Class != "probe" || h.Jobs[0].Outcome != "ffmpeg" || h.Jobs[0].ExitCode != 1 ||
+		h.Jobs[1].Class != "capability" || h.Jobs[1].Outcome != "ok" || h.Jobs[1].Hostname != "127.0.0.2" {
+		t.Errorf("history %+v, want the probe's failure, then -version's success on 127.0.0.2", h.Jobs)
+	}
+}
+
 // The shim on PostgreSQL (the original's environment variables): a burst of
 // ffprobe calls all succeed, spread over the hosts, and leave no rows.
 func TestShimOnPostgres(t *testing.T) {

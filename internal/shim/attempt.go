@@ -19,6 +19,7 @@ type outcome struct {
 	mark       bool   // mark the host bad for reason
 	reason     string // why the host failed
 	dropMaster bool   // the host stopped answering: end its master connection
+	failure    string // the job's failure class for its history (state.Fail*); "": from code
 }
 
 // attempt runs the job on the chosen host (id 0: the fallback).
@@ -209,7 +210,7 @@ func (c *call) runPlain(h selector.HostView, sshc remote.SSH) outcome {
 		// ssh's own failure, or the job's 255: without frames they look
 		// the same; the original marks the host bad too. No retry: the
 		// job may have written output.
-		return outcome{code: 255, mark: true, reason: "ssh exited 255 in plain mode (connection failed or lost)"}
+		return outcome{code: 255, mark: true, failure: state.FailLost, reason: "ssh exited 255 in plain mode (connection failed or lost)"}
 	}
 	return outcome{code: res.Code}
 }
@@ -219,10 +220,10 @@ func (c *call) runPlain(h selector.HostView, sshc remote.SSH) outcome {
 func classify(res remote.Result, start time.Duration) outcome {
 	switch {
 	case res.Lost:
-		return outcome{code: res.Code, mark: true, dropMaster: true,
+		return outcome{code: res.Code, mark: true, dropMaster: true, failure: state.FailLost,
 			reason: "connection lost while running (host frozen or unreachable)"}
 	case res.Started:
-		return outcome{code: res.Code}
+		return outcome{code: res.Code, failure: failureOf(remote.ClassOf(res))}
 	case res.TimedOut:
 		return outcome{code: res.Code, retry: true, mark: true, dropMaster: true,
 			reason: fmt.Sprintf("timed out: the command did not start within %s (host frozen or unreachable)", start)}
@@ -243,4 +244,45 @@ func (c *call) remoteProg(h state.Host) string {
 		return h.FFprobe
 	}
 	return c.j.RemoteProg
+}
+
+// failureOf is a remote class as a history failure class.
+func failureOf(cl remote.Class) string {
+	switch cl {
+	case remote.ClassOK:
+		return ""
+	case remote.ClassExit:
+		return state.FailFFmpeg
+	case remote.ClassSignal:
+		return state.FailSignal
+	case remote.ClassMissing:
+		return state.FailRemoteMissing
+	case remote.ClassNotExec:
+		return state.FailRemoteNotExec
+	case remote.ClassConnect:
+		return state.FailConnect
+	case remote.ClassAuth:
+		return state.FailAuth
+	case remote.ClassHostKey:
+		return state.FailHostKey
+	case remote.ClassShell:
+		return state.FailRemoteShell
+	case remote.ClassTimeout:
+		return state.FailTimeout
+	case remote.ClassLost:
+		return state.FailLost
+	}
+	return state.FailFFmpeg
+}
+
+// codeFailure is the failure class of an exit code alone (a local job, or
+// a remote one whose class is not known): 128+N is a signal's.
+func codeFailure(code int) string {
+	switch {
+	case code == 0:
+		return ""
+	case code > 128 && code <= 128+64:
+		return state.FailSignal
+	}
+	return state.FailFFmpeg
 }

@@ -3,6 +3,7 @@ package shim
 import (
 	"context"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -151,5 +152,41 @@ func TestRuleRoutesLocal(t *testing.T) {
 	w.call(f, "-i", "in.mkv", "-c:v", "libx264", "out.mkv")
 	if got := strings.Join(f.Calls(), ","); !strings.Contains(got, "remote gpu1") {
 		t.Errorf("a transcode: calls %q, want gpu1", got)
+	}
+}
+
+// Every job that ran leaves one history row: where, what class, how it
+// ended (the exit code and its failure class).
+func TestHistoryRecorded(t *testing.T) {
+	w := newWorld(t, "rffmpeg:\n  remote:\n    check_interval: 30\n", "gpu1")
+	code := 3
+	f := &fake{remote: func(string, remote.Spec) remote.Result { return remote.Result{Started: true, Code: code} }}
+	w.call(f, "-i", "in.mkv", "-c:v", "libx264", "out.mkv")
+	code = 128 + 9
+	w.callAs(f, nil, "ffprobe", "-i", "in.mkv")
+	f.checks = map[string]remote.CheckResult{"gpu1": {Code: 255, Reason: "connection refused"}}
+	w.store.MarkChecked(context.Background(), 1, time.Time{})
+	f.localCode = 0
+	w.call(f, "-version")
+	got, err := w.store.History(context.Background(), state.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		host           int64
+		class, failure string
+		exit           int
+	}
+	var rows []row
+	for _, j := range got {
+		rows = append(rows, row{j.HostID, j.Class, j.Failure, j.ExitCode})
+		if j.Started.IsZero() || j.Duration < 0 || j.PID == 0 || j.Frontend == "" || j.Command == "" {
+			t.Errorf("incomplete row %+v", j)
+		}
+	}
+	// Newest first.
+	want := []row{{state.LocalHostID, "capability", "", 0}, {1, "probe", state.FailSignal, 137}, {1, "transcode", state.FailFFmpeg, 3}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("history %+v, want %+v", rows, want)
 	}
 }

@@ -85,7 +85,7 @@ func Run(ctx context.Context, o Options, env Env, j Job, s Streams) int {
 		shown = j.Args
 	}
 	env.Log.Infof("Starting rffmpeg as %s with args: %s", j.As, strings.Join(shown, " "))
-	c := &call{o: o, env: env, log: env.Log, j: j, s: s}
+	c := &call{o: o, env: env, log: env.Log, j: j, s: s, started: env.Now()}
 	if o.SocketErr != nil {
 		c.log.Errorf("%v", o.SocketErr)
 	}
@@ -109,6 +109,9 @@ type call struct {
 	s     Streams
 	store *state.Store
 	job   jobclass.Job // what the call is and needs (zero for rffmpeg run)
+	// started is when the call began: its history row's start (waits for
+	// the database and for capacity are part of what the caller saw).
+	started time.Time
 	// hostKeys is why trust on first use fails closed for this call ("":
 	// it works); a host refused then says so in its bad mark.
 	hostKeys string
@@ -376,6 +379,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 		c.log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", h.Hostname, h.Servername, out.code, out.reason)
 		claim = state.Claim{PID: c.env.Self.PID, Owner: c.env.Self.String(), Now: c.env.Now()}
 	}
+	rec := c.record(h, out)
 	t0 := time.Now()
 	c.bounded(func(ctx context.Context) error {
 		if out.mark {
@@ -383,7 +387,8 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 				return err
 			}
 		}
-		return c.store.Release(ctx, lease)
+		// The job's end and its history row in one transaction.
+		return c.store.ReleaseAndRecord(ctx, lease, rec)
 	})
 	c.log.Debugf("Recorded the job's end in %v", time.Since(t0).Round(time.Millisecond))
 	if out.dropMaster {
@@ -396,6 +401,22 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 // the job is over and its exit code known, so a database held by someone
 // else must not hold the caller. What is not written is reaped later (the
 // rows' writer is dead by then).
+// record is the history row of a job that ended with out on host h.
+func (c *call) record(h selector.HostView, out outcome) state.JobRecord {
+	class := string(c.job.Class)
+	if class == "" {
+		class = "other" // rffmpeg run's commands
+	}
+	failure := out.failure
+	if failure == "" {
+		failure = codeFailure(out.code)
+	}
+	frontend, _, _ := strings.Cut(c.env.Self.Machine, ":")
+	return state.JobRecord{HostID: h.ID, Servername: h.Servername, Hostname: h.Hostname, Frontend: frontend,
+		Class: class, Command: c.j.Label, PID: c.env.Self.PID, Started: c.started,
+		Duration: c.env.Now().Sub(c.started), ExitCode: out.code, Failure: failure}
+}
+
 func (c *call) bounded(write func(context.Context) error) {
 	wait := c.o.ReleaseWait
 	if c.j.Special {
