@@ -52,7 +52,7 @@ check_docs() {
   [ "$(man -w rffmpeg)" = /usr/share/man/man1/rffmpeg.1.gz ] || fail "man -w rffmpeg: $(man -w rffmpeg 2>&1)"
   zcat /usr/share/man/man1/rffmpeg.1.gz | groff -man -ww -Tutf8 -P-cbou -rLL=200n >"$W/man.txt" 2>"$W/man.err"
   [ -s "$W/man.err" ] && fail "groff warns: $(cat "$W/man.err")"
-  for want in "rffmpeg add [-w N] [-n NAME] HOST" "-w, --weight N" "rffmpeg doctor" "remote.host_keys" "rffmpeg $VERSION"; do
+  for want in "rffmpeg add [-w N] [-n NAME]" "-w, --weight N" "rffmpeg doctor" "remote.host_keys" "rffmpeg $VERSION"; do
     grep -qF -- "$want" "$W/man.txt" || fail "rendered man page lacks '$want'"
   done
   ok "man -w rffmpeg finds the page; groff renders it with no warning ($(wc -l <"$W/man.txt") lines)"
