@@ -90,7 +90,7 @@ func TestFrozenHost(t *testing.T) {
 		t.Errorf("new call with a frozen host: fallback started after %v (%v), whole call %v", cost, err, res.took)
 	}
 	t.Logf("new call with the host frozen: fallback after %v, whole call %v", cost.Round(time.Millisecond), res.took.Round(time.Millisecond))
-	if s := e.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "host frozen or unreachable") {
+	if s := e.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "host frozen or unreachable") || (s.Hosts[0].Bad.Class != "timeout" && s.Hosts[0].Bad.Class != "lost") {
 		t.Errorf("frozen host status: %+v %+v", s.Hosts[0], s.Hosts[0].Bad)
 	}
 
@@ -139,7 +139,7 @@ func TestFrozenHostKeepalive(t *testing.T) {
 		t.Errorf("job on a frozen host: ended=%v exit %d after %v", ok, code, after)
 	}
 	t.Logf("keepalive ended the job %v after the freeze (exit %d)", after.Round(time.Millisecond), code)
-	if s := e.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "connection lost") {
+	if s := e.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "connection lost") || s.Hosts[0].Bad.Class != "lost" {
 		t.Errorf("host after a lost job: %+v %+v", s.Hosts[0], s.Hosts[0].Bad)
 	}
 }

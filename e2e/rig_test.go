@@ -255,9 +255,11 @@ type statusJSON struct {
 		Bad        *struct {
 			PID    int    `json:"pid"`
 			Reason string `json:"reason"`
+			Class  string `json:"class"`
 		} `json:"bad"`
 		LastError *struct {
 			Reason string `json:"reason"`
+			Class  string `json:"class"`
 		} `json:"last_error"`
 		Processes []struct {
 			PID     int    `json:"pid"`

@@ -190,7 +190,7 @@ func TestSSHFailureIsToldApart(t *testing.T) {
 	}
 	s := e.status()
 	h := s.Hosts[0]
-	if h.State != "bad" || h.Bad == nil || !strings.Contains(h.Bad.Reason, "refused") || h.LastError == nil {
+	if h.State != "bad" || h.Bad == nil || !strings.Contains(h.Bad.Reason, "refused") || h.Bad.Class != "connect" || h.LastError == nil || h.LastError.Class != "connect" {
 		t.Errorf("dead host status: %+v", h)
 	}
 	if !strings.Contains(e.logText(), "Marking host 127.0.0.9 (dead) as bad due to retcode 255: connection refused") {
@@ -319,7 +319,7 @@ func TestSelfHealingState(t *testing.T) {
 	broken := newEnv(t, needRig(t), map[string]string{"remote": "    bad_mark_ttl: 2\n", "commands": "    ffmpeg: /nonexistent/ffmpeg\n"})
 	broken.mustCLI("add", "127.0.0.2")
 	broken.run("ffmpeg", nil, "-version")
-	if s := broken.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "not found") {
+	if s := broken.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "not found") || s.Hosts[0].Bad.Class != "remote-missing" {
 		t.Fatalf("broken host: %+v", s.Hosts[0])
 	}
 	// Repair the configuration (as an admin would), wait out the mark.
@@ -486,7 +486,7 @@ func TestHostKeyTOFU(t *testing.T) {
 	}
 	s := e.status()
 	for _, h := range s.Hosts {
-		if h.State != "bad" || !strings.Contains(h.Bad.Reason, "host key") {
+		if h.State != "bad" || !strings.Contains(h.Bad.Reason, "host key") || h.Bad.Class != "hostkey" {
 			t.Errorf("host with a changed key: %+v", h)
 		}
 	}

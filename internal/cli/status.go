@@ -29,6 +29,7 @@ type jsonProcess struct {
 type jsonBad struct {
 	PID        int        `json:"pid"`
 	Reason     string     `json:"reason"`
+	Class      string     `json:"class"` // connect, auth, hostkey, timeout, lost, remote-missing, …; "": none said
 	Since      *time.Time `json:"since"`
 	AgeSeconds *float64   `json:"age_seconds"`
 	Until      *time.Time `json:"until"` // null: until its writer ends (the original's rule)
@@ -36,6 +37,7 @@ type jsonBad struct {
 
 type jsonError struct {
 	Reason string    `json:"reason"`
+	Class  string    `json:"class"` // as jsonBad.Class
 	At     time.Time `json:"at"`
 }
 
@@ -182,10 +184,10 @@ func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, war
 		jh := jsonHost{ID: h.ID, Hostname: h.Hostname, Servername: h.Servername, Weight: h.Weight, State: h.State,
 			Drain: h.Drain, Load: h.Load, Created: h.Created, CheckedAt: timePtr(h.CheckedAt), Processes: jsonProcs(now, h.Processes)}
 		if h.Bad != nil {
-			jh.Bad = &jsonBad{PID: h.Bad.PID, Reason: h.Bad.Reason, Since: timePtr(h.Bad.Created), AgeSeconds: agePtr(now, h.Bad.Created), Until: timePtr(h.BadUntil)}
+			jh.Bad = &jsonBad{PID: h.Bad.PID, Reason: h.Bad.Reason, Class: selector.FailureClass(h.Bad.Reason), Since: timePtr(h.Bad.Created), AgeSeconds: agePtr(now, h.Bad.Created), Until: timePtr(h.BadUntil)}
 		}
 		if h.LastError != "" {
-			jh.LastError = &jsonError{Reason: h.LastError, At: h.LastErrAt}
+			jh.LastError = &jsonError{Reason: h.LastError, Class: selector.FailureClass(h.LastError), At: h.LastErrAt}
 		}
 		jh.routing(h)
 		out.Hosts = append(out.Hosts, jh)
