@@ -664,3 +664,31 @@ func TestShimOnPostgres(t *testing.T) {
 		}
 	}
 }
+
+// A call that cannot write its log runs on, and says so where the admin
+// looks: status warns, for this user and for the call's user.
+func TestUnusableLogWarnsInStatus(t *testing.T) {
+	r := needRig(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "notadir"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, r, map[string]string{"logging": "logfile: " + filepath.Join(dir, "notadir", "rffmpeg.log")})
+	e.mustCLI("add", "127.0.0.2")
+	if res := e.run("ffmpeg", nil, "-version"); res.code != 0 || len(res.stderr) != 0 {
+		t.Fatalf("exit %d stderr %q: a broken log must not break the call", res.code, res.stderr)
+	}
+	var s struct{ Warnings []string }
+	if err := json.Unmarshal([]byte(e.mustCLI("status", "--json")), &s); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(s.Warnings, "\n")
+	for _, want := range []string{"this user's log lines are lost", fmt.Sprintf("a call worked around a problem with its log file (uid %d)", os.Geteuid())} {
+		if !strings.Contains(all, want) {
+			t.Errorf("status warnings lack %q:\n%s", want, all)
+		}
+	}
+	if res := e.run("rffmpeg", nil, "status"); !strings.Contains(string(res.stderr), "rffmpeg: warning: a call worked around") {
+		t.Errorf("text status stderr lacks the warning: %q", res.stderr)
+	}
+}

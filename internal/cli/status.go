@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/logging"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -151,18 +153,41 @@ func (x *verb) status(o StatusOptions) error {
 		if err != nil {
 			return err
 		}
+		warnings := append(s.Warnings(), x.problems(s, now)...)
 		if o.JSON {
-			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, s.Warnings())
+			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, warnings)
 		}
 		writeStatusText(x.env.Stdout, now, v)
 		for _, m := range v.Malformed {
 			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: skipped a malformed row (%s); 'rffmpeg remove' or 'rffmpeg clear' deletes it\n", escape.Line(m.String()))
 		}
-		for _, w := range s.Warnings() {
+		for _, w := range warnings {
 			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(w))
 		}
 		return nil
 	})
+}
+
+// ProblemWindow is how long a problem a call reported stays in status: a
+// fixed problem fades away without anyone clearing it.
+const ProblemWindow = 10 * time.Minute
+
+// problems are what status warns of besides the store's own warnings: this
+// user's log file, and what calls (often as another user) reported.
+func (x *verb) problems(s *state.Store, now time.Time) []string {
+	var out []string
+	if err := logging.Check(setup.Log(x.cfg)); err != nil {
+		out = append(out, fmt.Sprintf("%v: this user's log lines are lost", err))
+	}
+	ps, err := s.Problems(x.ctx, now.Add(-ProblemWindow))
+	if err != nil {
+		return append(out, err.Error())
+	}
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("a call worked around a problem with its %s, %s ago: %s",
+			p.Source, now.Sub(p.Seen).Round(time.Second), p.Message))
+	}
+	return out
 }
 
 // writeStatusJSON is the machine-readable status: exact, never escaped.

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -188,5 +189,21 @@ func TestHistoryRecorded(t *testing.T) {
 	want := []row{{state.LocalHostID, "capability", "", 0}, {1, "probe", state.FailSignal, 137}, {1, "transcode", state.FailFFmpeg, 3}}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("history %+v, want %+v", rows, want)
+	}
+}
+
+// A call that worked around a refused socket directory records it for
+// status; a healthy call records nothing.
+func TestProblemsReported(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	w.call(&fake{}, "-version")
+	if ps, _ := w.store.Problems(context.Background(), time.Time{}); len(ps) != 0 {
+		t.Errorf("a healthy call reported %+v", ps)
+	}
+	w.o.SocketErr = errors.New("ssh socket directory: unsafe")
+	w.call(&fake{}, "-version")
+	ps, err := w.store.Problems(context.Background(), time.Time{})
+	if err != nil || len(ps) != 1 || !strings.HasPrefix(ps[0].Source, "ssh sockets (uid ") || ps[0].Message != "ssh socket directory: unsafe" {
+		t.Errorf("problems %+v (%v), want the socket directory's", ps, err)
 	}
 }

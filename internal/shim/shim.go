@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -387,6 +388,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 				return err
 			}
 		}
+		c.reportProblems(ctx)
 		// The job's end and its history row in one transaction.
 		return c.store.ReleaseAndRecord(ctx, lease, rec)
 	})
@@ -401,6 +403,19 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 // the job is over and its exit code known, so a database held by someone
 // else must not hold the caller. What is not written is reaped later (the
 // rows' writer is dead by then).
+// reportProblems records what this call worked around, where status and
+// the console show it: the admin reading them is rarely the service account
+// that cannot write its log or use its socket directory. Only calls with a
+// problem write (the healthy path stays one transaction).
+func (c *call) reportProblems(ctx context.Context) {
+	uid := " (uid " + strconv.Itoa(os.Geteuid()) + ")"
+	for source, err := range map[string]error{"log file" + uid: c.log.Err(), "ssh sockets" + uid: c.o.SocketErr} {
+		if err != nil {
+			c.store.ReportProblem(ctx, source, err.Error(), c.env.Now())
+		}
+	}
+}
+
 // record is the history row of a job that ended with out on host h.
 func (c *call) record(h selector.HostView, out outcome) state.JobRecord {
 	class := string(c.job.Class)
