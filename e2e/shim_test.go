@@ -255,6 +255,31 @@ func TestNoOrphans(t *testing.T) {
 			t.Logf("%v: remote gone %v after the signal", sig, time.Since(sent).Round(10*time.Millisecond))
 		})
 	}
+	t.Run("SIGHUP ignored by the caller", func(t *testing.T) {
+		// nohup: a local ffmpeg inherits the ignored SIGHUP and runs on;
+		// the shim must neither die nor forward it.
+		marker := "testsrc=rate=5:duration=3.7"
+		c := e.cmd("ffmpeg", "-re", "-f", "lavfi", "-i", marker, "-f", "null", "-")
+		c.Args = append([]string{"sh", "-c", `trap "" HUP; exec "$0" "$@"`}, c.Args...)
+		c.Args[3] = c.Path
+		c.Path = "/bin/sh"
+		in, _ := c.StdinPipe()
+		defer in.Close()
+		c.Start()
+		if !waitFor(5*time.Second, func() bool { return len(remotePIDs(marker)) > 0 }) {
+			t.Fatal("remote ffmpeg never started")
+		}
+		time.Sleep(300 * time.Millisecond)
+		c.Process.Signal(syscall.SIGHUP)
+		time.Sleep(500 * time.Millisecond)
+		if len(remotePIDs(marker)) == 0 {
+			t.Errorf("the remote job ended on a SIGHUP its caller ignores")
+		}
+		c.Wait()
+		if code := exitStatus(c.ProcessState); code != 0 {
+			t.Errorf("shim exit %d, want 0 (the job ran to its end)", code)
+		}
+	})
 	t.Run("connection dropped", func(t *testing.T) {
 		marker := "testsrc=rate=5:duration=47.3"
 		c := e.cmd("ffmpeg", "-re", "-f", "lavfi", "-i", marker, "-f", "null", "-")

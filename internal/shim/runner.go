@@ -64,13 +64,26 @@ func (Exec) Guard(s remote.SSH, pid int) (func(), error) {
 // the work to stop: the remote job is paused, then the shim stops itself),
 // and SIGUSR1/SIGUSR2. SIGPIPE is caught (not ignored, which children would
 // inherit) so a caller that closed its end cannot kill the shim mid-cleanup.
+//
+// A signal the caller ignores (nohup's SIGHUP) and ffmpeg does not handle
+// itself stays ignored, as a local ffmpeg would inherit it: catching it
+// would forward it and end a job its caller meant to survive. ffmpeg sets
+// its own handlers for INT, TERM and QUIT, so those are caught regardless.
 func Signals() <-chan os.Signal {
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
-		syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	for _, sig := range inheritable {
+		if !signal.Ignored(sig) {
+			signal.Notify(ch, sig)
+		}
+	}
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	return ch
 }
+
+// inheritable are the forwarded signals ffmpeg leaves at their inherited
+// disposition.
+var inheritable = []os.Signal{syscall.SIGHUP, syscall.SIGTSTP, syscall.SIGCONT, syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Nice is this process's nice value. (Linux's getpriority returns 20 minus
 // the nice value, so that it is never negative.)
