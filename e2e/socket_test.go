@@ -138,7 +138,7 @@ func TestSquattedSocketDir(t *testing.T) {
 // client, and the job's streams and exit code are the same.
 func TestMuxPath(t *testing.T) {
 	_, e := twoHosts(t, nil)
-	e.extra = append(e.extra, "RFFMPEG_SSH_MUX=1") // opt-in (remote.MuxDefault)
+	// The default (remote.MuxDefault).
 	e.run("ffmpeg", nil, "-version")               // the check makes the master
 	res := e.run("rffmpeg", []byte("hello\x00world"), "run", "sh", "-c", "cat; echo err >&2; exit 3")
 	if res.code != 3 || string(res.stdout) != "hello\x00world" || string(res.stderr) != "err\n" {

@@ -26,12 +26,13 @@ import (
 // MuxDefault.
 const MuxEnv = "RFFMPEG_SSH_MUX"
 
-// MuxDefault is whether calls use the mux path when MuxEnv is unset. Off
-// for now: on a fresh-clone CI run a SIGHUP forwarded over the mux path
-// once left the remote ffmpeg running (the shim exited 129); until that is
-// understood, the ssh-client path (with its guardian) stays the default and
-// the mux path is an opt-in (RFFMPEG_SSH_MUX=1).
-const MuxDefault = false
+// MuxDefault is whether calls use the mux path when MuxEnv is unset. On:
+// the whole e2e suite (signals, no orphans, frozen hosts, partitions, dead
+// masters) passes on it. It was off for a while because a fresh-clone CI
+// run once ended a remote job on SIGHUP with the shim exiting 129; that run
+// was under nohup, whose ignored SIGHUP the shim used to catch and forward
+// (see shim.Signals), on either path.
+const MuxDefault = true
 
 func muxOn() bool {
 	switch os.Getenv(MuxEnv) {
