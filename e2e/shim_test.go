@@ -717,3 +717,21 @@ func TestUnusableLogWarnsInStatus(t *testing.T) {
 		t.Errorf("text status stderr lacks the warning: %q", res.stderr)
 	}
 }
+
+// Issue 15 §2: a host added as USER@HOST:PORT is reached with its own user
+// and port, whatever remote.user and remote.args say.
+func TestHostOwnPortAndUser(t *testing.T) {
+	r := needRig(t)
+	e := newEnv(t, r, map[string]string{"remote": fmt.Sprintf("user: nobody\nargs: [\"-i\", \"%s\"]\n", r.key)})
+	e.mustCLI("add", fmt.Sprintf("%s@127.0.0.3:%d", testUser, r.port))
+	res := e.run("ffmpeg", nil, "-version")
+	if res.code != 0 || !bytes.HasPrefix(res.stdout, []byte("ffmpeg version")) {
+		t.Fatalf("exit %d stderr %q", res.code, res.stderr)
+	}
+	if !strings.Contains(e.logText(), "Running command on host '127.0.0.3'") || strings.Contains(e.logText(), "Marking host") {
+		t.Errorf("the job did not run on the host through its own user and port:\n%s", e.logText())
+	}
+	if out := e.mustCLI("status"); !strings.Contains(out, fmt.Sprintf("%s@127.0.0.3:%d", testUser, r.port)) {
+		t.Errorf("status does not show the destination:\n%s", out)
+	}
+}

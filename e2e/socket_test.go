@@ -139,7 +139,7 @@ func TestSquattedSocketDir(t *testing.T) {
 func TestMuxPath(t *testing.T) {
 	_, e := twoHosts(t, nil)
 	// The default (remote.MuxDefault).
-	e.run("ffmpeg", nil, "-version")               // the check makes the master
+	e.run("ffmpeg", nil, "-version") // the check makes the master
 	res := e.run("rffmpeg", []byte("hello\x00world"), "run", "sh", "-c", "cat; echo err >&2; exit 3")
 	if res.code != 3 || string(res.stdout) != "hello\x00world" || string(res.stderr) != "err\n" {
 		t.Errorf("got exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)

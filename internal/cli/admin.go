@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/escape"
@@ -15,6 +17,9 @@ import (
 )
 
 func (x *verb) add(o AddOptions) error {
+	if err := splitDestination(&o); err != nil {
+		return err
+	}
 	return x.withStore(func(s *state.Store) error {
 		h, err := s.AddHostWith(x.ctx, o.Hostname, o.Name, o.Weight, o.Props, x.env.Now())
 		if err != nil {
@@ -193,4 +198,50 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return strconv.Itoa(n) + " " + what + "s"
+}
+
+// splitDestination reads USER@HOST:PORT (and [ADDR]:PORT) in o.Hostname
+// into the plain host, which the original's table keeps, and the host's own
+// user and port. A user or port given both ways must agree.
+func splitDestination(o *AddOptions) error {
+	d := o.Hostname
+	if u, rest, ok := strings.Cut(d, "@"); ok {
+		if err := agree(&o.Props.SSHUser, u, "user"); err != nil {
+			return err
+		}
+		d = rest
+	}
+	host := d
+	if strings.HasPrefix(d, "[") || strings.Count(d, ":") == 1 {
+		h, port, err := net.SplitHostPort(d)
+		switch {
+		case err != nil && strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]"):
+			h = d[1 : len(d)-1] // [ADDR] without a port
+		case err != nil:
+			return usagef("%q: not HOST, HOST:PORT or [ADDR]:PORT", o.Hostname)
+		default:
+			n, err := strconv.Atoi(port)
+			if err != nil || n < 1 || n > 65535 {
+				return usagef("%q: port must be 1 to 65535", o.Hostname)
+			}
+			if err := agree(&o.Props.SSHPort, n, "port"); err != nil {
+				return err
+			}
+		}
+		host = h
+	}
+	if host == "" {
+		return usagef("%q: no host name", o.Hostname)
+	}
+	o.Hostname = host
+	return nil
+}
+
+// agree sets *p to v unless a flag set it to something else.
+func agree[T comparable](p **T, v T, what string) error {
+	if *p != nil && **p != v {
+		return usagef("the %s is given twice, differently: %v and %v", what, **p, v)
+	}
+	*p = &v
+	return nil
 }

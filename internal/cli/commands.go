@@ -117,12 +117,16 @@ func hostCommands() []command {
 		clr ClearOptions
 	)
 	return []command{
-		{name: "add", args: "[-w N] [-n NAME] [--max-jobs N] [--priority N] [--tag TAG]... HOST", short: "Add a transcode host",
-			long: "HOST is a hostname or address (localhost or 127.0.0.1 run jobs here, without SSH).\n" +
-				"NAME (default: HOST) must be unique; the same HOST may be added under several names.",
+		{name: "add", args: "[-w N] [-n NAME] [-u USER] [-p PORT] [--max-jobs N] [--priority N] [--tag TAG]... [USER@]HOST[:PORT]", short: "Add a transcode host",
+			long: "HOST is a hostname or address (localhost or 127.0.0.1 run jobs here, without SSH); an IPv6\n" +
+				"address with a port is written [ADDR]:PORT. USER and PORT are this host's own (stored beside it;\n" +
+				"the original's table keeps the plain HOST). NAME (default: HOST) must be unique; the same HOST may\n" +
+				"be added under several names.",
 			flags: []flag{
 				intFlag("w", "weight", "N", &add.Weight, 1, "weight", "the host's weight: it takes N times the jobs of a weight-1 host"),
 				stringFlag("n", "name", "NAME", &add.Name, "HOST", "the server name, unique among hosts"),
+				{short: "u", long: "user", value: "USER", help: "the host's ssh user (default: remote.user)", set: propFlag(&add.Props, "user")},
+				{short: "p", long: "port", value: "PORT", help: "the host's ssh port (default: remote.args or 22)", set: propFlag(&add.Props, "port")},
 				{long: "max-jobs", value: "N", help: "jobs at once on the host (default 0: no limit)", set: propFlag(&add.Props, "max_jobs")},
 				{long: "priority", value: "N", help: "tier: lower is tried first (default 0)", set: propFlag(&add.Props, "priority")},
 				{long: "tag", value: "TAG", help: "a tag (repeat for several)", set: propFlag(&add.Props, "tags", "+")},

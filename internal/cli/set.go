@@ -25,6 +25,8 @@ var setKeys = []struct{ key, value, help string }{
 	{"ffprobe", "PATH", "the host's ffprobe (empty: commands.ffprobe)"},
 	{"wol", "MAC", "Wake-on-LAN MAC address (empty: none)"},
 	{"wol_addr", "ADDR", "where the magic packet goes: host or host:port (empty: broadcast)"},
+	{"port", "N", "the host's ssh port (0: remote.args or ssh's default)"},
+	{"user", "NAME", "the host's ssh user (empty: remote.user)"},
 }
 
 func setCommand() command {
@@ -78,6 +80,10 @@ func bindProp(p *state.HostProps, kv string) error {
 		p.WoLMAC = str()
 	case "wol_addr":
 		p.WoLAddr = str()
+	case "port":
+		p.SSHPort, err = num()
+	case "user":
+		p.SSHUser = str()
 	default:
 		var keys []string
 		for _, k := range setKeys {
@@ -135,12 +141,19 @@ func describeProps(h state.Host) string {
 		maxJobs = strconv.Itoa(h.MaxJobs)
 	}
 	parts := []string{"max_jobs " + maxJobs, "priority " + strconv.Itoa(h.Priority), "tags " + orNone(strings.Join(h.Tags, ","))}
-	for _, p := range []struct{ k, v string }{{"ffmpeg", h.FFmpeg}, {"ffprobe", h.FFprobe}, {"wol", h.WoLMAC}, {"wol_addr", h.WoLAddr}} {
+	for _, p := range []struct{ k, v string }{{"ffmpeg", h.FFmpeg}, {"ffprobe", h.FFprobe}, {"wol", h.WoLMAC}, {"wol_addr", h.WoLAddr}, {"user", h.SSHUser}, {"port", portText(h.SSHPort)}} {
 		if p.v != "" {
 			parts = append(parts, p.k+" "+p.v)
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+func portText(p int) string {
+	if p == 0 {
+		return ""
+	}
+	return strconv.Itoa(p)
 }
 
 func orNone(s string) string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,8 @@ type jsonHost struct {
 	FFprobe      *string    `json:"ffprobe"`
 	WoLMAC       *string    `json:"wol_mac"`
 	WoLAddr      *string    `json:"wol_addr"`
+	SSHUser      *string    `json:"ssh_user"` // null: remote.user
+	SSHPort      *int       `json:"ssh_port"` // null: remote.args or ssh's default
 }
 
 type jsonMachine struct {
@@ -102,6 +105,10 @@ func (jh *jsonHost) routing(h selector.HostView) {
 	}
 	jh.ProbedAt = timePtr(h.ProbedAt)
 	jh.FFmpeg, jh.FFprobe, jh.WoLMAC, jh.WoLAddr = strPtr(h.FFmpeg), strPtr(h.FFprobe), strPtr(h.WoLMAC), strPtr(h.WoLAddr)
+	jh.SSHUser = strPtr(h.SSHUser)
+	if h.SSHPort > 0 {
+		jh.SSHPort = &h.SSHPort
+	}
 }
 
 type jsonStatus struct {
@@ -250,7 +257,7 @@ func writeStatusText(w io.Writer, now time.Time, v selector.View) {
 		if h.Bad != nil {
 			st += " (" + h.BadNote(now, ", ", nil) + ")"
 		}
-		cells := []string{h.Hostname, h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}
+		cells := []string{destination(h.Host), h.Servername, strconv.FormatInt(h.ID, 10), strconv.Itoa(h.Weight), st}
 		if routing {
 			cells = append(cells, h.Capacity(), strconv.Itoa(h.Priority), orDash(strings.Join(h.Tags, ",")), capsCell(h))
 		}
@@ -388,4 +395,17 @@ func writeTable(w io.Writer, head []string, rows []statusRow) {
 			line(blank, c)
 		}
 	}
+}
+
+// destination is a host as ssh reaches it: [user@]host[:port], an IPv6
+// address with a port in brackets.
+func destination(h state.Host) string {
+	d := h.Hostname
+	if h.SSHPort > 0 {
+		d = net.JoinHostPort(d, strconv.Itoa(h.SSHPort))
+	}
+	if h.SSHUser != "" {
+		d = h.SSHUser + "@" + d
+	}
+	return d
 }

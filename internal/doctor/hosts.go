@@ -44,7 +44,7 @@ func (r *hostRun) timed(name string, st Status, msg, fix string, d time.Duration
 func hostsChecks(ctx context.Context, c *config.Config, a account, hosts []state.Host) ([]Check, []state.Host) {
 	runs := make([]*hostRun, len(hosts))
 	for i, h := range hosts {
-		runs[i] = &hostRun{c: c, a: a, h: h, ssh: setup.SSHFor(c, h.Hostname, a.UID), version: map[string]string{}}
+		runs[i] = &hostRun{c: c, a: a, h: h, ssh: setup.ForHost(setup.SSHFor(c, h.Hostname, a.UID), h), version: map[string]string{}}
 	}
 	out := parallel(hosts, func(i int, _ state.Host) []Check {
 		runs[i].check(ctx)

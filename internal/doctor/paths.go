@@ -45,7 +45,7 @@ func pathsChecks(ctx context.Context, c *config.Config, a account, hosts []state
 			continue
 		}
 		out = append(out, parallel(remoteHosts, func(_ int, h state.Host) []Check {
-			p := sharedPath{c: c, a: a, h: h, ssh: setup.SSHFor(c, h.Hostname, a.UID), dir: d}
+			p := sharedPath{c: c, a: a, h: h, ssh: setup.ForHost(setup.SSHFor(c, h.Hostname, a.UID), h), dir: d}
 			return p.check(ctx)
 		})...)
 	}

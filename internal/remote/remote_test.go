@@ -370,3 +370,21 @@ func TestDiscardOnError(t *testing.T) {
 		t.Error("the failure was not noticed")
 	}
 }
+
+// A host's own port comes after remote.args (ssh takes the last -p) and
+// gives it a master of its own.
+func TestArgvPort(t *testing.T) {
+	s := SSH{Path: "ssh", Host: "gpu1", Extra: []string{"-p", "2222"}, ControlDir: "/run/shm/rffmpeg-0", Persist: 60}
+	p := s
+	p.Port = 2200
+	argv := p.Argv("CMD", true)
+	if n := len(argv); argv[n-5] != "-p" || argv[n-4] != "2200" || argv[n-7] != "-p" || argv[n-6] != "2222" {
+		t.Errorf("argv %q: want remote.args' -p 2222, then the host's -p 2200, before --", argv)
+	}
+	if s.ControlPath() == p.ControlPath() {
+		t.Errorf("a host on another port shares the master socket %s", s.ControlPath())
+	}
+	if c := p.ControlArgv("check"); c[len(c)-3] != "2200" {
+		t.Errorf("control argv %q lacks the port", c)
+	}
+}

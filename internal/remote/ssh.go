@@ -54,6 +54,7 @@ type SSH struct {
 	Path           string // the ssh client
 	User           string // remote user; "" leaves it to ssh
 	Host           string // hostname or address
+	Port           int    // this host's port (rffmpeg add HOST:PORT); 0: remote.args or ssh's default
 	ConnectTimeout int    // seconds
 	Persist        int    // ControlPersist seconds; 0 disables the shared master connection
 	PersistDir     string // directories.persist, the parent of ControlDir
@@ -87,7 +88,13 @@ func (s SSH) Shared() bool { return s.Persist > 0 && s.ControlDir != "" }
 // the 108-byte socket path limit with ssh's temporary suffix.
 func (s SSH) ControlPath() string {
 	h := sha256.New()
-	for _, w := range append([]string{s.Path, s.User, s.Host, s.HostKeys, s.KnownHosts}, s.Extra...) {
+	words := []string{s.Path, s.User, s.Host, s.HostKeys, s.KnownHosts}
+	if s.Port > 0 {
+		// Only then: the paths of hosts without a port of their own stay
+		// what they were (a running master keeps serving).
+		words = append(words, "port "+strconv.Itoa(s.Port))
+	}
+	for _, w := range append(words, s.Extra...) {
 		h.Write([]byte(w))
 		h.Write([]byte{0})
 	}
@@ -99,9 +106,19 @@ func (s SSH) ControlPath() string {
 func (s SSH) ControlArgv(op string) []string {
 	a := []string{s.Path, "-o", "ControlPath=" + s.ControlPath(), "-O", op}
 	a = append(a, s.Extra...)
+	a = s.portArgs(a)
 	// "--": the destination is data; a host row written by another tool as
 	// "-oProxyCommand=…" must never be parsed as an option.
 	return append(a, "--", s.Destination())
+}
+
+// portArgs adds the host's own port after remote.args: ssh takes the last
+// -p given, so a host added as HOST:PORT overrides a pool-wide "-p" there.
+func (s SSH) portArgs(a []string) []string {
+	if s.Port > 0 {
+		a = append(a, "-p", strconv.Itoa(s.Port))
+	}
+	return a
 }
 
 // Quiet selects ssh's own messages: a job runs with -q (the original's
@@ -148,6 +165,7 @@ func (s SSH) Argv(remoteCommand string, quiet Quiet) []string {
 			"-o", "ControlPersist="+strconv.Itoa(s.Persist))
 	}
 	a = append(a, s.Extra...)
+	a = s.portArgs(a)
 	// "--": see ControlArgv. remote.args stay before it: they are options.
 	return append(a, "--", s.Destination(), remoteCommand)
 }

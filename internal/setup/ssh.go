@@ -8,6 +8,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/safefs"
+	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
 // SSH is how to reach a host under this configuration: the shim, the
@@ -17,6 +18,19 @@ import (
 func SSH(c *config.Config, hostname string) remote.SSH {
 	s, _ := SSHChecked(c)
 	s.Host = hostname
+	return s
+}
+
+// ForHost is s aimed at host h: its name, and its own port and user when
+// it has them (rffmpeg add user@host:port).
+func ForHost(s remote.SSH, h state.Host) remote.SSH {
+	s.Host = h.Hostname
+	if h.SSHPort > 0 {
+		s.Port = h.SSHPort
+	}
+	if h.SSHUser != "" {
+		s.User = h.SSHUser
+	}
 	return s
 }
 

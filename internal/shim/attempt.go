@@ -32,7 +32,7 @@ func (c *call) attempt(ctx context.Context, h selector.HostView) outcome {
 		// could be read as an option. Marked bad so selection moves on.
 		return outcome{code: 255, retry: true, mark: true, reason: "refused: " + why}
 	}
-	sshc := c.sshFor(h.Hostname)
+	sshc := c.sshFor(h.Host)
 	mode := c.hostAccess(ctx, h)
 	if c.stale(h.CheckedAt) {
 		m, out, ok := c.checkHost(ctx, h, sshc, mode)

@@ -23,6 +23,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 	"github.com/rffmpeg/rffmpeg/internal/wol"
 )
@@ -260,7 +261,7 @@ func (c *call) run(ctx context.Context) int {
 			c.log.Infof("Skipping host %s (%s): %s", chosen.Hostname, chosen.Servername, out.reason)
 		}
 		if out.dropMaster {
-			s := c.sshFor(chosen.Hostname)
+			s := c.sshFor(chosen.Host)
 			endMaster = &s
 		}
 	}
@@ -394,7 +395,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 	})
 	c.log.Debugf("Recorded the job's end in %v", time.Since(t0).Round(time.Millisecond))
 	if out.dropMaster {
-		c.endMaster(c.sshFor(h.Hostname))
+		c.endMaster(c.sshFor(h.Host))
 	}
 	return out.code
 }
@@ -479,10 +480,8 @@ func (c *call) heartbeat(lease state.Lease) func() {
 }
 
 // sshFor is how to reach a host.
-func (c *call) sshFor(hostname string) remote.SSH {
-	s := c.o.SSH
-	s.Host = hostname
-	return s
+func (c *call) sshFor(h state.Host) remote.SSH {
+	return setup.ForHost(c.o.SSH, h)
 }
 
 func hostLabel(h selector.HostView) string {

@@ -28,6 +28,8 @@ var hostPropColumns = []struct{ name, sqlite, postgres string }{
 	{"ffprobe", "TEXT", "TEXT"},
 	{"wol_mac", "TEXT", "TEXT"},
 	{"wol_addr", "TEXT", "TEXT"},
+	{"ssh_port", "INTEGER", "INTEGER"}, // added by migration 8 (re-runs addHostProps)
+	{"ssh_user", "TEXT", "TEXT"},
 }
 
 // addHostProps is migration 4: the per-host property columns, the job
@@ -79,12 +81,14 @@ type HostProps struct {
 	FFprobe  *string
 	WoLMAC   *string // Wake-on-LAN MAC address ("": none)
 	WoLAddr  *string // where the magic packet goes: host or host:port ("": the broadcast address)
+	SSHPort  *int    // ssh port (0: remote.args or ssh's default)
+	SSHUser  *string // ssh user ("": remote.user)
 }
 
 // Empty reports whether p changes nothing.
 func (p HostProps) Empty() bool {
 	return p.MaxJobs == nil && p.Priority == nil && p.Tags == nil && len(p.AddTags) == 0 && len(p.DelTags) == 0 &&
-		p.FFmpeg == nil && p.FFprobe == nil && p.WoLMAC == nil && p.WoLAddr == nil
+		p.FFmpeg == nil && p.FFprobe == nil && p.WoLMAC == nil && p.WoLAddr == nil && p.SSHPort == nil && p.SSHUser == nil
 }
 
 // ValidTag checks a tag: letters, digits and _ . : - , not starting with
@@ -143,7 +147,27 @@ func ValidateHostProps(p HostProps) (HostProps, error) {
 			return p, err
 		}
 	}
+	if p.SSHPort != nil && (*p.SSHPort < 0 || *p.SSHPort > 65535) {
+		return p, kindErr(ErrInvalid, "port %d: must be 1 to 65535 (0: the default)", *p.SSHPort)
+	}
+	if p.SSHUser != nil && *p.SSHUser != "" && !ValidUser(*p.SSHUser) {
+		return p, kindErr(ErrInvalid, "user %q: letters, digits, '_', '.', '-' (not first), at most 64", *p.SSHUser)
+	}
 	return p, nil
+}
+
+// ValidUser checks an ssh user name: a portable login name, so it is
+// never read as an option or a second destination by ssh.
+func ValidUser(u string) bool {
+	if u == "" || len(u) > 64 || u[0] == '-' {
+		return false
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func validAddr(a string) error {
@@ -212,11 +236,24 @@ func (s *Store) setProps(ctx context.Context, p HostProps) func(*sql.Tx, int64) 
 				add(c.col, nullText(*c.v))
 			}
 		}
+		if p.SSHPort != nil {
+			add("ssh_port", nullInt(*p.SSHPort))
+		}
+		if p.SSHUser != nil {
+			add("ssh_user", nullText(*p.SSHUser))
+		}
 		if len(sets) == 0 {
 			return nil
 		}
 		return s.setHostExtra(ctx, tx, id, strings.Join(sets, ", "), args...)
 	}
+}
+
+func nullInt(v int) any {
+	if v == 0 {
+		return nil
+	}
+	return v
 }
 
 func nullText(v string) any {
@@ -314,7 +351,7 @@ func scanMachine(rows *sql.Rows) (Machine, problems, error) {
 
 // hostPropValues are the raw property columns of a hostSelect row.
 type hostPropValues struct {
-	maxJobs, priority, tags, caps, probedAt, ffmpeg, ffprobe, wolMAC, wolAddr any
+	maxJobs, priority, tags, caps, probedAt, ffmpeg, ffprobe, wolMAC, wolAddr, sshPort, sshUser any
 }
 
 // read fills h's properties, noting values another tool wrote badly.
@@ -333,4 +370,14 @@ func (v hostPropValues) read(h *Host, p *problems) {
 	h.ProbedAt = p.millis("probed_at", v.probedAt)
 	h.FFmpeg, h.FFprobe = textOf(v.ffmpeg), textOf(v.ffprobe)
 	h.WoLMAC, h.WoLAddr = textOf(v.wolMAC), textOf(v.wolAddr)
+	if n := p.wholeNumber("ssh_port", v.sshPort); n < 0 || n > 65535 {
+		p.add("ssh_port %d is not a port", n)
+	} else {
+		h.SSHPort = int(n)
+	}
+	// A user another tool wrote that ssh could misread counts as a bad row.
+	if h.SSHUser = textOf(v.sshUser); h.SSHUser != "" && !ValidUser(h.SSHUser) {
+		p.add("ssh_user %q is not a user name", h.SSHUser)
+		h.SSHUser = ""
+	}
 }

@@ -119,7 +119,8 @@ func sane(t time.Time) time.Time {
 // hostSelect reads hosts with our columns; a row of ours counts only while
 // its copies still match the host (see ourSchema).
 const hostSelect = `SELECT h.id, h.servername, h.hostname, h.weight, h.created, x.drain, x.checked_at, x.last_error, x.last_error_at,
-	x.max_jobs, x.priority, x.tags, x.capabilities, x.probed_at, x.ffmpeg, x.ffprobe, x.wol_mac, x.wol_addr
+	x.max_jobs, x.priority, x.tags, x.capabilities, x.probed_at, x.ffmpeg, x.ffprobe, x.wol_mac, x.wol_addr,
+	x.ssh_port, x.ssh_user
 	FROM hosts h LEFT JOIN rffmpeg_hosts x ON x.host_id = h.id AND x.servername = h.servername AND x.created = h.created`
 
 // scanHost reads one hostSelect row; the problems say why it cannot be used.
@@ -128,7 +129,8 @@ func scanHost(rows *sql.Rows) (Host, problems, error) {
 	var id, servername, hostname, weight, created, drain, checked, lastErr, errAt any
 	var pr hostPropValues
 	if err := rows.Scan(&id, &servername, &hostname, &weight, &created, &drain, &checked, &lastErr, &errAt,
-		&pr.maxJobs, &pr.priority, &pr.tags, &pr.caps, &pr.probedAt, &pr.ffmpeg, &pr.ffprobe, &pr.wolMAC, &pr.wolAddr); err != nil {
+		&pr.maxJobs, &pr.priority, &pr.tags, &pr.caps, &pr.probedAt, &pr.ffmpeg, &pr.ffprobe, &pr.wolMAC, &pr.wolAddr,
+		&pr.sshPort, &pr.sshUser); err != nil {
 		return h, nil, err
 	}
 	var p problems

@@ -188,10 +188,13 @@ var migrations = []migration{
 	{"host properties, job queue and machine capabilities", addHostProps},
 	// Version 7 (problems.go): what calls worked around, for status.
 	{"problems calls worked around (rffmpeg_problems)", createProblems},
+	// Version 8: per-host ssh port and user, new in hostPropColumns;
+	// addHostProps adds only the columns a database lacks.
+	{"per-host ssh port and user (rffmpeg_hosts)", addHostProps},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's

@@ -84,6 +84,8 @@ type Host struct {
 	FFprobe      string    // this host's ffprobe; "": commands.ffprobe
 	WoLMAC       string    // Wake-on-LAN MAC address; "": none
 	WoLAddr      string    // where the magic packet goes (host or host:port); "": the broadcast address
+	SSHPort      int       // this host's ssh port; 0: remote.args or ssh's own default
+	SSHUser      string    // this host's ssh user; "": remote.user
 }
 
 // IsLocal reports whether the host runs jobs on this machine without SSH
