@@ -304,6 +304,10 @@ func Parse(data []byte, env Env) (*Config, error) {
 			continue
 		}
 		if why := f.check(get(f)); why != "" {
+			if c.Sources[f.key] == FromFile {
+				sec, k, _ := strings.Cut(f.key, ".")
+				return nil, fmt.Errorf("%s: %s: %s", where(data, "$.rffmpeg."+quoteKey(sec)+"."+quoteKey(k)), f.key, why)
+			}
 			return nil, fmt.Errorf("%s (%s): %s", f.key, c.Sources[f.key], why)
 		}
 	}
@@ -350,7 +354,7 @@ func (c *Config) apply(doc map[string]any, data []byte, fields []field) error {
 			f, ok := byKey[sec+"."+k]
 			kpath := path + "." + quoteKey(k)
 			if !ok {
-				c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key rffmpeg.%s.%s ignored", where(data, kpath), sec, k))
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s: unknown key rffmpeg.%s.%s ignored", keyWhere(data, path, k, kpath), sec, k))
 				continue
 			}
 			v := keys[k]
@@ -406,6 +410,31 @@ func where(data []byte, path string) string {
 		}
 	}
 	return strings.TrimPrefix(path, "$.")
+}
+
+// keyWhere is where key k of the mapping at path is written: the key
+// itself, not its value (an admin looks for the misspelt word). Falls back
+// to where(kpath).
+func keyWhere(data []byte, path, k, kpath string) string {
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return where(data, kpath)
+	}
+	f, err := parseFile(data)
+	if err != nil {
+		return where(data, kpath)
+	}
+	n, err := p.FilterFile(f)
+	m, ok := n.(*ast.MappingNode)
+	if err != nil || !ok {
+		return where(data, kpath)
+	}
+	for _, v := range m.Values {
+		if t := v.Key.GetToken(); t != nil && t.Value == k {
+			return fmt.Sprintf("line %d column %d", t.Position.Line, t.Position.Column)
+		}
+	}
+	return where(data, kpath)
 }
 
 func parseFile(data []byte) (*ast.File, error) { return parser.ParseBytes(data, 0) }

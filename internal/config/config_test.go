@@ -118,7 +118,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(c.Warnings, "\n")
-	for _, want := range []string{"line 3 column 12: unknown key rffmpeg.logging.debgu", "unknown section rffmpeg.extra", "unknown top-level key \"other\""} {
+	for _, want := range []string{"line 3 column 5: unknown key rffmpeg.logging.debgu", "unknown section rffmpeg.extra", "unknown top-level key \"other\""} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("warnings %q lack %q", joined, want)
 		}
@@ -136,7 +136,7 @@ func TestErrors(t *testing.T) {
 		{"wrong type bool", "rffmpeg:\n  logging:\n    debug: yes please\n", nil, "line 3 column 12: rffmpeg.logging.debug must be a boolean"},
 		{"wrong type int", "rffmpeg:\n  remote:\n    persist: \"lots\"\n", nil, "rffmpeg.remote.persist must be a whole number"},
 		{"list expected", "rffmpeg:\n  remote:\n    args: -i key\n", nil, "rffmpeg.remote.args must be a list"},
-		{"negative persist", "rffmpeg:\n  remote:\n    persist: -5\n", nil, "remote.persist (file): must not be negative"},
+		{"negative persist", "rffmpeg:\n  remote:\n    persist: -5\n", nil, "line 3 column 14: remote.persist: must not be negative"},
 		{"bad host keys", "rffmpeg:\n  remote:\n    host_keys: maybe\n", nil, "must be one of tofu, ignore, ssh"},
 		{"section not map", "rffmpeg:\n  logging: 3\n", nil, "rffmpeg.logging must be a mapping"},
 		{"env port", "", map[string]string{"RFFMPEG_POSTGRES_USER": "x", "RFFMPEG_POSTGRES_PORT": "abc"}, "RFFMPEG_POSTGRES_PORT: \"abc\" is not a whole number"},
@@ -172,5 +172,18 @@ func TestLoadPaths(t *testing.T) {
 	_, err = Load(envOf(map[string]string{"RFFMPEG_CONFIG": filepath.Join(dir, "missing.yml")}))
 	if err == nil || !strings.Contains(err.Error(), "missing.yml") {
 		t.Errorf("missing explicit config: err = %v", err)
+	}
+}
+
+// A value refused by a check says where it is written.
+func TestCheckErrorPosition(t *testing.T) {
+	_, err := Parse([]byte("rffmpeg:\n  database:\n    type: postgres\n"), envOf(nil))
+	if err == nil || !strings.Contains(err.Error(), "line 3 column 11: database.type: must be one of sqlite, postgresql") {
+		t.Errorf("error %v: want the value's line and column", err)
+	}
+	// One key in a one-key section is still found (a single mapping value).
+	c, err := Parse([]byte("rffmpeg:\n  logging:\n    bogus: 1\n"), envOf(nil))
+	if err != nil || len(c.Warnings) != 1 || !strings.HasPrefix(c.Warnings[0], "line 3 column 5: ") {
+		t.Errorf("warnings %q (%v): want the key's line and column", c.Warnings, err)
 	}
 }

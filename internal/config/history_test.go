@@ -14,7 +14,7 @@ func TestHistoryKeys(t *testing.T) {
 		{"defaults", "", DefaultHistoryRetentionDays, DefaultHistoryMaxRows, string(FromDefault), ""},
 		{"set", "rffmpeg:\n  history:\n    retention_days: 7\n    max_rows: 500\n", 7, 500, string(FromFile), ""},
 		{"one set", "rffmpeg:\n  history:\n    max_rows: 9\n", DefaultHistoryRetentionDays, 9, string(FromDefault), ""},
-		{"zero days", "rffmpeg:\n  history:\n    retention_days: 0\n", 0, 0, "", "history.retention_days (file): must be greater than 0"},
+		{"zero days", "rffmpeg:\n  history:\n    retention_days: 0\n", 0, 0, "", "line 3 column 21: history.retention_days: must be greater than 0"},
 		{"not a number", "rffmpeg:\n  history:\n    max_rows: lots\n", 0, 0, "", "max_rows"},
 	} {
 		cfg, err := Parse([]byte(c.yaml), envOf(nil))

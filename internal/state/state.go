@@ -487,11 +487,21 @@ func isTooManyClients(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "53300"
 }
 
-// pgReason trims pgx's error to its last, most specific clause.
+// pgReason trims pgx's error to its last, most specific clause, and says
+// what a setting that reaches another service means: pgx's own words
+// ("expected at most 1073741822, but got …" for an SSH banner read as a
+// message length) name no cause.
 func pgReason(err error) string {
 	msg := err.Error()
 	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg, "failed to connect") {
-		return strings.TrimSpace(msg[i+2:])
+		msg = strings.TrimSpace(msg[i+2:])
+	}
+	switch {
+	case strings.Contains(msg, "expected at most") || strings.Contains(msg, "unexpected message") ||
+		strings.Contains(msg, "received unexpected") || strings.Contains(msg, "server error") && strings.Contains(msg, "HTTP"):
+		return msg + " (the server there does not speak PostgreSQL's protocol: another service on that host and port?)"
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout"):
+		return msg + " (no PostgreSQL answer in time: a wrong host or port, a firewall, or another service there?)"
 	}
 	return msg
 }
