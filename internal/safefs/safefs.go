@@ -67,6 +67,10 @@ func refusal(path string, err error) error {
 	if errors.Is(err, syscall.ENXIO) { // a FIFO or socket nobody reads
 		return unsafef("%s is not a regular file", path)
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return err // already "open PATH: reason"
+	}
 	return fmt.Errorf("open %s: %w", path, err)
 }
 
