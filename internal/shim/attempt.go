@@ -248,31 +248,17 @@ func (c *call) remoteProg(h state.Host) string {
 
 // failureOf is a remote class as a history failure class.
 func failureOf(cl remote.Class) string {
-	switch cl {
-	case remote.ClassOK:
-		return ""
-	case remote.ClassExit:
-		return state.FailFFmpeg
-	case remote.ClassSignal:
-		return state.FailSignal
-	case remote.ClassMissing:
-		return state.FailRemoteMissing
-	case remote.ClassNotExec:
-		return state.FailRemoteNotExec
-	case remote.ClassConnect:
-		return state.FailConnect
-	case remote.ClassAuth:
-		return state.FailAuth
-	case remote.ClassHostKey:
-		return state.FailHostKey
-	case remote.ClassShell:
-		return state.FailRemoteShell
-	case remote.ClassTimeout:
-		return state.FailTimeout
-	case remote.ClassLost:
-		return state.FailLost
+	if f, ok := failures[cl]; ok {
+		return f
 	}
 	return state.FailFFmpeg
+}
+
+var failures = map[remote.Class]string{
+	remote.ClassOK: "", remote.ClassExit: state.FailFFmpeg, remote.ClassSignal: state.FailSignal,
+	remote.ClassMissing: state.FailRemoteMissing, remote.ClassNotExec: state.FailRemoteNotExec,
+	remote.ClassConnect: state.FailConnect, remote.ClassAuth: state.FailAuth, remote.ClassHostKey: state.FailHostKey,
+	remote.ClassShell: state.FailRemoteShell, remote.ClassTimeout: state.FailTimeout, remote.ClassLost: state.FailLost,
 }
 
 // codeFailure is the failure class of an exit code alone (a local job, or
