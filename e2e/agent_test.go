@@ -246,25 +246,37 @@ func TestAgentSignalForwarding(t *testing.T) {
 	defer in.Close()
 	errF, _ := os.Create(filepath.Join(t.TempDir(), "err"))
 	defer errF.Close()
-	var forwardErr []byte
-	forwarded := false
+	type forward struct {
+		ok     bool
+		stderr []byte
+	}
+	// The runner forwards in a goroutine and returns when the session ends,
+	// which the forwarded signal causes before the signal request's own ssh
+	// has exited: its result is awaited here.
+	forwards := make(chan forward, 1)
 	res, err := remote.Run(remote.Spec{
 		Argv: h.ssh.Argv(remote.AgentCommand(remote.AgentRequest{Token: agentTestToken, Program: "ffmpeg",
 			Args: []string{"-re", "-f", "lavfi", "-i", "testsrc=rate=5:duration=61.9", "-f", "null", "-"}}), remote.Quiet(true)),
 		Remote: true, Token: agentTestToken, Stdin: in, Stdout: errF, Stderr: errF, StartTimeout: 20 * time.Second, Signals: sigs,
 		Forward: func(sig syscall.Signal, pid int) bool {
 			res := h.call(t, remote.AgentSignal(pid, "TERM", false), nil)
-			forwardErr, forwarded = res.stderr, res.code == 0
-			return forwarded
+			forwards <- forward{res.code == 0, res.stderr}
+			return res.code == 0
 		},
 		OnPID: func(int) { sigs <- syscall.SIGTERM },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var f forward
+	select {
+	case f = <-forwards:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the signal request never ended")
+	}
 	// ffmpeg exits 255 on SIGTERM, after finishing its output.
-	if !res.Started || res.Code != 255 || !forwarded {
-		t.Errorf("got started %v exit %d (signal request: ok %v, %q), want exit 255 after a forwarded SIGTERM", res.Started, res.Code, forwarded, forwardErr)
+	if !res.Started || res.Code != 255 || !f.ok {
+		t.Errorf("got started %v exit %d (signal request: ok %v, %q), want exit 255 after a forwarded SIGTERM", res.Started, res.Code, f.ok, f.stderr)
 	}
 }
 
