@@ -130,33 +130,9 @@ func open(o Options, p string) (*os.File, error) {
 		}
 	}
 	if created {
-		adopt(f, o.OwnerOf)
+		safefs.Adopt(f, FileMode, o.OwnerOf...)
 	}
 	return f, nil
-}
-
-// adopt gives a log file this process just created (so through its
-// descriptor, never by path) mode 0664 past the umask, and the owner and
-// group of the first of ref that exists: as root both, otherwise the group
-// when this user belongs to it (the kernel refuses it otherwise, harmlessly).
-func adopt(f *os.File, ref []string) {
-	f.Chmod(FileMode)
-	for _, r := range ref {
-		fi, err := os.Stat(r)
-		if err != nil {
-			continue
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return
-		}
-		if os.Geteuid() == 0 {
-			f.Chown(int(st.Uid), int(st.Gid))
-		} else {
-			f.Chown(-1, int(st.Gid))
-		}
-		return
-	}
 }
 
 // Check opens the log file the options name the way a call does (creating

@@ -172,3 +172,32 @@ func OpenRegular(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Adopt gives a file this process just created (through its descriptor,
+// never by path: the path may have been replaced since) mode perm past the
+// umask, and the owner and group of the first of refs that exists: as root
+// both, otherwise the group when this user belongs to it (the kernel
+// refuses it otherwise, harmlessly). Never call it on a file that was
+// already there.
+func Adopt(f *os.File, perm os.FileMode, refs ...string) {
+	f.Chmod(perm)
+	for _, r := range refs {
+		if r == "" {
+			continue
+		}
+		fi, err := os.Stat(r)
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return
+		}
+		if os.Geteuid() == 0 {
+			f.Chown(int(st.Uid), int(st.Gid))
+		} else {
+			f.Chown(-1, int(st.Gid))
+		}
+		return
+	}
+}

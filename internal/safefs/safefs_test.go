@@ -140,3 +140,30 @@ func TestOpenRegularRefusesFIFO(t *testing.T) {
 		f.Close()
 	}
 }
+
+// A file root just created takes the reference's owner and group and the
+// mode asked for, past the umask.
+func TestAdopt(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "ref")
+	if err := os.WriteFile(ref, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(ref, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	f, created, err := Open(filepath.Join(dir, "new"), os.O_WRONLY, 0o600, true)
+	if err != nil || !created {
+		t.Fatalf("open: %v created %v", err, created)
+	}
+	defer f.Close()
+	Adopt(f, 0o664, filepath.Join(dir, "missing"), ref)
+	fi, _ := f.Stat()
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != 65534 || st.Gid != 65534 || fi.Mode().Perm() != 0o664 {
+		t.Errorf("owner %d:%d mode %v, want 65534:65534 0664", st.Uid, st.Gid, fi.Mode().Perm())
+	}
+}

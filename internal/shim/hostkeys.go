@@ -39,7 +39,7 @@ func knownHosts(s *remote.SSH, ownerOf string) (reason string, done func()) {
 	f, created, err := safefs.Open(s.KnownHosts, os.O_RDWR|os.O_APPEND, KnownHostsMode, true)
 	if err == nil {
 		if created {
-			adoptFile(f, KnownHostsMode, ownerOf, filepath.Dir(s.KnownHosts))
+			safefs.Adopt(f, KnownHostsMode, ownerOf, filepath.Dir(s.KnownHosts))
 		}
 		if os.Geteuid() == 0 && othersWrite(filepath.Dir(s.KnownHosts)) {
 			if done, ok := privateCopy(s, f); ok {
@@ -131,31 +131,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// adoptFile gives a file this process just created (through its
-// descriptor, never by path) mode perm past the umask and the owner and
-// group of the first of refs that exists: as root both, otherwise the
-// group when this user belongs to it (the kernel refuses it otherwise).
-func adoptFile(f *os.File, perm os.FileMode, refs ...string) {
-	f.Chmod(perm)
-	for _, r := range refs {
-		if r == "" {
-			continue
-		}
-		fi, err := os.Stat(r)
-		if err != nil {
-			continue
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return
-		}
-		if os.Geteuid() == 0 {
-			f.Chown(int(st.Uid), int(st.Gid))
-		} else {
-			f.Chown(-1, int(st.Gid))
-		}
-		return
-	}
 }
