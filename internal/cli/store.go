@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
+	"github.com/rffmpeg/rffmpeg/internal/doctor"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
@@ -47,7 +46,7 @@ func permissionHint(o state.Options, err error) error {
 	if !ok {
 		return err
 	}
-	owner, group := uidName(st.Uid), gidName(st.Gid)
+	owner, group := doctor.UserName(st.Uid), doctor.GroupName(st.Gid)
 	return fmt.Errorf("%w (permission denied: %s belongs to %s:%s; join the group with 'sudo usermod -aG %s $USER' and log in again, or run as 'sudo -u %s rffmpeg …')",
 		err, target, owner, group, group, owner)
 }
@@ -65,18 +64,4 @@ func deniedSQLite(path string, err error) bool {
 		return errors.Is(aerr, syscall.EACCES)
 	}
 	return syscall.Access(filepath.Dir(path), 0x2|0x1) == syscall.EACCES // W_OK|X_OK: the side files
-}
-
-func uidName(uid uint32) string {
-	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(int(uid))
-}
-
-func gidName(gid uint32) string {
-	if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
-		return g.Name
-	}
-	return strconv.Itoa(int(gid))
 }

@@ -42,14 +42,16 @@ func accessOf(a account, st *syscall.Stat_t) perms {
 	return perms{m&4 != 0, m&2 != 0, m&1 != 0}
 }
 
-func userName(uid uint32) string {
+// UserName is uid's login name, or the number when it has none.
+func UserName(uid uint32) string {
 	if u, err := user.LookupId(strconv.Itoa(int(uid))); err == nil {
 		return u.Username
 	}
 	return strconv.Itoa(int(uid))
 }
 
-func groupName(gid uint32) string {
+// GroupName is gid's name, or the number when it has none.
+func GroupName(gid uint32) string {
 	if g, err := user.LookupGroupId(strconv.Itoa(int(gid))); err == nil {
 		return g.Name
 	}
@@ -58,7 +60,7 @@ func groupName(gid uint32) string {
 
 // describeOwner is "root:root 0644".
 func describeOwner(st *syscall.Stat_t) string {
-	return fmt.Sprintf("%s:%s %04o", userName(st.Uid), groupName(st.Gid), st.Mode&0o7777)
+	return fmt.Sprintf("%s:%s %04o", UserName(st.Uid), GroupName(st.Gid), st.Mode&0o7777)
 }
 
 // checkPath judges one path for the account; group is the configured
