@@ -73,7 +73,9 @@ echo "== go test"
 # the machine's e2e lock (sshd rigs, namespaces and the test user are shared
 # by every checkout on the machine).
 go test -count=1 -timeout 20m $(go list ./... | grep -v -e '/e2e$' -e '/internal/testrig')
-flock /tmp/rffmpeg-e2e.lock go test -count=1 -timeout 20m ./internal/testrig/... ./e2e/
+# -o: the lock stays with flock; a process the tests leave behind must not
+# hold it for every later run.
+flock -o /tmp/rffmpeg-e2e.lock go test -count=1 -timeout 20m ./internal/testrig/... ./e2e/
 if [ "$(id -u)" = 0 ]; then
   # The Debian package: built, installed with dpkg, a real remote transcode
   # through the installed files, removed and purged.
