@@ -92,12 +92,20 @@ func benchRemote(base []byte) {
 	m := media()
 	for _, mux := range []string{"1", "0"} {
 		i := e.with(remote.MuxEnv + "=" + mux)
+		log := filepath.Join(e.dir, "rffmpeg.log")
+		busy0 := countLines(log, ", running on the fallback: ")
 		peak, pss, took := scanMemory(200, func() *exec.Cmd {
 			return i.cmd("ffprobe", "-v", "error", "-show_format", m)
 		})
-		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s\n",
-			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds())
+		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s, %d ran locally (database busy)\n",
+			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, "stayed busy for")-busy0)
 	}
+}
+
+// countLines is how many lines of the file at path contain substr.
+func countLines(path, substr string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), substr)
 }
 
 // media is a short file for the scan's ffprobe calls.
