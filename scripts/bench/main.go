@@ -98,7 +98,7 @@ func benchRemote(base []byte) {
 			return i.cmd("ffprobe", "-v", "error", "-show_format", m)
 		})
 		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s, %d ran locally (database busy)\n",
-			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, "stayed busy for")-busy0)
+			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, ", running on the fallback: ")-busy0)
 	}
 }
 
