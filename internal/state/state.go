@@ -371,7 +371,7 @@ const hotCheckpoint = 200
 // empty it: how far a checkpoint got lives only in the -shm, which the
 // next call opening the database alone rebuilds from the WAL; a WAL left
 // full made that call recover every frame and copy them all to the
-// database again, with its syncs (7 fdatasync per cycle instead of 4).
+// database again, with its syncs (7 fdatasync per cycle instead of 4-5).
 // An emptied WAL is safe: its frames are already in the synced database.
 // When a reader or writer is busy the truncation is skipped (this time)
 // and the copy is as far as the auto-checkpoint would have got.
