@@ -2,7 +2,8 @@
 // transcode host that scripts/bench.sh sets up, and prints the figures:
 // shim vs bare ssh over the same warm ControlMaster, local fallback vs direct
 // exec, the memory of a call and of a 200-call scan, per-call time with 1, 4 and 8 busy hosts, and the stall a dead or a
-// hung host causes (first call, then later calls).
+// hung host causes (first call, then later calls), and the load average
+// before and after.
 package main
 
 import (
@@ -36,12 +37,24 @@ func main() {
 	keys := testrig.KeysIn(filepath.Join(*dir, "rig")) // made by scripts/lib.sh
 
 	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (min–max), on %s\n", *runs, hostInfo())
-	fmt.Printf("memory: peak RSS of the call and every process it starts, summed (median (min–max) of calls)\n\n")
+	fmt.Printf("memory: peak RSS of the call and every process it starts, summed (median (min–max) of calls)\n")
+	fmt.Printf("load average at start: %s\n\n", loadAvg())
 	benchRemote(base)
 	benchFallback(base)
 	benchBusy(base)
 	benchBadHosts(base)
 	benchFaults(base, keys)
+	fmt.Printf("\nload average at end: %s\n", loadAvg())
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures: how busy the
+// machine was (other work makes every figure slower and noisier).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // benchRemote: shim vs bare ssh over the same warm master, with the mux
@@ -79,12 +92,20 @@ func benchRemote(base []byte) {
 	m := media()
 	for _, mux := range []string{"1", "0"} {
 		i := e.with(remote.MuxEnv + "=" + mux)
+		log := filepath.Join(e.dir, "rffmpeg.log")
+		busy0 := countLines(log, ", running on the fallback: ")
 		peak, pss, took := scanMemory(200, func() *exec.Cmd {
 			return i.cmd("ffprobe", "-v", "error", "-show_format", m)
 		})
-		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s\n",
-			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds())
+		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s, %d ran locally (database busy)\n",
+			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, ", running on the fallback: ")-busy0)
 	}
+}
+
+// countLines is how many lines of the file at path contain substr.
+func countLines(path, substr string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), substr)
 }
 
 // media is a short file for the scan's ffprobe calls.
@@ -107,6 +128,10 @@ func benchFallback(base []byte) {
 	dt, ft, addedT := paired(func() { run("/bin/true") }, func() { f.call("rffmpeg", "run", "/bin/true") })
 	fmt.Printf("local   /bin/true                               %s\n", dt)
 	fmt.Printf("local   rffmpeg run /bin/true (fallback)        %s   added %+.1f ms (paired median)\n", ft, ms(addedT))
+	// The part of that no configuration, database or log file can save:
+	// the start-up of this binary (Go runtime and package init) and nothing else.
+	_, st, addedS := paired(func() { run("/bin/true") }, func() { f.call("rffmpeg", "--version") })
+	fmt.Printf("local   rffmpeg --version (start-up only)       %s   added %+.1f ms (paired median)\n", st, ms(addedS))
 	n := min(*runs, 20)
 	fmt.Printf("memory  /usr/bin/ffmpeg -version                %s\n", memStats(n, func() *exec.Cmd { return exec.Command("/usr/bin/ffmpeg", "-version") }))
 	fmt.Printf("memory  rffmpeg fallback ffmpeg -version        %s\n", memStats(n, func() *exec.Cmd { return f.cmd("ffmpeg", "-version") }))
