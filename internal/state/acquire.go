@@ -196,3 +196,17 @@ func (s *Store) Heartbeat(ctx context.Context, l Lease, now time.Time) error {
 	}
 	return nil
 }
+
+// HeartbeatOwner refreshes every job row written by owner (a process
+// identity) in one statement: a process holding many jobs (a frontend
+// daemon, the scale benchmark) keeps them all alive at the cost of one.
+func (s *Store) HeartbeatOwner(ctx context.Context, owner string, now time.Time) (int64, error) {
+	if err := s.readOnlyErr(); err != nil {
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	}
+	r, err := s.db.ExecContext(ctx, s.q(`UPDATE rffmpeg_processes SET heartbeat = ? WHERE owner = ?`), ms(now), owner)
+	if err != nil {
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	}
+	return r.RowsAffected()
+}
