@@ -145,6 +145,10 @@ type Checker struct {
 	Self  Identity
 	Lease time.Duration
 	Now   time.Time
+	// Starts, when not nil, remembers the start times read (one
+	// selection judges every row; a frontend holding many jobs writes
+	// many rows under one PID). Not safe for concurrent use.
+	Starts map[int]uint64
 }
 
 // Dead reports whether the process that wrote a row (PID pid, identity
@@ -164,9 +168,15 @@ func (c Checker) Dead(pid int, owner string, hb time.Time) bool {
 	if parts[1] != c.Self.Boot {
 		return true // written before a reboot
 	}
-	start, err := StartTime(pid)
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
+	start, ok := c.Starts[pid]
+	if !ok {
+		var err error
+		if start, err = StartTime(pid); err != nil {
+			return errors.Is(err, os.ErrNotExist)
+		}
+		if c.Starts != nil {
+			c.Starts[pid] = start
+		}
 	}
 	return strconv.FormatUint(start, 10) != parts[2]
 }

@@ -56,7 +56,7 @@ func OpenStore(ctx context.Context, c *config.Config) (*state.Store, error) {
 // callers that pass owner.Self() agree with the shim, which writes its rows
 // under that name (see Self).
 func Policy(c *config.Config, now time.Time, self owner.Identity) selector.Policy {
-	chk := owner.Checker{Self: self.As(c.Database.FrontendID), Lease: Lease(c), Now: now}
+	chk := owner.Checker{Self: self.As(c.Database.FrontendID), Lease: Lease(c), Now: now, Starts: map[int]uint64{}}
 	return selector.Policy{
 		Now: now, BadTTL: time.Duration(c.Remote.BadMarkTTL) * time.Second,
 		Fallback: c.Commands.Fallback, Dead: chk.Dead,

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -123,4 +124,19 @@ func (s *Store) watchPostgres(ctx context.Context, retry time.Duration, send fun
 		lost = true
 		sleep(ctx, retry)
 	}
+}
+
+// recordPostgres writes a job's four rows (processes and ours, states and
+// ours) in one statement, one round trip instead of four while the write
+// lock is held: what every selection waits for. SQLite has no
+// data-modifying WITH; it is in-process anyway.
+func (s *Store) recordPostgres(ctx context.Context, tx *sql.Tx, hostID int64, c Claim) (processID, stateID int64, err error) {
+	err = tx.QueryRowContext(ctx, `WITH p AS (INSERT INTO processes (host_id, process_id, cmd) VALUES ($1, $2, $3) RETURNING id),
+	x AS (INSERT INTO rffmpeg_processes (id, host_id, process_id, started, owner, heartbeat) SELECT id, $1, $2, $4, $5, $4 FROM p
+		ON CONFLICT (id) DO UPDATE SET host_id = excluded.host_id, process_id = excluded.process_id, started = excluded.started, owner = excluded.owner, heartbeat = excluded.heartbeat),
+	s AS (INSERT INTO states (host_id, process_id, state) VALUES ($1, $2, '`+StateActive+`') RETURNING id),
+	y AS (INSERT INTO rffmpeg_states (id, host_id, process_id, created, reason, owner) SELECT id, $1, $2, $4, NULL, $5 FROM s
+		ON CONFLICT (id) DO UPDATE SET host_id = excluded.host_id, process_id = excluded.process_id, created = excluded.created, reason = excluded.reason, owner = excluded.owner)
+	SELECT (SELECT id FROM p), (SELECT id FROM s)`, hostID, c.PID, c.Cmd, ms(c.Now), c.Owner).Scan(&processID, &stateID)
+	return processID, stateID, err
 }
