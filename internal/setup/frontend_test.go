@@ -61,9 +61,9 @@ func TestPolicyFrontendAndLease(t *testing.T) {
 // the user set wins.
 func TestPostgresFromLibpq(t *testing.T) {
 	tests := []struct {
-		name             string
-		yml              string
-		env              map[string]string
+		name           string
+		yml            string
+		env            map[string]string
 		host, user, db string
 		port           int
 	}{
