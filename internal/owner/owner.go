@@ -78,21 +78,6 @@ func (i Identity) As(frontend string) Identity {
 	return i
 }
 
-// ValidFrontend checks a configured frontend id: 1 to 64 letters, digits
-// and '.', '_', '-' (it is stored inside the owner column, whose fields
-// '|' separates, and shown in status).
-func ValidFrontend(id string) error {
-	if id == "" || len(id) > 64 {
-		return errors.New("must be 1 to 64 characters")
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return errors.New("only letters, digits, '.', '_' and '-'")
-		}
-	}
-	return nil
-}
-
 // Frontend is the frontend that wrote a row with owner column owner ("":
 // the original rffmpeg's rows, which name none).
 func Frontend(owner string) string {

@@ -36,6 +36,7 @@ var (
 	lease     = flag.Int("lease", 60, "database.lease in seconds")
 	wait      = flag.Int("wait", 2, "database.wait in seconds (the bound of a call during an outage)")
 	restart   = flag.String("restart", "", "command restarting PostgreSQL (e.g. 'pg_ctlcluster 15 main restart'); empty: skip")
+	outageFor = flag.Duration("outage", 12*time.Second, "how long the frontends select without pause around the restart")
 	binary    = flag.String("binary", "", "the rffmpeg binary, for the whole call's overhead; empty: skip")
 	jsonOut   = flag.Bool("json", false, "print the results as JSON lines too")
 	child     = flag.Bool("frontend", false, "internal: run as a frontend")

@@ -341,7 +341,7 @@ func (e *env) restart(r *result, fs []*proc) error {
 	}
 	before := byFrontend(s)
 	for _, f := range fs {
-		if err := f.send("outage 12000"); err != nil {
+		if err := f.send(fmt.Sprintf("outage %d", outageFor.Milliseconds())); err != nil {
 			return err
 		}
 	}
