@@ -167,7 +167,14 @@ type Options struct {
 // Describe names the database for messages: the SQLite path or user@host:port/db.
 func (o Options) Describe() string {
 	if o.Backend == PostgreSQL {
-		return fmt.Sprintf("postgresql %s@%s:%d/%s", o.User, o.Host, o.Port, o.Name)
+		// Values left to libpq (PGHOST, a service file) show as "libpq".
+		or := func(v string) string {
+			if v == "" {
+				return "(libpq)"
+			}
+			return v
+		}
+		return fmt.Sprintf("postgresql %s@%s:%s/%s", or(o.User), or(o.Host), or(portText(o.Port)), or(o.Name))
 	}
 	return "sqlite " + o.Path
 }
@@ -515,8 +522,14 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to postgresql at %s:%d (database %s, user %s): %s",
-			o.Host, o.Port, o.Name, o.User, pgReason(err))
+		or := func(v string) string {
+			if v == "" {
+				return "(libpq)"
+			}
+			return v
+		}
+		return nil, fmt.Errorf("connect to postgresql at %s:%s (database %s, user %s): %s",
+			or(o.Host), or(portText(o.Port)), or(o.Name), or(o.User), pgReason(err))
 	}
 	return s, nil
 }
