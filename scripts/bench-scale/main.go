@@ -35,7 +35,9 @@ var (
 	samples   = flag.Int("samples", 200, "selections timed per frontend")
 	lease     = flag.Int("lease", 60, "database.lease in seconds")
 	wait      = flag.Int("wait", 2, "database.wait in seconds (the bound of a call during an outage)")
-	restart   = flag.String("restart", "", "command restarting PostgreSQL (e.g. 'pg_ctlcluster 15 main restart'); empty: skip")
+	pgServer  = flag.String("pg", "shared", "PostgreSQL: shared (RFFMPEG_TEST_PG_*, restarted only with -restart) or private (a fresh cluster of the installed PostgreSQL, as root, restarted under load)")
+	restart   = flag.String("restart", "", "with -pg shared: command restarting the server (e.g. 'pg_ctlcluster 15 main restart'); empty: no restart")
+	downtime  = flag.Duration("down", 3*time.Second, "with -pg private: how long the server stays down in its restart")
 	outageFor = flag.Duration("outage", 12*time.Second, "how long the frontends select without pause around the restart")
 	binary    = flag.String("binary", "", "the rffmpeg binary, for the whole call's overhead; empty: skip")
 	jsonOut   = flag.Bool("json", false, "print the results as JSON lines too")
@@ -65,6 +67,7 @@ func main() {
 // result is one backend's figures.
 type result struct {
 	Backend              string
+	Server               string // PostgreSQL: shared or private
 	Frontends, Hosts     int
 	Held, Capacity       int
 	BurstAsked           int
@@ -111,6 +114,7 @@ func run(b state.Backend) (*result, error) {
 		return nil, err
 	}
 	defer env.close()
+	progress("%s: %d hosts added; starting %d frontends", b, *hosts, nf)
 	fs, err := env.start(nf)
 	if err != nil {
 		return nil, err
@@ -120,20 +124,25 @@ func run(b state.Backend) (*result, error) {
 			f.kill()
 		}
 	}()
+	progress("%s: burst", b)
 	if err := env.burst(r, fs, perHost); err != nil {
 		return nil, err
 	}
+	progress("%s: selection latency", b)
 	if err := env.latency(r, fs, perHost); err != nil {
 		return nil, err
 	}
+	progress("%s: shim calls", b)
 	env.callOverhead(r)
 	if nf > 1 {
+		progress("%s: SIGKILL of a frontend, waiting for its rows to be reaped (lease %d s)", b, *lease)
 		if err := env.reap(r, fs); err != nil {
 			return nil, err
 		}
 		fs = fs[1:]
 	}
-	if b == state.PostgreSQL && *restart != "" {
+	if env.restartFn != nil {
+		progress("%s: restart under load", b)
 		if err := env.restart(r, fs); err != nil {
 			return nil, err
 		}
@@ -215,3 +224,8 @@ func workDir() (string, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// progress says on stderr what the run is doing (a phase can take a minute).
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}

@@ -23,12 +23,18 @@ type env struct {
 	opts        state.Options
 	store       *state.Store
 	dropDB      func()
+	// restartFn restarts the PostgreSQL server (nil: not done).
+	restartFn func() error
+	server    *privateServer
 }
 
 func (e *env) close() {
 	e.store.Close()
 	if e.dropDB != nil {
 		e.dropDB()
+	}
+	if e.server != nil {
+		e.server.stop()
 	}
 	os.RemoveAll(e.dir)
 }
@@ -58,6 +64,21 @@ func prepare(b state.Backend, r *result, perHost int) (*env, error) {
 	switch b {
 	case state.PostgreSQL:
 		admin := pgAdmin()
+		if *restart != "" {
+			e.restartFn = func() error {
+				if out, err := exec.Command("sh", "-c", *restart).CombinedOutput(); err != nil {
+					return fmt.Errorf("%s: %v: %s", *restart, err, out)
+				}
+				return nil
+			}
+		}
+		if *pgServer == "private" {
+			if e.server, err = startPrivate(); err != nil {
+				return nil, err
+			}
+			admin = e.server.admin()
+			e.restartFn = func() error { return e.server.restart(*downtime) }
+		}
 		name := fmt.Sprintf("rffmpeg_bench_scale_%d", os.Getpid())
 		raw, err := sql.Open("pgx", admin.PostgresDSN())
 		if err != nil {
@@ -76,6 +97,7 @@ func prepare(b state.Backend, r *result, perHost int) (*env, error) {
 			return nil, fmt.Errorf("create database: %w", err)
 		}
 		e.dropDB = func() { raw.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`); raw.Close() }
+		r.Server = *pgServer
 		e.opts = admin
 		e.opts.Name = name
 		db = fmt.Sprintf("    type: postgresql\n    host: %s\n    port: %d\n    user: %s\n    password: %s\n    name: %s\n",
@@ -353,7 +375,7 @@ func (e *env) restart(r *result, fs []*proc) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(200 * time.Millisecond) // while the server is down
+			time.Sleep(300 * time.Millisecond) // while the server is down
 			c := exec.Command(filepath.Join(e.dir, "ffmpeg"), "-i", "in.mkv", "out.ts")
 			c.Env = append(os.Environ(), "RFFMPEG_CONFIG="+e.config, "RFFMPEG_FRONTEND_ID=bench-call")
 			t0 := time.Now()
@@ -363,8 +385,8 @@ func (e *env) restart(r *result, fs []*proc) error {
 		}()
 	}
 	t0 := time.Now()
-	if out, err := exec.Command("sh", "-c", *restart).CombinedOutput(); err != nil {
-		return fmt.Errorf("%s: %v: %s", *restart, err, out)
+	if err := e.restartFn(); err != nil {
+		return err
 	}
 	o.RestartSeconds = time.Since(t0).Seconds()
 	wg.Wait()
@@ -391,8 +413,8 @@ func (e *env) restart(r *result, fs []*proc) error {
 }
 
 func (r *result) print() {
-	fmt.Printf("\n== %s: %d frontend process(es), %d localhost hosts, capacity %d (max_jobs %d each)\n",
-		r.Backend, r.Frontends, r.Hosts, r.Capacity, r.Capacity/max(r.Hosts, 1))
+	fmt.Printf("\n== %s%s: %d frontend process(es), %d localhost hosts, capacity %d (max_jobs %d each)\n",
+		r.Backend, map[string]string{"private": " (a private server)", "shared": " (the shared server)"}[r.Server], r.Frontends, r.Hosts, r.Capacity, r.Capacity/max(r.Hosts, 1))
 	fmt.Printf("burst        %d jobs asked at once by %d frontends in %.1f s: %d held on hosts, %d on the fallback\n",
 		r.BurstAsked, r.Frontends, r.BurstSeconds, r.Held, r.BurstFallback)
 	fmt.Printf("overbooking  %d hosts ever above max_jobs [must be 0]; %d hosts not exactly full after the burst [spread, must be 0]\n", r.Overbooked, r.Uneven)
@@ -410,7 +432,7 @@ func (r *result) print() {
 			r.ReapSeconds, r.LeaseSeconds, r.LiveLost)
 	}
 	if o := r.Restart; o != nil {
-		fmt.Printf("restart      PostgreSQL restarted in %.1f s under load: %d selections, %d gave up within database.wait (%d s) and would run on the fallback, longest %.0f ms\n",
+		fmt.Printf("restart      PostgreSQL restarted (%.1f s from stop to accepting again) under load: %d selections, %d gave up within database.wait (%d s) and would run on the fallback, longest %.0f ms\n",
 			o.RestartSeconds, o.Selections, o.FellBack, *wait, o.MaxWait)
 		fmt.Printf("restart      after: %d of %d hosts, %d live jobs' rows kept, live rows lost: %d [must be 0]\n",
 			r.HostsAfterRestart, r.Hosts, r.HeldAfterRestart, r.LiveLost)
