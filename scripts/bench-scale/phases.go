@@ -422,7 +422,11 @@ func (r *result) print() {
 		r.Held, r.Frontends, r.P50Paced, r.P99Paced)
 	fmt.Printf("selection    same, back to back (the write lock always busy): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		r.P50, r.P99, r.Max)
-	fmt.Printf("selection    one frontend alone: p50 %.2f ms, p99 %.2f ms; %.1f statements (round trips) per selection\n", r.P50Alone, r.P99Alone, r.Statements)
+	trips := ""
+	if r.Backend == string(state.PostgreSQL) {
+		trips = fmt.Sprintf("; %.1f statements (round trips) per selection", r.Statements)
+	}
+	fmt.Printf("selection    one frontend alone: p50 %.2f ms, p99 %.2f ms%s\n", r.P50Alone, r.P99Alone, trips)
 	if r.CallMedian > 0 {
 		fmt.Printf("call         rffmpeg ffmpeg (localhost host) %.1f ms vs /bin/true %.1f ms: overhead %.1f ms (medians of 40)\n",
 			r.CallMedian, r.DirectMedian, r.CallMedian-r.DirectMedian)
@@ -442,5 +446,9 @@ func (r *result) print() {
 	}
 	for _, e := range r.Errors {
 		fmt.Printf("ERROR        %s\n", e)
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(load)); len(f) >= 3 {
+		fmt.Printf("load         average %s at the end of this run\n", strings.Join(f[:3], " "))
 	}
 }
