@@ -5,7 +5,7 @@ BINDIR  ?= $(PREFIX)/bin
 SHIMDIR ?= $(BINDIR)
 GO      ?= go
 
-.PHONY: build install uninstall test demo bench screenshots clean
+.PHONY: build install uninstall test demo bench bench-scale screenshots clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rffmpeg ./cmd/rffmpeg
@@ -33,6 +33,15 @@ screenshots:
 
 bench:
 	bash scripts/bench.sh
+
+# Many frontends on one PostgreSQL (README "Many frontends"): 5 frontend
+# processes, 100 localhost hosts, 1,000 held jobs, a SIGKILLed frontend and
+# a restart under load, then SQLite with one frontend. As root it runs a
+# private cluster of the installed PostgreSQL (restarting it disturbs no one);
+# BENCH_SCALE_ARGS='-pg shared' uses the server RFFMPEG_TEST_PG_HOST/PORT/USER/PASS
+# name instead (default: the test role on 127.0.0.1 that make test creates).
+bench-scale: build
+	$(GO) run ./scripts/bench-scale -pg private -binary $(CURDIR)/bin/rffmpeg $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf bin

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/shim"
 )
 
@@ -27,5 +28,7 @@ func (a *app) shim(tool string, argv []string) int {
 func (a *app) runShim(c *config.Config, o shim.Options, j shim.Job) int {
 	log := a.logger(c)
 	defer log.Close()
-	return shim.Run(context.Background(), o, shim.NewEnv(log, a.now), j, shim.Streams{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
+	env := shim.NewEnv(log, a.now)
+	env.Self = setup.Self(c) // its rows name the configured frontend
+	return shim.Run(context.Background(), o, env, j, shim.Streams{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
@@ -27,6 +28,9 @@ type jsonProcess struct {
 	Command    string     `json:"command"`
 	Started    *time.Time `json:"started"` // null for rows written by the original rffmpeg
 	AgeSeconds *float64   `json:"age_seconds"`
+	// Frontend is the media server that runs the job (database.frontend_id,
+	// else hostname:machine-id); null for the original rffmpeg's rows.
+	Frontend *string `json:"frontend"`
 }
 
 type jsonBad struct {
@@ -148,7 +152,8 @@ func agePtr(now, t time.Time) *float64 {
 func jsonProcs(now time.Time, ps []state.Process) []jsonProcess {
 	out := []jsonProcess{}
 	for _, p := range ps {
-		out = append(out, jsonProcess{ID: p.ID, PID: p.PID, Command: p.Cmd, Started: timePtr(p.Started), AgeSeconds: agePtr(now, p.Started)})
+		out = append(out, jsonProcess{ID: p.ID, PID: p.PID, Command: p.Cmd, Started: timePtr(p.Started), AgeSeconds: agePtr(now, p.Started),
+			Frontend: strPtr(owner.Frontend(p.Owner))})
 	}
 	return out
 }
@@ -164,7 +169,7 @@ func (x *verb) status(o StatusOptions) error {
 		if o.JSON {
 			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, warnings)
 		}
-		writeStatusText(x.env.Stdout, now, v)
+		writeStatusText(x.env.Stdout, now, v, setup.Self(x.cfg).Machine)
 		for _, m := range v.Malformed {
 			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: skipped a malformed row (%s); 'rffmpeg remove' or 'rffmpeg clear' deletes it\n", escape.Line(m.String()))
 		}
@@ -243,8 +248,9 @@ const RemovedHost = "(removed host)"
 // Weight, State, Active Commands, one "PID n: cmd" per line; then the local
 // fallback and the jobs of removed hosts. Every cell is escaped: host names,
 // commands and a remote host's stderr (the bad reason) are data.
-func writeStatusText(w io.Writer, now time.Time, v selector.View) {
+func writeStatusText(w io.Writer, now time.Time, v selector.View, self string) {
 	var rows []statusRow
+	procLines := procLinesFor(v, self)
 	head := []string{"Hostname", "Servername", "ID", "Weight", "State"}
 	// The routing columns appear once a host has routing properties, so
 	// the original's table stays as it was for those who parse it.
@@ -270,7 +276,7 @@ func writeStatusText(w io.Writer, now time.Time, v selector.View) {
 	if len(v.Fallback) > 0 {
 		rows = append(rows, statusRow{append([]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, extra...), procLines(v.Fallback)})
 	}
-	for _, r := range orphanRows(v.Orphans) {
+	for _, r := range orphanRows(v.Orphans, procLines) {
 		r.cells = append(r.cells, extra...)
 		rows = append(rows, r)
 	}
@@ -337,16 +343,42 @@ func writeQueue(w io.Writer, now time.Time, q []state.Waiter) {
 	}
 }
 
-func procLines(ps []state.Process) []string {
-	var out []string
-	for _, p := range ps {
-		out = append(out, fmt.Sprintf("PID %d: %s", p.PID, escape.Line(p.Cmd)))
+// procLinesFor returns how a view's jobs are listed: "PID n: cmd", as the
+// original prints them, or "PID n (frontend F): cmd" once some job in
+// view comes from a frontend other than self (several media servers
+// sharing one PostgreSQL).
+func procLinesFor(v selector.View, self string) func([]state.Process) []string {
+	shared := false
+	for _, ps := range append([][]state.Process{v.Fallback, v.Orphans}, hostProcs(v.Hosts)...) {
+		for _, p := range ps {
+			if f := owner.Frontend(p.Owner); f != "" && f != self {
+				shared = true
+			}
+		}
+	}
+	return func(ps []state.Process) []string {
+		var out []string
+		for _, p := range ps {
+			if f := owner.Frontend(p.Owner); shared && f != "" {
+				out = append(out, fmt.Sprintf("PID %d (frontend %s): %s", p.PID, escape.Line(f), escape.Line(p.Cmd)))
+				continue
+			}
+			out = append(out, fmt.Sprintf("PID %d: %s", p.PID, escape.Line(p.Cmd)))
+		}
+		return out
+	}
+}
+
+func hostProcs(hosts []selector.HostView) [][]state.Process {
+	out := make([][]state.Process, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.Processes
 	}
 	return out
 }
 
 // orphanRows groups the jobs of removed hosts by the id they ran under.
-func orphanRows(orphans []state.Process) []statusRow {
+func orphanRows(orphans []state.Process, procLines func([]state.Process) []string) []statusRow {
 	byHost := map[int64][]state.Process{}
 	for _, p := range orphans {
 		byHost[p.HostID] = append(byHost[p.HostID], p)

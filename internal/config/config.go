@@ -93,6 +93,10 @@ type Config struct {
 		User     string
 		Password string
 		Wait     int // seconds a job waits for a busy database before the fallback
+		// FrontendID names this frontend among those sharing one
+		// PostgreSQL ("": hostname and machine-id; see frontend.go).
+		FrontendID string
+		Lease      int // seconds another frontend's job counts as alive without a heartbeat
 	}
 	Scheduling Scheduling // see scheduler.go
 
@@ -227,7 +231,7 @@ func (c *Config) fields() []field {
 		// transaction, the write lock, a slow server) before it runs on
 		// the fallback: Jellyfin's calls have no timeout of their own.
 		{key: "database.wait", kind: kInt, ptr: &c.Database.Wait, def: 5, check: positive},
-	}, append(c.historyFields(), c.schedulingFields()...)...)
+	}, append(append(c.historyFields(), c.schedulingFields()...), c.frontendFields()...)...)
 }
 
 // Env is how Load sees the environment (os.LookupEnv in production).
@@ -311,7 +315,7 @@ func Parse(data []byte, env Env) (*Config, error) {
 			return nil, fmt.Errorf("%s (%s): %s", f.key, c.Sources[f.key], why)
 		}
 	}
-	if c.Database.Type == Postgres && c.Database.User == "" {
+	if c.Database.Type == Postgres && c.Database.User == "" && !libpqNames(env, "PGUSER") {
 		return nil, fmt.Errorf("database.type is postgresql but no user is set (database.user or RFFMPEG_POSTGRES_USER)")
 	}
 	return c, nil

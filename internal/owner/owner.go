@@ -1,9 +1,12 @@
 // Package owner identifies the process that wrote a state row well enough to
 // tell, later and from another process, whether it still runs: a PID alone is
 // reused, and on a PostgreSQL database shared by several machines it means
-// nothing elsewhere. An identity is machine|boot|start: the machine (hostname
-// and machine-id), the boot (kernel boot_id) and the process start time in
-// clock ticks since boot, next to the PID stored in process_id.
+// nothing elsewhere. An identity is machine|boot|start: the machine (the
+// frontend: hostname and machine-id, or the configured frontend id), the
+// boot (kernel boot_id) and the process start time in clock ticks since
+// boot, next to the PID stored in process_id. Rows of this frontend are
+// judged by their PID at once; rows of another frontend by their lease
+// (heartbeats), the only thing visible across machines.
 package owner
 
 import (
@@ -48,11 +51,41 @@ func Machine() string {
 	return h + ":" + id
 }
 
-// Self returns the identity of the calling process.
+// FrontendEnv overrides the frontend's identity (database.frontend_id).
+const FrontendEnv = "RFFMPEG_FRONTEND_ID"
+
+// Self returns the identity of the calling process: its frontend is
+// RFFMPEG_FRONTEND_ID when set, else this machine (see SelfAs).
 func Self() Identity {
+	return SelfAs(os.Getenv(FrontendEnv))
+}
+
+// SelfAs is Self as frontend ("": this machine, see Machine).
+func SelfAs(frontend string) Identity {
 	pid := os.Getpid()
 	start, _ := StartTime(pid)
-	return Identity{Machine: Machine(), Boot: readTrim("/proc/sys/kernel/random/boot_id"), PID: pid, Start: start}
+	return Identity{Machine: Machine(), Boot: readTrim("/proc/sys/kernel/random/boot_id"), PID: pid, Start: start}.As(frontend)
+}
+
+// As is the identity with its frontend named frontend ("": unchanged).
+// Containers on one host share a hostname and often a machine-id, and
+// one machine may run several media servers: each needs its own name, or
+// one would judge the other's PIDs in its own PID namespace.
+func (i Identity) As(frontend string) Identity {
+	if frontend != "" {
+		i.Machine = frontend
+	}
+	return i
+}
+
+// Frontend is the frontend that wrote a row with owner column owner ("":
+// the original rffmpeg's rows, which name none).
+func Frontend(owner string) string {
+	f, _, ok := strings.Cut(owner, "|")
+	if !ok {
+		return ""
+	}
+	return f
 }
 
 // StartTime reads a process's start time (field 22 of /proc/PID/stat).
@@ -75,17 +108,32 @@ func StartTime(pid int) (uint64, error) {
 }
 
 // Lease is how long a row written on another machine counts as alive without
-// a heartbeat; running jobs refresh theirs every HeartbeatEvery.
+// a heartbeat (the default of database.lease); running jobs refresh theirs
+// every HeartbeatEvery (see HeartbeatFor).
 const (
 	HeartbeatEvery = 15 * time.Second
 	Lease          = 60 * time.Second
 )
+
+// HeartbeatFor is how often a job refreshes its rows under lease: four
+// heartbeats per lease (one or two lost to a busy or restarting database
+// do not make a live job look dead), at most every HeartbeatEvery.
+func HeartbeatFor(lease time.Duration) time.Duration {
+	if lease <= 0 {
+		return HeartbeatEvery
+	}
+	return min(HeartbeatEvery, max(lease/4, 100*time.Millisecond))
+}
 
 // Checker decides whether the writer of a row is gone.
 type Checker struct {
 	Self  Identity
 	Lease time.Duration
 	Now   time.Time
+	// Starts, when not nil, remembers the start times read (one
+	// selection judges every row; a frontend holding many jobs writes
+	// many rows under one PID). Not safe for concurrent use.
+	Starts map[int]uint64
 }
 
 // Dead reports whether the process that wrote a row (PID pid, identity
@@ -105,9 +153,15 @@ func (c Checker) Dead(pid int, owner string, hb time.Time) bool {
 	if parts[1] != c.Self.Boot {
 		return true // written before a reboot
 	}
-	start, err := StartTime(pid)
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
+	start, ok := c.Starts[pid]
+	if !ok {
+		var err error
+		if start, err = StartTime(pid); err != nil {
+			return errors.Is(err, os.ErrNotExist)
+		}
+		if c.Starts != nil {
+			c.Starts[pid] = start
+		}
 	}
 	return strconv.FormatUint(start, 10) != parts[2]
 }

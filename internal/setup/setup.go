@@ -7,6 +7,7 @@ package setup
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
@@ -37,10 +38,9 @@ func Store(c *config.Config) state.Options {
 // database is the connection part of Store.
 func database(c *config.Config) state.Options {
 	if c.Database.Type == config.Postgres {
-		return state.Options{Backend: state.PostgreSQL, Host: c.Database.Host, Port: c.Database.Port,
-			User: c.Database.User, Password: c.Database.Password, Name: c.Database.Name}
+		return postgres(c, os.LookupEnv)
 	}
-	return state.Options{Backend: state.SQLite, Path: c.DBPath()}
+	return state.Options{Backend: state.SQLite, Path: c.DBPath(), Lease: Lease(c)}
 }
 
 // OpenStore opens the configured database.
@@ -51,8 +51,12 @@ func OpenStore(ctx context.Context, c *config.Config) (*state.Store, error) {
 // Policy is the selection policy as configured, judging rows' writers alive
 // or dead from the point of view of self (the calling process; the shim
 // reads its identity once per call, not once per attempt).
+//
+// self is judged as the configured frontend (database.frontend_id), so
+// callers that pass owner.Self() agree with the shim, which writes its rows
+// under that name (see Self).
 func Policy(c *config.Config, now time.Time, self owner.Identity) selector.Policy {
-	chk := owner.Checker{Self: self, Lease: owner.Lease, Now: now}
+	chk := owner.Checker{Self: self.As(c.Database.FrontendID), Lease: Lease(c), Now: now, Starts: map[int]uint64{}}
 	return selector.Policy{
 		Now: now, BadTTL: time.Duration(c.Remote.BadMarkTTL) * time.Second,
 		Fallback: c.Commands.Fallback, Dead: chk.Dead,

@@ -62,6 +62,8 @@ func (c *call) stale(checked time.Time) bool {
 func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.SSH, was string) (mode string, out outcome, ok bool) {
 	unlock := lockHost(c.o.LockDir, h.ID, c.o.Timeouts.CheckLock)
 	defer unlock()
+	// And across frontends sharing the database (state.Store.LockCheck).
+	defer c.store.LockCheck(ctx, h.ID, c.env.Self.String(), c.o.Timeouts.CheckLock, c.o.Timeouts.CheckLock)()
 	dbCtx, cancel := c.dbContext(ctx)
 	fresh, err := c.store.Host(dbCtx, h.ID)
 	cancel()

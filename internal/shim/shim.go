@@ -462,7 +462,7 @@ func (c *call) endMaster(s remote.SSH) {
 func (c *call) heartbeat(lease state.Lease) func() {
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(owner.HeartbeatEvery)
+		t := time.NewTicker(owner.HeartbeatFor(c.o.Store.Lease))
 		defer t.Stop()
 		for {
 			select {

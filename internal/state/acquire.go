@@ -66,13 +66,22 @@ type AcquireRequest struct {
 
 // Acquire runs the selection policy and records the job on the chosen host in
 // one transaction holding the write lock, so simultaneous jobs see each
-// other and spread exactly as the policy says.
+// other and spread exactly as the policy says. It costs the same number of
+// statements whatever the number of hosts and jobs (a snapshot in five
+// reads, set-based deletes; see TestAcquireStatementsConstant). A zero
+// Claim.Now stamps the rows with the time the transaction runs.
 func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Snapshot) Decision) (Lease, Decision, Snapshot, error) {
 	var lease Lease
 	var d Decision
 	var snap Snapshot
-	c := req.Claim
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		c := req.Claim
+		if c.Now.IsZero() {
+			// Stamped when the transaction runs, not when the call began
+			// to wait for it: a heartbeat already older than the lease
+			// would make a live job look dead to other frontends.
+			c.Now = time.Now()
+		}
 		if req.Replace != nil {
 			if err := s.release(ctx, tx, *req.Replace); err != nil {
 				return err
@@ -95,7 +104,9 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 			return err
 		}
 		if d.Wait {
-			lease.Waiting, err = s.wait(ctx, tx, req)
+			stamped := req
+			stamped.Claim = c
+			lease.Waiting, err = s.wait(ctx, tx, stamped)
 			return err
 		}
 		if req.Waiting != 0 {
@@ -114,6 +125,10 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 			return nil
 		}
 		lease.HostID = d.HostID
+		if s.d.name() == PostgreSQL {
+			lease.ProcessID, lease.StateID, err = s.recordPostgres(ctx, tx, d.HostID, c)
+			return err
+		}
 		now := ms(c.Now)
 		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO processes (host_id, process_id, cmd) VALUES (?, ?, ?) RETURNING id`),
 			d.HostID, c.PID, c.Cmd).Scan(&lease.ProcessID); err != nil {
@@ -195,4 +210,18 @@ func (s *Store) Heartbeat(ctx context.Context, l Lease, now time.Time) error {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	return nil
+}
+
+// HeartbeatOwner refreshes every job row written by owner (a process
+// identity) in one statement: a process holding many jobs (a frontend
+// daemon, the scale benchmark) keeps them all alive at the cost of one.
+func (s *Store) HeartbeatOwner(ctx context.Context, owner string, now time.Time) (int64, error) {
+	if err := s.readOnlyErr(); err != nil {
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	}
+	r, err := s.db.ExecContext(ctx, s.q(`UPDATE rffmpeg_processes SET heartbeat = ? WHERE owner = ?`), ms(now), owner)
+	if err != nil {
+		return 0, fmt.Errorf("heartbeat: %w", err)
+	}
+	return r.RowsAffected()
 }

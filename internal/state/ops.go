@@ -411,18 +411,38 @@ func (s *Store) Reap(ctx context.Context, processes, marks []int64) error {
 	})
 }
 
+// reap deletes rows by id, set-based: one statement per table whatever
+// the number of rows (a dead frontend leaves hundreds).
 func (s *Store) reap(ctx context.Context, tx *sql.Tx, processes, marks []int64) error {
 	for _, x := range []struct {
 		tables [2]string
 		ids    []int64
 	}{{[2]string{"processes", "rffmpeg_processes"}, processes}, {[2]string{"states", "rffmpeg_states"}, marks}} {
-		for _, id := range x.ids {
-			for _, table := range x.tables {
-				if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE id = ?`), id); err != nil {
-					return err
-				}
+		for _, table := range x.tables {
+			if err := s.deleteIDs(ctx, tx, table, x.ids); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// reapChunk bounds the ids of one DELETE (SQLite allows 32766 variables).
+const reapChunk = 1000
+
+// deleteIDs deletes the rows of table whose id is in ids.
+func (s *Store) deleteIDs(ctx context.Context, tx *sql.Tx, table string, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), reapChunk)
+		marks := strings.Repeat("?,", n)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+table+` WHERE id IN (`+marks[:len(marks)-1]+`)`), args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
 	}
 	return nil
 }
@@ -469,9 +489,11 @@ func (s *Store) Host(ctx context.Context, id int64) (Host, error) {
 	return hosts[0], nil
 }
 
-// Watch reports changes made by anyone (a shim, the CLI, another frontend):
-// it polls dataVersionQuery on one pinned connection every interval and sends on
-// the channel when it moves. Nothing is re-read while nothing changes. The
+// Watch reports changes made by anyone (a shim, the CLI, another frontend).
+// On PostgreSQL it LISTENs for the notification every write transaction
+// sends (see watchPostgres; interval is then the reconnect delay after the
+// server went away); on SQLite it polls dataVersionQuery on one pinned
+// connection every interval and sends on the channel when it moves. Nothing is re-read while nothing changes. The
 // channel closes when ctx ends; errors (a database gone away) are sent too.
 func (s *Store) Watch(ctx context.Context, interval time.Duration) <-chan error {
 	ch := make(chan error, 1)
@@ -484,6 +506,10 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) <-chan error 
 	go func() {
 		defer close(ch)
 		var conn *sql.Conn
+		if s.d.name() == PostgreSQL && s.pgConfig != nil {
+			s.watchPostgres(ctx, interval, send)
+			return
+		}
 		var stmt *sql.Stmt // prepared once per connection: a poll is one step
 		drop := func() {
 			if stmt != nil {

@@ -66,12 +66,7 @@ func (s *Store) wait(ctx context.Context, tx *sql.Tx, req AcquireRequest) (int64
 }
 
 func (s *Store) reapQueue(ctx context.Context, tx *sql.Tx, ids []int64) error {
-	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rffmpeg_queue WHERE id = ?`), id); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.deleteIDs(ctx, tx, "rffmpeg_queue", ids)
 }
 
 // LeaveQueue deletes a waiter's row (the call gave up or was stopped).

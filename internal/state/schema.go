@@ -71,8 +71,11 @@ func (postgresDialect) rebind(q string) string {
 // across every frontend sharing the database ("rffm").
 const advisoryKey = 0x7266666d
 
+// lock takes the write lock and, in the same round trip, queues the
+// notification live views wait for (see Watch): delivered only if this
+// transaction commits.
 func (postgresDialect) lock(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, advisoryKey)
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1), pg_notify('`+notifyChannel+`', '')`, advisoryKey)
 	return err
 }
 
@@ -137,7 +140,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -191,10 +194,12 @@ var migrations = []migration{
 	// Version 8: per-host ssh port and user, new in hostPropColumns;
 	// addHostProps adds only the columns a database lacks.
 	{"per-host ssh port and user (rffmpeg_hosts)", addHostProps},
+	// Version 9 (checks.go): claims on health checks shared by frontends.
+	{"shared health-check claims (rffmpeg_checks)", createChecks},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 8
+const SchemaVersion = 9
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's

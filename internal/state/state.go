@@ -16,12 +16,15 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 )
@@ -149,9 +152,15 @@ type Options struct {
 	// Hot marks the shim's per-call connection: SQLite commits and closes
 	// without syncing (see connectSQLite); others sync every commit.
 	Hot bool
-	// PostgreSQL connection.
+	// PostgreSQL connection. An empty value (a zero port) is left to
+	// libpq's settings: PGHOST and the other variables, a service file
+	// (PGSERVICE), ~/.pgpass; sslmode and certificates come from there too.
 	Host, User, Password, Name string
 	Port                       int
+	// Lease is how long a job's rows count as alive without a heartbeat
+	// on another frontend (database.lease); its jobs heartbeat at
+	// owner.HeartbeatFor(Lease). Zero: owner.Lease.
+	Lease time.Duration
 	// History bounds the job history RecordJob keeps (history.go); the
 	// zero value is DefaultRetention.
 	History Retention
@@ -160,7 +169,14 @@ type Options struct {
 // Describe names the database for messages: the SQLite path or user@host:port/db.
 func (o Options) Describe() string {
 	if o.Backend == PostgreSQL {
-		return fmt.Sprintf("postgresql %s@%s:%d/%s", o.User, o.Host, o.Port, o.Name)
+		// Values left to libpq (PGHOST, a service file) show as "libpq".
+		or := func(v string) string {
+			if v == "" {
+				return "(libpq)"
+			}
+			return v
+		}
+		return fmt.Sprintf("postgresql %s@%s:%s/%s", or(o.User), or(o.Host), or(portText(o.Port)), or(o.Name))
 	}
 	return "sqlite " + o.Path
 }
@@ -181,6 +197,10 @@ type Store struct {
 	// Problems that do not stop this caller but may stop others (a side
 	// file the database's owner cannot write), or make it slower.
 	warnings []string
+	// PostgreSQL: the connection settings (Watch's LISTEN connection
+	// uses them) and the statements sent so far (see Statements).
+	pgConfig   *pgx.ConnConfig
+	statements atomic.Int64
 }
 
 // Warnings says what is wrong beside the database without stopping this
@@ -458,10 +478,31 @@ func pgQuote(v string) string {
 
 // PostgresDSN is the keyword/value connection string for o's PostgreSQL
 // database, every value quoted (for tools and tests that open it
-// without the store, driver "pgx").
+// without the store, driver "pgx"). Empty values are left out, so libpq's
+// environment and service files supply them (see Options).
 func (o Options) PostgresDSN() string {
-	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s connect_timeout=5",
-		pgQuote(o.Host), o.Port, pgQuote(o.User), pgQuote(o.Password), pgQuote(o.Name))
+	var b strings.Builder
+	for _, kv := range []struct{ k, v string }{{"host", o.Host}, {"port", portText(o.Port)}, {"user", o.User},
+		{"password", o.Password}, {"dbname", o.Name}} {
+		switch {
+		case kv.v == "":
+		case kv.k == "port":
+			b.WriteString("port=" + kv.v + " ")
+		default:
+			b.WriteString(kv.k + "=" + pgQuote(kv.v) + " ")
+		}
+	}
+	if os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		b.WriteString("connect_timeout=5")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func portText(p int) string {
+	if p == 0 {
+		return ""
+	}
+	return strconv.Itoa(p)
 }
 
 // Rebind rewrites a query's ? placeholders for the backend ($1, $2, … for
@@ -474,11 +515,16 @@ func Rebind(b Backend, query string) string {
 }
 
 func connectPostgres(ctx context.Context, o Options) (*Store, error) {
-	db, err := sql.Open("pgx", o.PostgresDSN())
+	cfg, err := pgx.ParseConfig(o.PostgresDSN())
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", o.Describe(), err)
+		return nil, fmt.Errorf("open %s: %s", o.Describe(), pgReason(err))
 	}
-	s := &Store{db: db, d: postgresDialect{}, opts: o}
+	s := &Store{d: postgresDialect{}, opts: o, pgConfig: cfg.Copy()}
+	// Every statement sent is counted (Statements): selection's cost in
+	// round trips is a claim the tests check.
+	cfg.Tracer = statementCounter{&s.statements}
+	db := stdlib.OpenDB(*cfg)
+	s.db = db
 	// A shim needs a connection only for moments (select, release, a
 	// heartbeat every 15 s), not while ffmpeg runs for an hour: an idle one
 	// closes after a second, so hundreds of running jobs do not hold
@@ -486,11 +532,13 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 	db.SetMaxOpenConns(2)
 	db.SetConnMaxIdleTime(time.Second)
 	// "too many clients" is load, not failure: a 200-way library scan may
-	// briefly exceed max_connections; wait for a slot.
-	deadline := time.Now().Add(30 * time.Second)
+	// briefly exceed max_connections; wait for a slot. A server restarting
+	// (refusing connections, starting up, shutting down) is waited for
+	// too, as long as ctx lets the caller wait (database.wait for a job).
+	deadline, outage := time.Now().Add(30*time.Second), outageBound(ctx)
 	for {
 		err = db.PingContext(ctx)
-		if err == nil || !isTooManyClients(err) || time.Now().After(deadline) {
+		if err == nil || !(isTooManyClients(err) || transient(err) && time.Now().Before(outage)) || time.Now().After(deadline) {
 			break
 		}
 		if !sleep(ctx, 20*time.Millisecond+time.Duration(time.Now().UnixNano()%30)*time.Millisecond) {
@@ -499,8 +547,14 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to postgresql at %s:%d (database %s, user %s): %s",
-			o.Host, o.Port, o.Name, o.User, pgReason(err))
+		or := func(v string) string {
+			if v == "" {
+				return "(libpq)"
+			}
+			return v
+		}
+		return nil, fmt.Errorf("connect to postgresql at %s:%s (database %s, user %s): %s",
+			or(o.Host), or(portText(o.Port)), or(o.Name), or(o.User), pgReason(err))
 	}
 	return s, nil
 }
@@ -552,28 +606,46 @@ func (s *Store) readOnlyErr() error {
 	return kindErr(ErrReadOnly, "%s is open read-only: %s", s.opts.Describe(), why)
 }
 
+// txOnce runs fn once; on PostgreSQL a transaction that failed because
+// the server went away (a restart, a failover) is run again on a new
+// connection while ctx lets the caller wait: its effects were rolled back
+// with the connection.
 func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+	end := outageBound(ctx)
+	for try := 0; ; try++ {
+		err, committing := s.txAttempt(ctx, fn)
+		// A failed commit is not retried: it may have committed.
+		if err == nil || committing || s.d.name() != PostgreSQL || !transient(err) || ctx.Err() != nil || time.Now().After(end) {
+			return err
+		}
+		if !sleep(ctx, min(time.Duration(try+1)*50*time.Millisecond, 500*time.Millisecond)) {
+			return err
+		}
+	}
+}
+
+func (s *Store) txAttempt(ctx context.Context, fn func(*sql.Tx) error) (err error, committing bool) {
 	if err := s.readOnlyErr(); err != nil {
-		return err
+		return err, false
 	}
 	unlock, err := s.writeLock(ctx)
 	if err != nil {
-		return err
+		return err, false
 	}
 	defer unlock()
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return err, false
 	}
 	if err := s.d.lock(ctx, t); err != nil {
 		t.Rollback()
-		return err
+		return err, false
 	}
 	if err := fn(t); err != nil {
 		t.Rollback()
-		return err
+		return err, false
 	}
-	return t.Commit()
+	return t.Commit(), true
 }
 
 // q rewrites ? placeholders for the dialect.
