@@ -77,25 +77,31 @@ func LocalScripts(ctx context.Context, script string) (string, error) {
 // the account's login shell), its errors classified.
 func SSHScripts(s remote.SSH) ScriptRunner {
 	return func(ctx context.Context, script string) (string, error) {
-		argv := s.Argv(ProbeCommand(script), remote.Quiet(false))
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = remote.SSHEnv(os.Environ())
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		// A master started by this run lives on; never wait on its streams.
-		cmd.WaitDelay = 200 * time.Millisecond
-		err := cmd.Run()
-		switch {
-		case ctx.Err() != nil:
-			return "", fmt.Errorf("timed out (host frozen or unreachable)")
-		case err != nil && cmd.ProcessState != nil:
-			code := remote.ExitCode(cmd.ProcessState)
-			return "", errors.New(remote.Classify(code, errb.String()))
-		case err != nil:
-			return "", err
-		}
-		return out.String(), nil
+		return SSHOutput(ctx, s, ProbeCommand(script))
 	}
+}
+
+// SSHOutput runs a remote command through ssh and returns its standard
+// output; a failure is classified (connect, auth, 127, …).
+func SSHOutput(ctx context.Context, s remote.SSH, command string) (string, error) {
+	argv := s.Argv(command, remote.Quiet(false))
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = remote.SSHEnv(os.Environ())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A master started by this run lives on; never wait on its streams.
+	cmd.WaitDelay = 200 * time.Millisecond
+	err := cmd.Run()
+	switch {
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("timed out (host frozen or unreachable)")
+	case err != nil && cmd.ProcessState != nil:
+		code := remote.ExitCode(cmd.ProcessState)
+		return "", errors.New(remote.Classify(code, errb.String()))
+	case err != nil:
+		return "", err
+	}
+	return out.String(), nil
 }
 
 // ProbeCommand is the remote command that runs a probe script under sh.

@@ -190,6 +190,11 @@ func (c *call) run(ctx context.Context) int {
 	if c.o.RulesErr != nil {
 		c.log.Errorf("Ignoring the scheduling rules: %v", c.o.RulesErr)
 	}
+	if c.probeLocal(ctx) {
+		// The first selection's wait starts after this machine's probe.
+		cancel()
+		dbCtx, cancel = c.dbContext(ctx)
+	}
 	var waitStart time.Time
 	tries := 0 // selections made, waits for capacity included
 	var endMaster *remote.SSH

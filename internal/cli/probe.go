@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/remote"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+// checkNew reaches a host just added, as the shim will: ssh and its ffmpeg
+// -version, then the capability probe, stored on the host (this machine's
+// too when it was never probed: the fallback's). Nothing here fails the
+// add: a host that is down or not set up yet is added with a warning, and
+// the shim checks it again before its first job.
+func (x *verb) checkNew(s *state.Store, h state.Host) {
+	x.probeMachine(s, h.IsLocal())
+	if h.IsLocal() {
+		return
+	}
+	label := fmt.Sprintf("host '%s' (%s)", escape.Line(h.Hostname), escape.Line(h.Servername))
+	ssh := setup.SSH(x.cfg, h.Hostname)
+	// A one-off connection: a master started by an admin's command would
+	// outlive it under the admin's account.
+	ssh.ControlDir = ""
+	ffmpeg, _ := setup.Programs(x.cfg, h)
+	limit := time.Duration(x.cfg.Remote.ConnectTimeout)*time.Second + 10*time.Second
+	ctx, cancel := context.WithTimeout(x.ctx, limit)
+	out, err := setup.SSHOutput(ctx, ssh, remote.Join([]string{ffmpeg, "-version"}))
+	cancel()
+	if err != nil {
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s: %s -version failed: %s; added anyway (jobs skip it while it fails)\n",
+			label, escape.Line(ffmpeg), escape.Line(err.Error()))
+		return
+	}
+	version, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	fmt.Fprintf(x.env.Stdout, "Checked %s: %s\n", label, escape.Line(version))
+	caps, err := probeHost(x.ctx, ssh, append(pre(x.cfg.Commands.Pre), ffmpeg))
+	if err != nil {
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s: capability probe failed: %s; jobs are routed to it as if it could do anything\n",
+			label, escape.Line(err.Error()))
+		return
+	}
+	if _, err := s.SetCapabilities(x.ctx, h.Key(), caps, x.env.Now()); err != nil {
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %v\n", err)
+		return
+	}
+	fmt.Fprintf(x.env.Stdout, "Capabilities of %s: %s\n", label, escape.Line(describeCaps(caps)))
+	x.audit("probed %s: %s", label, describeCaps(caps))
+}
+
+// probeHost runs the capability probe over ssh, bounded.
+func probeHost(ctx context.Context, ssh remote.SSH, ffmpeg []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, setup.ProbeTimeout)
+	defer cancel()
+	return setup.Probe(ctx, setup.SSHScripts(ssh), ffmpeg)
+}
+
+// probeMachine probes this machine's fallback ffmpeg when it was never
+// probed (or always, for a localhost host: it runs there) and says what
+// it found.
+func (x *verb) probeMachine(s *state.Store, always bool) {
+	machine := owner.Machine()
+	if _, known, err := s.MachineCapabilities(x.ctx, machine); err != nil || known && !always {
+		return
+	}
+	caps, err := setup.ProbeLocal(x.ctx, x.cfg)
+	if err != nil {
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(err.Error()))
+		return
+	}
+	if err := s.SetMachineCapabilities(x.ctx, machine, caps, x.env.Now()); err != nil {
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %v\n", err)
+		return
+	}
+	fmt.Fprintf(x.env.Stdout, "Capabilities of this machine (%s, the fallback and localhost hosts): %s\n", escape.Line(machine), escape.Line(describeCaps(caps)))
+}
+
+// describeCaps lists capability tokens for a person.
+func describeCaps(caps []string) string {
+	if len(caps) == 0 {
+		return "no hardware, no external encoders"
+	}
+	return strings.Join(caps, ", ")
+}
+
+// pre is commands.pre without empty words.
+func pre(words []string) []string {
+	var out []string
+	for _, w := range words {
+		if w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
