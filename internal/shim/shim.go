@@ -23,7 +23,6 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/state"
-	"github.com/rffmpeg/rffmpeg/internal/wol"
 )
 
 // Job is one call to run on the selected host.
@@ -115,6 +114,8 @@ type call struct {
 	// hostKeys is why trust on first use fails closed for this call ("":
 	// it works); a host refused then says so in its bad mark.
 	hostKeys string
+	waking   waking        // a sleeping host being woken (wake.go)
+	hook     chan struct{} // closed when the on_demand hook ended (ondemand.go)
 }
 
 func (c *call) stdout() *os.File {
@@ -178,6 +179,7 @@ func (c *call) run(ctx context.Context) int {
 		return code
 	}
 	defer c.store.Close()
+	defer c.waitHook()
 	self := c.env.Self
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
 	if c.j.As == "ffmpeg" || c.j.As == "ffprobe" {
@@ -321,6 +323,9 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 		return d
 	})
 	why := route.Why
+	if err == nil {
+		c.onDemand(route, snap)
+	}
 	for _, m := range snap.Malformed {
 		// Another tool wrote a row the store cannot use (an ssh option for
 		// a host name, a weight that is not a number): it is left out and
@@ -342,15 +347,7 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 // call leaves the queue and exits as if the job had been killed).
 func (c *call) wait(ctx context.Context, route selector.Route, queued int64) (int, bool) {
 	if route.Wake != 0 {
-		dbCtx, cancel := c.dbContext(ctx)
-		h, err := c.store.Host(dbCtx, route.Wake)
-		cancel()
-		if err == nil && h.WoLMAC != "" {
-			c.log.Infof("Waking host '%s' (%s): Wake-on-LAN to %s", h.Hostname, h.Servername, wol.Addr(h.WoLAddr))
-			if err := wol.Send(h.WoLAddr, h.WoLMAC); err != nil {
-				c.log.Warnf("%v", err)
-			}
-		}
+		c.wake(ctx, route.Wake) // wake.go
 	}
 	select {
 	case sig := <-c.env.Signals:
