@@ -1,14 +1,11 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
-	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
@@ -24,23 +21,13 @@ func (x *verb) checkNew(s *state.Store, h state.Host) {
 		return
 	}
 	label := fmt.Sprintf("host '%s' (%s)", escape.Line(h.Hostname), escape.Line(h.Servername))
-	ssh := setup.SSH(x.cfg, h.Hostname)
-	// A one-off connection: a master started by an admin's command would
-	// outlive it under the admin's account.
-	ssh.ControlDir = ""
-	ffmpeg, _ := setup.Programs(x.cfg, h)
-	limit := time.Duration(x.cfg.Remote.ConnectTimeout)*time.Second + 10*time.Second
-	ctx, cancel := context.WithTimeout(x.ctx, limit)
-	out, err := setup.SSHOutput(ctx, ssh, remote.Join([]string{ffmpeg, "-version"}))
-	cancel()
+	version, err := setup.HostVersion(x.ctx, x.cfg, h)
 	if err != nil {
-		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s: %s -version failed: %s; added anyway (jobs skip it while it fails)\n",
-			label, escape.Line(ffmpeg), escape.Line(err.Error()))
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s: %s; added anyway (jobs skip it while it fails)\n", label, escape.Line(err.Error()))
 		return
 	}
-	version, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	fmt.Fprintf(x.env.Stdout, "Checked %s: %s\n", label, escape.Line(version))
-	caps, err := probeHost(x.ctx, ssh, append(pre(x.cfg.Commands.Pre), ffmpeg))
+	caps, err := setup.ProbeHost(x.ctx, x.cfg, h)
 	if err != nil {
 		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s: capability probe failed: %s; jobs are routed to it as if it could do anything\n",
 			label, escape.Line(err.Error()))
@@ -52,13 +39,6 @@ func (x *verb) checkNew(s *state.Store, h state.Host) {
 	}
 	fmt.Fprintf(x.env.Stdout, "Capabilities of %s: %s\n", label, escape.Line(describeCaps(caps)))
 	x.audit("probed %s: %s", label, describeCaps(caps))
-}
-
-// probeHost runs the capability probe over ssh, bounded.
-func probeHost(ctx context.Context, ssh remote.SSH, ffmpeg []string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, setup.ProbeTimeout)
-	defer cancel()
-	return setup.Probe(ctx, setup.SSHScripts(ssh), ffmpeg)
 }
 
 // probeMachine probes this machine's fallback ffmpeg when it was never
@@ -87,15 +67,4 @@ func describeCaps(caps []string) string {
 		return "no hardware, no external encoders"
 	}
 	return strings.Join(caps, ", ")
-}
-
-// pre is commands.pre without empty words.
-func pre(words []string) []string {
-	var out []string
-	for _, w := range words {
-		if w != "" {
-			out = append(out, w)
-		}
-	}
-	return out
 }

@@ -107,15 +107,37 @@ func SSHOutput(ctx context.Context, s remote.SSH, command string) (string, error
 // ProbeCommand is the remote command that runs a probe script under sh.
 func ProbeCommand(script string) string { return remote.Join([]string{"sh", "-c", script}) }
 
+// oneOff is how an admin command reaches a host: without a master
+// connection, which would outlive the command under the admin's account.
+func oneOff(c *config.Config, hostname string) remote.SSH {
+	s := SSH(c, hostname)
+	s.ControlDir = ""
+	return s
+}
+
+// HostVersion runs host h's own ffmpeg -version (the shim's check) and
+// returns its first line, bounded by the connect timeout and a margin.
+func HostVersion(ctx context.Context, c *config.Config, h state.Host) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.Remote.ConnectTimeout)*time.Second+10*time.Second)
+	defer cancel()
+	ffmpeg, _ := Programs(c, h)
+	out, err := SSHOutput(ctx, oneOff(c, h.Hostname), remote.Join([]string{ffmpeg, "-version"}))
+	if err != nil {
+		return "", fmt.Errorf("%s -version: %w", ffmpeg, err)
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	return first, nil
+}
+
 // ProbeHost probes remote host h with its own ffmpeg (rffmpeg set HOST
 // ffmpeg=…), bounded by ProbeTimeout.
 func ProbeHost(ctx context.Context, c *config.Config, h state.Host) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	ffmpeg, _ := Programs(c, h)
-	caps, err := Probe(ctx, SSHScripts(SSH(c, h.Hostname)), append(pre(c), ffmpeg))
+	caps, err := Probe(ctx, SSHScripts(oneOff(c, h.Hostname)), append(pre(c), ffmpeg))
 	if err != nil {
-		return nil, fmt.Errorf("probe host %s's %s: %w", h.Hostname, ffmpeg, err)
+		return nil, fmt.Errorf("probe %s: %w", ffmpeg, err)
 	}
 	return caps, nil
 }
