@@ -11,13 +11,13 @@ import (
 )
 
 // checkNew reaches a host just added, as the shim will: ssh and its ffmpeg
-// -version, then the capability probe, stored on the host (this machine's
-// too when it was never probed: the fallback's). Nothing here fails the
+// -version, then the capability probe, stored on the host (for a localhost
+// host, this machine's, stored per machine). Nothing here fails the
 // add: a host that is down or not set up yet is added with a warning, and
 // the shim checks it again before its first job.
 func (x *verb) checkNew(s *state.Store, h state.Host) {
-	x.probeMachine(s, h.IsLocal())
 	if h.IsLocal() {
+		x.probeMachine(s)
 		return
 	}
 	label := fmt.Sprintf("host '%s' (%s)", escape.Line(h.Hostname), escape.Line(h.Servername))
@@ -41,14 +41,11 @@ func (x *verb) checkNew(s *state.Store, h state.Host) {
 	x.audit("probed %s: %s", label, describeCaps(caps))
 }
 
-// probeMachine probes this machine's fallback ffmpeg when it was never
-// probed (or always, for a localhost host: it runs there) and says what
-// it found.
-func (x *verb) probeMachine(s *state.Store, always bool) {
+// probeMachine probes this machine's fallback ffmpeg (a localhost host
+// runs it) and says what it found. (The shim probes it too, when a job
+// first needs to know.)
+func (x *verb) probeMachine(s *state.Store) {
 	machine := owner.Machine()
-	if _, known, err := s.MachineCapabilities(x.ctx, machine); err != nil || known && !always {
-		return
-	}
 	caps, err := setup.ProbeLocal(x.ctx, x.cfg)
 	if err != nil {
 		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(err.Error()))
