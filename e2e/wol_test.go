@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,7 +37,7 @@ func TestWakeOnLAN(t *testing.T) {
 	in := media(t, e.dir, 1)
 	out := filepath.Join(e.dir, "woken.mkv")
 
-	res := e.run("ffmpeg", nil, "-nostdin", "-y", "-loglevel", "error", "-i", in, "-t", "0.5", "-c:v", "mpeg4", "-an", out)
+	res := runBounded(t, e, 60*time.Second, "-nostdin", "-y", "-loglevel", "error", "-i", in, "-t", "0.5", "-c:v", "mpeg4", "-an", out)
 	log := e.logText()
 	wol, _ := os.ReadFile(h.WoLLog())
 	if res.code != 0 {
@@ -87,7 +89,7 @@ func TestWakeFailsFallsBack(t *testing.T) {
 	e.mustCLI("add", "--no-check", "-n", "sleeper", h.Addr)
 	e.mustCLI("set", "sleeper", "wol=02:00:00:00:77:01", fmt.Sprintf("wol_addr=%s:%d", h.Addr, port))
 
-	res := e.run("ffmpeg", nil, "-nostdin", "-f", "lavfi", "-i", "testsrc=d=0.2", "-c:v", "mpeg4", "-f", "null", "-")
+	res := runBounded(t, e, 60*time.Second, "-nostdin", "-f", "lavfi", "-i", "testsrc=d=0.2", "-c:v", "mpeg4", "-f", "null", "-")
 	log := e.logText()
 	if res.code != 0 || !strings.Contains(log, "as bad: did not wake: no SSH answer within 3s") ||
 		!strings.Contains(log, "Running command on host 'localhost' (localhost)") {
@@ -116,4 +118,32 @@ func TestWakeFailsFallsBack(t *testing.T) {
 	if !strings.Contains(log, "asked the cloud") {
 		t.Errorf("the hook's output is not in the log:\n%s", log)
 	}
+}
+
+// runBounded runs the ffmpeg shim, failing the test (with the log) rather
+// than hanging past limit.
+func runBounded(t *testing.T, e *env, limit time.Duration, args ...string) result {
+	t.Helper()
+	done := make(chan result, 1)
+	c := e.cmd("ffmpeg", args...)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	c.WaitDelay = limit
+	start := time.Now()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.Wait()
+		done <- result{out.Bytes(), errb.Bytes(), exitStatus(c.ProcessState), time.Since(start)}
+	}()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(limit):
+		c.Process.Kill()
+		ps, _ := exec.Command("ps", "-eo", "pid,ppid,cmd").Output()
+		t.Fatalf("the call did not end within %v\nlog:\n%s\nprocesses:\n%s", limit, e.logText(), ps)
+	}
+	return result{}
 }
