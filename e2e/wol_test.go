@@ -46,7 +46,7 @@ func TestWakeOnLAN(t *testing.T) {
 	for _, want := range []string{
 		"Marking host " + h.Addr + " (sleeper) as bad", // found asleep by its check
 		"Waking host '" + h.Addr + "' (sleeper, id 1): Wake-on-LAN to " + h.Addr + ":40009",
-		"Host host '" + h.Addr + "' (sleeper, id 1) woke: answered after",
+		"Woke host '" + h.Addr + "' (sleeper, id 1): it answered after",
 		"Running command on host '" + h.Addr + "' (sleeper)",
 	} {
 		if !strings.Contains(log, want) {

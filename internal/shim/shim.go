@@ -235,6 +235,10 @@ func (c *call) run(ctx context.Context) int {
 			c.log.Errorf("Cannot select a host, running locally: %v", err)
 			return c.runLocal()
 		}
+		// Written in that transaction: a wait's next selections must not
+		// mark the host bad again (a woken host's cleared mark would come
+		// back on every turn, and it would never be taken).
+		req.Replace, req.MarkBad = nil, nil
 		if d.None {
 			c.log.Errorf("Not running: %s", route.Why)
 			c.say("%s", route.Refusal())

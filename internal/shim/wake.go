@@ -72,7 +72,7 @@ func (c *call) wake(ctx context.Context, id int64) {
 		c.log.Debugf("%s not awake yet: %s", hostLabel(hv), r.Reason)
 		return
 	}
-	c.log.Infof("Host %s woke: answered after %v", hostLabel(hv), time.Since(w.since).Round(time.Millisecond))
+	c.log.Infof("Woke %s: it answered after %v", hostLabel(hv), time.Since(w.since).Round(time.Millisecond))
 	dbCtx, cancel = c.dbContext(ctx)
 	defer cancel()
 	if _, err := c.store.ClearByKey(dbCtx, h.Key(), true); err != nil {

@@ -56,7 +56,7 @@ func TestWakeThenRun(t *testing.T) {
 		t.Errorf("no magic packet arrived")
 	}
 	log := w.logText()
-	for _, want := range []string{"Waking host 'sleeper'", "Host host 'sleeper' (sleeper, id 1) woke", "Running command on host 'sleeper'"} {
+	for _, want := range []string{"Waking host 'sleeper'", "Woke host 'sleeper' (sleeper, id 1): it answered after", "Running command on host 'sleeper'"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
@@ -77,6 +77,28 @@ func TestWakeGivesUp(t *testing.T) {
 		t.Errorf("took %v with queue_timeout 2s", took)
 	}
 	if log := w.logText(); !strings.Contains(log, "did not wake: no SSH answer within 2s") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+// The usual way a host is found asleep: its check fails in this call. The
+// bad mark is written once; the host woken, it is taken.
+func TestWakeAfterFailedCheck(t *testing.T) {
+	w := newWorld(t, "rffmpeg:\n  commands:\n    fallback: false\n", "sleeper")
+	conn := sleeper(t, w)
+	w.store.ClearAll(context.Background(), true) // not yet known to sleep
+	f := &fake{checks: map[string]remote.CheckResult{"sleeper": {Code: 255, Reason: "connection refused"}}}
+	go func() { // the magic packet arrives: the host answers from now on
+		conn.ReadFrom(make([]byte, 200))
+		f.mu.Lock()
+		delete(f.checks, "sleeper")
+		f.mu.Unlock()
+	}()
+	if code := w.call(f, "-i", "in.mkv", "out.mp4"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, w.logText())
+	}
+	log := w.logText()
+	if !strings.Contains(log, "Woke host") || !strings.Contains(log, "Running command on host 'sleeper'") || strings.Count(log, "Marking host sleeper") != 1 {
 		t.Errorf("log:\n%s", log)
 	}
 }
