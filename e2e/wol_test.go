@@ -89,7 +89,7 @@ func TestWakeFailsFallsBack(t *testing.T) {
 	e.mustCLI("add", "--no-check", "-n", "sleeper", h.Addr)
 	e.mustCLI("set", "sleeper", "wol=02:00:00:00:77:01", fmt.Sprintf("wol_addr=%s:%d", h.Addr, port))
 
-	res := runBounded(t, e, 60*time.Second, "-nostdin", "-f", "lavfi", "-i", "testsrc=d=0.2", "-c:v", "mpeg4", "-f", "null", "-")
+	res := runBounded(t, e, 60*time.Second, "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc=d=0.2", "-c:v", "mpeg4", filepath.Join(e.dir, "fb.mkv"))
 	log := e.logText()
 	if res.code != 0 || !strings.Contains(log, "as bad: did not wake: no SSH answer within 3s") ||
 		!strings.Contains(log, "Running command on host 'localhost' (localhost)") {
