@@ -108,10 +108,17 @@ func SSHOutput(ctx context.Context, s remote.SSH, command string) (string, error
 func ProbeCommand(script string) string { return remote.Join([]string{"sh", "-c", script}) }
 
 // oneOff is how an admin command reaches a host: without a master
-// connection, which would outlive the command under the admin's account.
+// connection, which would outlive the command under the admin's account,
+// and without writing the state's known_hosts (ssh, run as root, would
+// create it readable by root alone, and the media server's calls could no
+// longer read it): under remote.host_keys: tofu the key is recorded by
+// the shim's first call, as before, not by this check.
 func oneOff(c *config.Config, hostname string) remote.SSH {
 	s := SSH(c, hostname)
 	s.ControlDir = ""
+	if s.HostKeys != remote.HostKeysSSH {
+		s.HostKeys = remote.HostKeysIgnore
+	}
 	return s
 }
 

@@ -117,3 +117,14 @@ func TestProbeCommand(t *testing.T) {
 		t.Errorf("h264_v4l2m2m recorded %v, /dev/video0 present %v", got, want)
 	}
 }
+
+// An admin's check of a new host starts no master and writes no
+// known_hosts (the shim's calls own both).
+func TestOneOff(t *testing.T) {
+	c, _ := config.Parse(nil, func(string) (string, bool) { return "", false })
+	c.Directories.Persist = t.TempDir()
+	argv := strings.Join(oneOff(c, "gpu1.lan").Argv("true", false), " ")
+	if strings.Contains(argv, "ControlMaster") || strings.Contains(argv, c.KnownHostsPath()) || !strings.Contains(argv, "UserKnownHostsFile=/dev/null") {
+		t.Errorf("argv %s", argv)
+	}
+}
