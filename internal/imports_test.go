@@ -33,6 +33,7 @@ func TestImportDirections(t *testing.T) {
 		"metrics":   {"state", "selector"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts
+		"wolwait":   {},          // a sleeping test host's network card (testrig/cmd/wolwait)
 		"shim":      {"config", "jobclass", "logging", "owner", "remote", "safefs", "selector", "setup", "state", "wol"},
 	}
 	const mod = "github.com/rffmpeg/rffmpeg/internal/"

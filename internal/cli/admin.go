@@ -32,6 +32,9 @@ func (x *verb) add(o AddOptions) error {
 			fmt.Fprintf(x.env.Stdout, "Host '%s' (%s) with id %d: %s\n", escape.Line(h.Hostname), escape.Line(h.Servername), h.ID, escape.Line(props))
 			x.audit("set host '%s' (%s) with id %d: %s", h.Hostname, h.Servername, h.ID, props)
 		}
+		if !o.NoCheck {
+			x.checkNew(s, h)
+		}
 		return nil
 	})
 }

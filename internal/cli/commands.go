@@ -34,6 +34,7 @@ type (
 		Hostname, Name string
 		Weight         int
 		Props          state.HostProps // --max-jobs, --tag, --priority
+		NoCheck        bool            // --no-check: do not reach the host (ssh, ffmpeg -version, capability probe)
 	}
 	// HostOptions name hosts: an id, else a server name, else every host
 	// with that hostname (remove, drain, undrain).
@@ -117,11 +118,13 @@ func hostCommands() []command {
 		clr ClearOptions
 	)
 	return []command{
-		{name: "add", args: "[-w N] [-n NAME] [-u USER] [-p PORT] [--max-jobs N] [--priority N] [--tag TAG]... [USER@]HOST[:PORT]", short: "Add a transcode host",
+		{name: "add", args: "[-w N] [-n NAME] [-u USER] [-p PORT] [--max-jobs N] [--priority N] [--tag TAG]... [--no-check] [USER@]HOST[:PORT]", short: "Add a transcode host",
 			long: "HOST is a hostname or address (localhost or 127.0.0.1 run jobs here, without SSH); an IPv6\n" +
 				"address with a port is written [ADDR]:PORT. USER and PORT are this host's own (stored beside it;\n" +
 				"the original's table keeps the plain HOST). NAME (default: HOST) must be unique; the same HOST may\n" +
-				"be added under several names.",
+				"be added under several names.\n" +
+				"The new host is checked (ssh, ffmpeg -version) and its capabilities probed (hardware that\n" +
+				"initialises, encoders that open); a host that does not answer is added all the same, with a warning.",
 			flags: []flag{
 				intFlag("w", "weight", "N", &add.Weight, 1, "weight", "the host's weight: it takes N times the jobs of a weight-1 host"),
 				stringFlag("n", "name", "NAME", &add.Name, "HOST", "the server name, unique among hosts"),
@@ -130,6 +133,7 @@ func hostCommands() []command {
 				{long: "max-jobs", value: "N", help: "jobs at once on the host (default 0: no limit)", set: propFlag(&add.Props, "max_jobs")},
 				{long: "priority", value: "N", help: "tier: lower is tried first (default 0)", set: propFlag(&add.Props, "priority")},
 				{long: "tag", value: "TAG", help: "a tag (repeat for several)", set: propFlag(&add.Props, "tags", "+")},
+				boolFlag("", "no-check", &add.NoCheck, "do not reach the host now (no ssh, no capability probe)"),
 			},
 			argNames: []string{"HOST"}, maxArgs: 1, bind: one(&add.Hostname),
 			run: func(x *verb) error { return x.add(add) }},

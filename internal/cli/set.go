@@ -14,6 +14,8 @@ import (
 type SetOptions struct {
 	Ref   string
 	Props state.HostProps
+	// PathMap is path_map=FROM:TO,… (nil: unchanged; empty: removed).
+	PathMap *[]state.PathMap
 }
 
 // setKeys are the keys set accepts, in the order help lists them.
@@ -27,6 +29,7 @@ var setKeys = []struct{ key, value, help string }{
 	{"wol_addr", "ADDR", "where the magic packet goes: host or host:port (empty: broadcast)"},
 	{"port", "N", "the host's ssh port (0: remote.args or ssh's default)"},
 	{"user", "NAME", "the host's ssh user (empty: remote.user)"},
+	{"path_map", "FROM:TO,...", "rewrite arguments starting with FROM (or file:FROM) to TO on this host (empty: none)"},
 }
 
 func setCommand() command {
@@ -41,6 +44,14 @@ func setCommand() command {
 		bind: func(pos []string) error {
 			o.Ref = pos[0]
 			for _, kv := range pos[1:] {
+				if v, ok := strings.CutPrefix(kv, "path_map="); ok {
+					m, err := state.ParsePathMaps(v)
+					if err != nil {
+						return usagef("%v", err)
+					}
+					o.PathMap = &m
+					continue
+				}
 				if err := bindProp(&o.Props, kv); err != nil {
 					return err
 				}
@@ -125,8 +136,24 @@ func (x *verb) set(o SetOptions) error {
 		if err != nil {
 			return err
 		}
+		if o.PathMap != nil {
+			if hosts, err = s.SetPathMaps(x.ctx, o.Ref, *o.PathMap); err != nil {
+				return err
+			}
+		}
 		for _, h := range hosts {
+			if o.Props.FFmpeg != nil && !h.ProbedAt.IsZero() {
+				// Another ffmpeg: what the old one could do says nothing.
+				if err := s.ForgetCapabilities(x.ctx, h.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(x.env.Stdout, "Host '%s' (%s) with id %d: its ffmpeg changed, its capabilities are probed again before a job needs them\n",
+					escape.Line(h.Hostname), escape.Line(h.Servername), h.ID)
+			}
 			props := describeProps(h)
+			if m, err := s.PathMaps(x.ctx, h.ID); err == nil && m != nil {
+				props += ", path_map " + state.FormatPathMaps(m)
+			}
 			fmt.Fprintf(x.env.Stdout, "Host '%s' (%s) with id %d: %s\n", escape.Line(h.Hostname), escape.Line(h.Servername), h.ID, escape.Line(props))
 			x.audit("set host '%s' (%s) with id %d: %s", h.Hostname, h.Servername, h.ID, props)
 		}

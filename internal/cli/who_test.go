@@ -44,7 +44,7 @@ func TestNoAuditToStderr(t *testing.T) {
 	p := filepath.Join(dir, "rffmpeg.yml")
 	os.WriteFile(p, []byte(cfg), 0o644)
 	vars := map[string]string{"RFFMPEG_CONFIG": p}
-	for _, args := range [][]string{{"init", "--no-root", "-y"}, {"add", "gpu1.lan"}} {
+	for _, args := range [][]string{{"init", "--no-root", "-y"}, {"add", "--no-check", "gpu1.lan"}} {
 		var out, errb lockedBuffer
 		if code := cli.Main(args, testEnv(vars, &out, &errb)); code != 0 || errb.String() != "" || strings.Contains(out.String(), "Admin action") {
 			t.Errorf("%v: exit %d stdout %q stderr %q", args, code, out.String(), errb.String())

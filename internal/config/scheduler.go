@@ -13,6 +13,8 @@ package config
 //	      - probe=local
 //	      - image=local
 //	      - transcode=tag:gpu
+//	    on_demand: /usr/local/bin/start-cloud-host   # run (JSON on stdin) when no awake host can take a job
+//	    on_demand_timeout: 10    # seconds it may run, then it is killed
 
 // Full-pool policies (scheduling.when_full).
 const (
@@ -28,6 +30,10 @@ type Scheduling struct {
 	QueueMax     int
 	QueueTimeout int
 	Rules        []string
+	// OnDemand is an executable run when no awake host can take a job
+	// ("": none); OnDemandTimeout bounds it, in seconds.
+	OnDemand        string
+	OnDemandTimeout int
 }
 
 func (c *Config) schedulingFields() []field {
@@ -38,5 +44,7 @@ func (c *Config) schedulingFields() []field {
 		{key: "scheduling.queue_max", kind: kInt, ptr: &s.QueueMax, def: 100, check: nonNegative},
 		{key: "scheduling.queue_timeout", kind: kInt, ptr: &s.QueueTimeout, def: 60, check: nonNegative},
 		{key: "scheduling.rules", kind: kList, ptr: &s.Rules, def: []string{}},
+		{key: "scheduling.on_demand", kind: kString, ptr: &s.OnDemand, def: ""},
+		{key: "scheduling.on_demand_timeout", kind: kInt, ptr: &s.OnDemandTimeout, def: 10, check: positive},
 	}
 }

@@ -5,12 +5,15 @@ import (
 	"strings"
 )
 
-// Requirements is the hardware a job's arguments ask for. Each item is a
+// Requirements is what a job's arguments ask for of the ffmpeg that runs
+// it: hardware, and the external libraries' encoders (lib*) that builds
+// differ on. Each item is a
 // capability token, the same vocabulary a host's probe records (see
 // Capabilities) and an admin's tags may add:
 //
 //	cuda, vaapi, qsv, vulkan, opencl, …  a hardware device type that must initialise
 //	enc:h264_nvenc                       a hardware encoder
+//	enc:libx264                          an external library's encoder (software)
 //	dec:hevc_cuvid                       a hardware decoder
 //	filter:scale_cuda                    a hardware filter
 type Requirements struct {
@@ -24,7 +27,7 @@ type Requirements struct {
 	Hardware bool
 }
 
-// Empty reports whether the job needs no hardware.
+// Empty reports whether the job needs nothing of its host.
 func (r Requirements) Empty() bool { return len(r.Tokens()) == 0 && !r.Hardware }
 
 // Tokens lists the requirement as capability tokens, sorted, no duplicates.
@@ -75,6 +78,10 @@ var codecFamilies = []struct{ suffix, device string }{
 	{"_amf", "amf"}, {"_v4l2m2m", ""}, {"_videotoolbox", "videotoolbox"}, {"_mediacodec", "mediacodec"},
 	{"_rkmpp", "rkmpp"}, {"_vulkan", "vulkan"}, {"_d3d12va", "d3d12va"}, {"_mf", ""},
 }
+
+// libEncoder reports whether an encoder name is an external library's
+// (libx264, libfdk_aac, libsvtav1): software, but not in every build.
+func libEncoder(name string) bool { return strings.HasPrefix(name, "lib") && len(name) > 3 }
 
 // hwCodec returns the device a codec name needs, ok false for a software codec.
 func hwCodec(name string) (device string, ok bool) {
@@ -159,6 +166,12 @@ func Needs(args []string) Requirements {
 		case optName(a, codecOptions):
 			dev, ok := hwCodec(v)
 			if !ok {
+				if i > lastInput && libEncoder(v) {
+					// An external library's encoder: builds differ on these
+					// (jellyfin-ffmpeg has libfdk_aac, a distribution's may
+					// lack libx265); every build has the native ones.
+					r.Encoders = append(r.Encoders, v)
+				}
 				continue
 			}
 			if i < lastInput {

@@ -88,12 +88,18 @@ type ProbeResult struct {
 	Encoders string
 	Decoders string
 	Filters  string
+	// Opened maps a hardware encoder tried with EncoderProbeArgs to
+	// whether it encoded a frame; nil when no encoder was tried (then a
+	// listed encoder of a working device counts).
+	Opened map[string]bool
 }
 
 // Capabilities turns probe answers into capability tokens (see
 // Requirements): the device types that initialised, then the hardware
 // encoders, decoders and filters the build lists whose device type
-// initialised (or that need none that can be tried, such as v4l2m2m).
+// initialised (or that need none that can be tried, such as v4l2m2m) —
+// of the encoders only those that opened, when they were tried — and the
+// external libraries' encoders (lib*) the build lists.
 func Capabilities(p ProbeResult) []string {
 	works := map[string]bool{}
 	var out []string
@@ -105,7 +111,11 @@ func Capabilities(p ProbeResult) []string {
 	}
 	usable := func(dev string) bool { return dev == "" || works[dev] }
 	for _, name := range ParseCodecs(p.Encoders) {
-		if dev, ok := hwCodec(name); ok && usable(dev) {
+		dev, ok := hwCodec(name)
+		switch {
+		case !ok && libEncoder(name):
+			out = append(out, "enc:"+name)
+		case ok && usable(dev) && (p.Opened == nil || p.Opened[name]):
 			out = append(out, "enc:"+name)
 		}
 	}
@@ -214,4 +224,69 @@ func ParseProbeScript(out string) ProbeResult {
 		}
 	}
 	return p
+}
+
+// EncoderCandidates are the hardware encoders worth opening: listed by the
+// build, of a device type that initialised (or of none: v4l2m2m), with
+// the device each needs ("" for none).
+func EncoderCandidates(p ProbeResult) map[string]string {
+	out := map[string]string{}
+	for _, name := range ParseCodecs(p.Encoders) {
+		if dev, ok := hwCodec(name); ok && (dev == "" || p.Devices[dev]) {
+			out[name] = dev
+		}
+	}
+	return out
+}
+
+// EncoderProbeArgs is the smallest job that opens hardware encoder enc (of
+// device type dev, "" for none) and encodes one 8-bit frame with it: a
+// build lists NVENC whether or not the card's driver can run it, and a
+// v4l2m2m encoder whether or not there is a /dev/video device. Encoders
+// that take frames in device memory get them uploaded.
+func EncoderProbeArgs(enc, dev string) []string {
+	a := []string{"-hide_banner", "-loglevel", "error"}
+	vf := "format=nv12"
+	if dev != "" {
+		a = append(a, "-init_hw_device", dev+"=hw", "-filter_hw_device", "hw")
+		if dev == "vaapi" || dev == "vulkan" {
+			vf += ",hwupload"
+		}
+	}
+	return append(a, "-f", "lavfi", "-i", "nullsrc=s=256x256:d=0.04", "-vf", vf,
+		"-c:v", enc, "-frames:v", "1", "-f", "null", "-")
+}
+
+// EncoderProbeScript is the second round trip of a probe (only when
+// EncoderCandidates has any): one open try per encoder, each bounded like
+// a device try, in the sections ParseEncoderProbe reads.
+func EncoderProbeScript(ffmpeg []string, cands map[string]string) string {
+	var b strings.Builder
+	b.WriteString("t=; command -v timeout >/dev/null 2>&1 && t='timeout 10'\n")
+	names := make([]string, 0, len(cands))
+	for n := range cands {
+		names = append(names, n)
+	}
+	for _, enc := range uniq(names) {
+		b.WriteString("$t")
+		for _, w := range ffmpeg {
+			b.WriteString(" " + shQuote(w))
+		}
+		for _, a := range EncoderProbeArgs(enc, cands[enc]) {
+			b.WriteString(" " + shQuote(a))
+		}
+		b.WriteString(" </dev/null >/dev/null 2>&1; echo \"" + probeMark + " encoder " + enc + " $?\"\n")
+	}
+	return b.String()
+}
+
+// ParseEncoderProbe reads EncoderProbeScript's output into p.Opened.
+func ParseEncoderProbe(p *ProbeResult, out string) {
+	p.Opened = map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == probeMark && f[1] == "encoder" {
+			p.Opened[f[2]] = f[3] == "0"
+		}
+	}
 }

@@ -81,12 +81,12 @@ func TestCapabilities(t *testing.T) {
 	}{
 		// Compiled in, nothing initialises (Debian's ffmpeg on a machine
 		// without a GPU): only what needs no device type stays.
-		{"no hardware", map[string]bool{"cuda": false, "vaapi": false, "qsv": false}, []string{"enc:h264_v4l2m2m"}},
+		{"no hardware", map[string]bool{"cuda": false, "vaapi": false, "qsv": false}, []string{"enc:h264_v4l2m2m", "enc:libx264"}},
 		{"nvidia", map[string]bool{"cuda": true, "vaapi": false},
-			[]string{"cuda", "dec:h264_cuvid", "enc:h264_nvenc", "enc:h264_v4l2m2m", "filter:scale_cuda", "filter:yadif_cuda"}},
+			[]string{"cuda", "dec:h264_cuvid", "enc:h264_nvenc", "enc:h264_v4l2m2m", "enc:libx264", "filter:scale_cuda", "filter:yadif_cuda"}},
 		{"intel", map[string]bool{"cuda": false, "vaapi": true, "qsv": true, "opencl": true},
-			[]string{"dec:hevc_qsv", "enc:h264_qsv", "enc:h264_v4l2m2m", "enc:h264_vaapi", "filter:convolution_opencl", "filter:scale_vaapi", "opencl", "qsv", "vaapi"}},
-		{"vulkan", map[string]bool{"vulkan": true}, []string{"enc:h264_v4l2m2m", "filter:libplacebo", "vulkan"}},
+			[]string{"dec:hevc_qsv", "enc:h264_qsv", "enc:h264_v4l2m2m", "enc:h264_vaapi", "enc:libx264", "filter:convolution_opencl", "filter:scale_vaapi", "opencl", "qsv", "vaapi"}},
+		{"vulkan", map[string]bool{"vulkan": true}, []string{"enc:h264_v4l2m2m", "enc:libx264", "filter:libplacebo", "vulkan"}},
 	} {
 		p := lists
 		p.Devices = tc.devices
@@ -213,7 +213,40 @@ func TestParseProbeScript(t *testing.T) {
 	if got, want := p.Devices, map[string]bool{"cuda": true, "vaapi": false, "qsv": false}; !reflect.DeepEqual(got, want) {
 		t.Errorf("devices %v, want %v", got, want)
 	}
-	if got := Capabilities(p); !reflect.DeepEqual(got, []string{"cuda", "enc:h264_nvenc", "enc:h264_v4l2m2m"}) {
+	if got := Capabilities(p); !reflect.DeepEqual(got, []string{"cuda", "enc:h264_nvenc", "enc:h264_v4l2m2m", "enc:libx264"}) {
 		t.Errorf("capabilities %q", got)
+	}
+}
+
+// A hardware encoder counts only if it opened, once encoders were tried;
+// the candidates are those of devices that initialised and device-less ones.
+func TestEncoderOpened(t *testing.T) {
+	p := ParseProbeScript(probeMark + " encoders\n" + encodersOut + probeMark + " device cuda 0\n" + probeMark + " device vaapi 1\n")
+	if got, want := EncoderCandidates(p), map[string]string{"h264_nvenc": "cuda", "h264_v4l2m2m": ""}; !reflect.DeepEqual(got, want) {
+		t.Errorf("candidates %v, want %v", got, want)
+	}
+	ParseEncoderProbe(&p, probeMark+" encoder h264_nvenc 1\n"+probeMark+" encoder h264_v4l2m2m 0\n")
+	if got, want := Capabilities(p), []string{"cuda", "enc:h264_v4l2m2m", "enc:libx264"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("capabilities %q, want %q", got, want)
+	}
+}
+
+// The encoder script, run by a real sh with the real ffmpeg: a v4l2m2m
+// encoder with no /dev/video device does not open, and a software encoder
+// given as a candidate does (the script's statuses are the real ones).
+func TestEncoderProbeScript(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	out, err := exec.Command("sh", "-c", EncoderProbeScript([]string{ff}, map[string]string{"h264_v4l2m2m": "", "mpeg4": ""})).Output()
+	if err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	var p ProbeResult
+	ParseEncoderProbe(&p, string(out))
+	direct := exec.Command(ff, EncoderProbeArgs("h264_v4l2m2m", "")...).Run() == nil
+	if got, want := p.Opened, map[string]bool{"h264_v4l2m2m": direct, "mpeg4": true}; !reflect.DeepEqual(got, want) {
+		t.Errorf("opened %v, want %v", got, want)
 	}
 }

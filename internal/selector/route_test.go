@@ -39,7 +39,7 @@ func job(tool, args string) jobclass.Job { return jobclass.Of(tool, strings.Fiel
 var (
 	nvencJob = job("ffmpeg", "-init_hw_device cuda=cu:0 -hwaccel cuda -i in.mkv -c:v h264_nvenc -f hls out.m3u8")
 	vaapiJob = job("ffmpeg", "-hwaccel vaapi -i in.mkv -c:v h264_vaapi out.ts")
-	softJob  = job("ffmpeg", "-i in.mkv -c:v libx264 out.ts")
+	softJob  = job("ffmpeg", "-i in.mkv -c:v mpeg4 out.ts") // a native encoder: every build has it
 	probeJob = job("ffprobe", "-v warning -print_format json -show_streams in.mkv")
 	nvidia   = probed("cuda", "enc:h264_nvenc")
 	intel    = probed("vaapi", "enc:h264_vaapi")

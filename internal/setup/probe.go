@@ -1,9 +1,13 @@
 package setup
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
@@ -12,9 +16,16 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
-// ProbeTimeout bounds a whole capability probe (ten ffmpeg runs, each
-// device try bounded to 10 s on the host by timeout(1)).
+// ProbeTimeout bounds a whole capability probe done outside a job's path
+// (rffmpeg add, a refresh beside a running job): up to two round trips of
+// ffmpeg runs, each device or encoder try bounded to 10 s on the host by
+// timeout(1).
 const ProbeTimeout = 90 * time.Second
+
+// ProbeMaxAge is how long probed capabilities are trusted. A driver update
+// or a new card changes them; a probe costs a second or two of the host's
+// time, so it is redone this rarely, and beside a running job.
+const ProbeMaxAge = 6 * time.Hour
 
 // pre is commands.pre without empty words (the original's sample has
 // pre: [""]).
@@ -28,29 +39,131 @@ func pre(c *config.Config) []string {
 	return out
 }
 
-// ProbeArgv is the ssh command that probes what remote host h can do, in
-// one round trip (see jobclass.ProbeScript): its output goes to
-// jobclass.ParseProbeScript, then jobclass.Capabilities, then
-// state.Store.SetCapabilities. The host's own ffmpeg path counts.
-func ProbeArgv(c *config.Config, h state.Host) []string {
+// ScriptRunner runs a POSIX sh script where the ffmpeg to probe lives
+// (here, or on a host over SSH) and returns its standard output.
+type ScriptRunner func(ctx context.Context, script string) (string, error)
+
+// Probe finds what an ffmpeg (the command words, e.g. commands.pre and its
+// path) can do, through run: one round trip lists and tries the devices
+// (jobclass.ProbeScript), a second one, only when there are hardware
+// encoders worth trying, opens them. It returns capability tokens for
+// state.Store.SetCapabilities or SetMachineCapabilities.
+func Probe(ctx context.Context, run ScriptRunner, ffmpeg []string) ([]string, error) {
+	out, err := run(ctx, jobclass.ProbeScript(ffmpeg))
+	if err != nil {
+		return nil, err
+	}
+	p := jobclass.ParseProbeScript(out)
+	if p.Encoders == "" && p.Filters == "" {
+		return nil, errors.New("it listed no encoders or filters (not an ffmpeg?)")
+	}
+	if cands := jobclass.EncoderCandidates(p); len(cands) > 0 {
+		out, err := run(ctx, jobclass.EncoderProbeScript(ffmpeg, cands))
+		if err != nil {
+			return nil, fmt.Errorf("open encoders: %w", err)
+		}
+		jobclass.ParseEncoderProbe(&p, out)
+	}
+	return jobclass.Capabilities(p), nil
+}
+
+// LocalScripts runs probe scripts on this machine.
+func LocalScripts(ctx context.Context, script string) (string, error) {
+	out, err := exec.CommandContext(ctx, "/bin/sh", "-c", script).Output()
+	return string(out), err
+}
+
+// SSHScripts runs probe scripts on a host through ssh (under sh, whatever
+// the account's login shell), its errors classified.
+func SSHScripts(s remote.SSH) ScriptRunner {
+	return func(ctx context.Context, script string) (string, error) {
+		return SSHOutput(ctx, s, ProbeCommand(script))
+	}
+}
+
+// SSHOutput runs a remote command through ssh and returns its standard
+// output; a failure is classified (connect, auth, 127, …).
+func SSHOutput(ctx context.Context, s remote.SSH, command string) (string, error) {
+	argv := s.Argv(command, remote.Quiet(false))
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = remote.SSHEnv(os.Environ())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A master started by this run lives on; never wait on its streams.
+	cmd.WaitDelay = 200 * time.Millisecond
+	err := cmd.Run()
+	switch {
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("timed out (host frozen or unreachable)")
+	case err != nil && cmd.ProcessState != nil:
+		code := remote.ExitCode(cmd.ProcessState)
+		return "", errors.New(remote.Classify(code, errb.String()))
+	case err != nil:
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// ProbeCommand is the remote command that runs a probe script under sh.
+func ProbeCommand(script string) string { return remote.Join([]string{"sh", "-c", script}) }
+
+// oneOff is how an admin command reaches a host: without a master
+// connection, which would outlive the command under the admin's account,
+// and without writing the state's known_hosts (ssh, run as root, would
+// create it readable by root alone, and the media server's calls could no
+// longer read it): under remote.host_keys: tofu the key is recorded by
+// the shim's first call, as before, not by this check.
+func oneOff(c *config.Config, h state.Host) remote.SSH {
+	s := ForHost(SSH(c, h.Hostname), h)
+	s.ControlDir = ""
+	if s.HostKeys != remote.HostKeysSSH {
+		s.HostKeys = remote.HostKeysIgnore
+	}
+	return s
+}
+
+// HostVersion runs host h's own ffmpeg -version (the shim's check) and
+// returns its first line, bounded by the connect timeout and a margin.
+func HostVersion(ctx context.Context, c *config.Config, h state.Host) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.Remote.ConnectTimeout)*time.Second+10*time.Second)
+	defer cancel()
 	ffmpeg, _ := Programs(c, h)
-	return SSH(c, h.Hostname).Argv(jobclass.ProbeScript(append(pre(c), ffmpeg)), remote.Quiet(true))
+	out, err := SSHOutput(ctx, oneOff(c, h), remote.Join([]string{ffmpeg, "-version"}))
+	if err != nil {
+		return "", fmt.Errorf("%s -version: %w", ffmpeg, err)
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	return first, nil
+}
+
+// ProbeHost probes remote host h with its own ffmpeg (rffmpeg set HOST
+// ffmpeg=…), bounded by ProbeTimeout.
+func ProbeHost(ctx context.Context, c *config.Config, h state.Host) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	ffmpeg, _ := Programs(c, h)
+	caps, err := Probe(ctx, SSHScripts(oneOff(c, h)), append(pre(c), ffmpeg))
+	if err != nil {
+		return nil, fmt.Errorf("probe %s: %w", ffmpeg, err)
+	}
+	return caps, nil
 }
 
 // ProbeLocal probes this machine (the local fallback's ffmpeg, as the
 // fallback and localhost hosts run it) and returns its capability tokens,
 // for state.Store.SetMachineCapabilities.
 func ProbeLocal(ctx context.Context, c *config.Config) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	return ProbeLocalWith(ctx, append(pre(c), c.Commands.FallbackFFmpeg), ProbeTimeout)
+}
+
+// ProbeLocalWith probes this machine's ffmpeg (the command words), bounded
+// by limit.
+func ProbeLocalWith(ctx context.Context, ffmpeg []string, limit time.Duration) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	script := jobclass.ProbeScript(append(pre(c), c.Commands.FallbackFFmpeg))
-	out, err := exec.CommandContext(ctx, "/bin/sh", "-c", script).Output()
+	caps, err := Probe(ctx, LocalScripts, ffmpeg)
 	if err != nil {
-		return nil, fmt.Errorf("probe this machine's %s: %w", c.Commands.FallbackFFmpeg, err)
+		return nil, fmt.Errorf("probe this machine's %s: %w", strings.Join(ffmpeg, " "), err)
 	}
-	p := jobclass.ParseProbeScript(string(out))
-	if p.Encoders == "" && p.Filters == "" {
-		return nil, fmt.Errorf("probe this machine's %s: it listed no encoders or filters (not an ffmpeg?)", c.Commands.FallbackFFmpeg)
-	}
-	return jobclass.Capabilities(p), nil
+	return caps, nil
 }

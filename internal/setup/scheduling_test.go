@@ -2,6 +2,7 @@ package setup
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -79,11 +80,51 @@ func TestProbeLocal(t *testing.T) {
 	}
 }
 
-func TestProbeArgv(t *testing.T) {
+// What a remote host's login shell runs: the probe script under sh, its
+// words quoted for any POSIX shell (here bash stands in for the remote
+// login shell, with the real ffmpeg behind a path that needs quoting).
+func TestProbeCommand(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	dir := t.TempDir() + "/it's $HOME"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(ff, dir+"/ffmpeg"); err != nil {
+		t.Fatal(err)
+	}
+	login := func(ctx context.Context, script string) (string, error) {
+		out, err := exec.CommandContext(ctx, "bash", "-c", ProbeCommand(script)).Output()
+		return string(out), err
+	}
+	caps, err := Probe(context.Background(), login, []string{dir + "/ffmpeg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := ProbeLocalWith(context.Background(), []string{ff}, ProbeTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(caps, local) || !slices.Contains(caps, "enc:libx264") {
+		t.Errorf("through a login shell %q, directly %q (want libx264 in both)", caps, local)
+	}
+	// A v4l2m2m encoder is listed by Debian's build; it opens only with a
+	// /dev/video device.
+	_, video := os.Stat("/dev/video0")
+	if got, want := slices.Contains(caps, "enc:h264_v4l2m2m"), video == nil; got != want {
+		t.Errorf("h264_v4l2m2m recorded %v, /dev/video0 present %v", got, want)
+	}
+}
+
+// An admin's check of a new host starts no master and writes no
+// known_hosts (the shim's calls own both).
+func TestOneOff(t *testing.T) {
 	c, _ := config.Parse(nil, func(string) (string, bool) { return "", false })
-	argv := ProbeArgv(c, state.Host{Hostname: "gpu1.lan", FFmpeg: "/opt/ff/ffmpeg"})
-	last := argv[len(argv)-1]
-	if !slices.Contains(argv, "gpu1.lan") || !strings.Contains(last, "'/opt/ff/ffmpeg'") || !strings.Contains(last, "-init_hw_device") {
-		t.Errorf("argv %q", argv)
+	c.Directories.Persist = t.TempDir()
+	argv := strings.Join(oneOff(c, state.Host{Hostname: "gpu1.lan"}).Argv("true", false), " ")
+	if strings.Contains(argv, "ControlMaster") || strings.Contains(argv, c.KnownHostsPath()) || !strings.Contains(argv, "UserKnownHostsFile=/dev/null") {
+		t.Errorf("argv %s", argv)
 	}
 }

@@ -41,6 +41,10 @@ func (c *call) attempt(ctx context.Context, h selector.HostView) outcome {
 		}
 		mode = m
 	}
+	if out, ok := c.probeHost(ctx, h, sshc, mode); !ok {
+		return out // it lacks what the job needs: select again (probe.go)
+	}
+	defer c.mapPaths(ctx, h)() // opt-in per host (pathmap.go)
 	switch mode {
 	case state.AccessAgent:
 		return c.runAgent(h, sshc)

@@ -56,6 +56,10 @@ type Options struct {
 	// QueueTimeout bounds a wait for capacity (scheduling.when_full:
 	// wait); QueueRetry is how often a waiting call tries again.
 	QueueTimeout, QueueRetry time.Duration
+	// OnDemand is the scheduling.on_demand hook ("": none), bounded by
+	// OnDemandTimeout (see ondemand.go).
+	OnDemand        string
+	OnDemandTimeout time.Duration
 	// ConfigErr is why the configuration could not be loaded: the call then
 	// runs the local program with the defaults and says why in the log.
 	ConfigErr error
@@ -169,6 +173,7 @@ func FromConfig(c *config.Config) Options {
 		},
 		Rules: rules, RulesErr: rerr,
 		QueueTimeout: setup.QueueTimeout(c), QueueRetry: 250 * time.Millisecond,
+		OnDemand: c.Scheduling.OnDemand, OnDemandTimeout: sec(c.Scheduling.OnDemandTimeout),
 	}
 }
 

@@ -25,7 +25,6 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
-	"github.com/rffmpeg/rffmpeg/internal/wol"
 )
 
 // Job is one call to run on the selected host.
@@ -117,6 +116,8 @@ type call struct {
 	// hostKeys is why trust on first use fails closed for this call ("":
 	// it works); a host refused then says so in its bad mark.
 	hostKeys string
+	waking   waking        // a sleeping host being woken (wake.go)
+	hook     chan struct{} // closed when the on_demand hook ended (ondemand.go)
 }
 
 func (c *call) stdout() *os.File {
@@ -180,6 +181,7 @@ func (c *call) run(ctx context.Context) int {
 		return code
 	}
 	defer c.store.Close()
+	defer c.waitHook()
 	self := c.env.Self
 	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
 	if c.j.As == "ffmpeg" || c.j.As == "ffprobe" {
@@ -191,6 +193,11 @@ func (c *call) run(ctx context.Context) int {
 	}
 	if c.o.RulesErr != nil {
 		c.log.Errorf("Ignoring the scheduling rules: %v", c.o.RulesErr)
+	}
+	if c.probeLocal(ctx) {
+		// The first selection's wait starts after this machine's probe.
+		cancel()
+		dbCtx, cancel = c.dbContext(ctx)
 	}
 	var waitStart time.Time
 	tries := 0 // selections made, waits for capacity included
@@ -230,6 +237,10 @@ func (c *call) run(ctx context.Context) int {
 			c.log.Errorf("Cannot select a host, running locally: %v", err)
 			return c.runLocal()
 		}
+		// Written in that transaction: a wait's next selections must not
+		// mark the host bad again (a woken host's cleared mark would come
+		// back on every turn, and it would never be taken).
+		req.Replace, req.MarkBad = nil, nil
 		if d.None {
 			c.log.Errorf("Not running: %s", route.Why)
 			c.say("%s", route.Refusal())
@@ -318,6 +329,9 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 		return d
 	})
 	why := route.Why
+	if err == nil {
+		c.onDemand(route, snap)
+	}
 	for _, m := range snap.Malformed {
 		// Another tool wrote a row the store cannot use (an ssh option for
 		// a host name, a weight that is not a number): it is left out and
@@ -339,15 +353,7 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 // call leaves the queue and exits as if the job had been killed).
 func (c *call) wait(ctx context.Context, route selector.Route, queued int64) (int, bool) {
 	if route.Wake != 0 {
-		dbCtx, cancel := c.dbContext(ctx)
-		h, err := c.store.Host(dbCtx, route.Wake)
-		cancel()
-		if err == nil && h.WoLMAC != "" {
-			c.log.Infof("Waking host '%s' (%s): Wake-on-LAN to %s", h.Hostname, h.Servername, wol.Addr(h.WoLAddr))
-			if err := wol.Send(h.WoLAddr, h.WoLMAC); err != nil {
-				c.log.Warnf("%v", err)
-			}
-		}
+		c.wake(ctx, route.Wake) // wake.go
 	}
 	select {
 	case sig := <-c.env.Signals:

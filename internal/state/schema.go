@@ -140,7 +140,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks", "rffmpeg_path_maps"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -196,10 +196,13 @@ var migrations = []migration{
 	{"per-host ssh port and user (rffmpeg_hosts)", addHostProps},
 	// Version 9 (checks.go): claims on health checks shared by frontends.
 	{"shared health-check claims (rffmpeg_checks)", createChecks},
+	// Version 10 (probe.go): per-host path prefix maps. CREATE TABLE IF NOT
+	// EXISTS, so it may sit at any position when migrations are merged.
+	{"per-host path prefix maps (rffmpeg_path_maps)", createPathMaps},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's
