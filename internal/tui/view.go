@@ -252,6 +252,9 @@ func (m Model) headerLine(f frame) string {
 			badText = m.st.bad.Render(badText)
 		}
 		parts = append(parts, plural(len(v.Hosts), "host"), fmt.Sprintf("%d busy", busy), badText, plural(procs, "process"))
+		if len(v.Queue) > 0 {
+			parts = append(parts, m.st.draining.Render(fmt.Sprintf("%d queued", len(v.Queue))))
+		}
 		if m.haveAny {
 			parts = append(parts, m.st.dim.Render("updated "+age(f.now.Sub(m.loaded))+" ago"))
 		}
