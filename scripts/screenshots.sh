@@ -31,7 +31,7 @@ rffmpeg:
     persist: $D
 CFG
 export RFFMPEG_CONFIG="$D/rffmpeg.yml"
-for _ in 1 2 3 4 5 6; do sleep 3600 & holders+=($!); done
+for _ in 1 2 3 4 5 6 7 8; do sleep 3600 & holders+=($!); done
 go build -o "$D/seed" ./scripts/seed
 PIDS=$(IFS=,; echo "${holders[*]}")
 BIN=$PWD/bin/rffmpeg
@@ -69,13 +69,31 @@ mkdir -p screenshots
 wait_for "gpu-nvenc"
 # The bad host selected: its reason, who marked it and when, in full.
 tmux -L "$SOCK" send-keys j j
-wait_for "› connection refused"
+wait_for "› ssh: connect to host"
 sleep 0.3
 shot main
+# The processes: the running jobs, and the call waiting for a full host.
 tmux -L "$SOCK" send-keys Tab
+wait_for "queued #1"
 sleep 0.3
 shot processes
-tmux -L "$SOCK" send-keys BTab a
+# gpu-nvenc in detail: capacity, tags, hardware, the last hour's load,
+# its jobs now and its recent ones.
+tmux -L "$SOCK" send-keys BTab k k Enter
+wait_for "peak "
+sleep 0.3
+shot detail
+# (esc and the next key apart: together they read as alt+key)
+tmux -L "$SOCK" send-keys Escape
+sleep 0.2
+tmux -L "$SOCK" send-keys h
+wait_for "last finished first"
+tmux -L "$SOCK" send-keys j j j
+sleep 0.3
+shot history
+tmux -L "$SOCK" send-keys Escape
+sleep 0.2
+tmux -L "$SOCK" send-keys a
 wait_for "Add a transcode host"
 tmux -L "$SOCK" send-keys -l "gpu 4"
 sleep 0.3

@@ -251,13 +251,13 @@ func (d hostDetailView) historyLines(f frame) []string {
 	if !hh.loaded || hh.err != nil {
 		return nil
 	}
-	out := []string{"", f.st.colHead.Render(fit(fmt.Sprintf("Recent jobs (last %d)", len(hh.recent)), f.w))}
+	out := []string{"", f.st.colHead.Render(fit(fmt.Sprintf("Recent jobs (last %d, by when they ended)", len(hh.recent)), f.w))}
 	if len(hh.recent) == 0 {
 		out = append(out, f.st.dim.Render(fit("no finished job recorded on this host", f.w)))
 	}
 	widths := columns(f.w, 11, 10, 6, 10)
 	for _, j := range hh.recent {
-		out = append(out, f.row([]string{jobTime(j.Started, f.now), escape.Line(j.Class), jobDuration(j.Duration), f.outcome(j), escape.Line(j.Command)}, widths))
+		out = append(out, f.row([]string{jobTime(j.Started.Add(j.Duration), f.now), escape.Line(j.Class), jobDuration(j.Duration), f.outcome(j), escape.Line(j.Command)}, widths))
 	}
 	out = append(out, "", f.st.colHead.Render(fit(fmt.Sprintf("Recent failures (last %d)", len(hh.failures)), f.w)))
 	if len(hh.failures) == 0 {
@@ -268,7 +268,7 @@ func (d hostDetailView) historyLines(f frame) []string {
 		if j.KilledBy != "" {
 			what += ", killed by " + escape.Line(j.KilledBy)
 		}
-		out = append(out, f.row([]string{jobTime(j.Started, f.now), f.outcome(j), what}, columns(f.w, 11, 14)))
+		out = append(out, f.row([]string{jobTime(j.Started.Add(j.Duration), f.now), f.outcome(j), what}, columns(f.w, 11, 14)))
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/state"
@@ -79,8 +80,9 @@ func (h *historyView) choose(i int) {
 // the selected job's line under the table names it.
 const wideHistory = 100
 
-// jobTime is when a job started: the time of day when it was today, else
-// the date and minute.
+// jobTime is a time of a job: the time of day when it was today, else the
+// date and minute. Lists show when a job ended, the order they are in
+// (the shim records a job as it ends), so the column reads in order.
 func jobTime(t, now time.Time) string {
 	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
 		return t.Format("15:04:05")
@@ -126,10 +128,10 @@ func (h historyView) view(f frame, height int) []string {
 	}
 	out := []string{f.title(true, title)}
 	wide := f.w >= wideHistory
-	titles := []string{"TIME", "HOST", "CLASS", "DUR", "EXIT", "OUTCOME", "COMMAND"}
+	titles := []string{"ENDED", "HOST", "CLASS", "DUR", "EXIT", "OUTCOME", "COMMAND"}
 	widths := columns(f.w, 11, min(max(f.w/8, 10), 18), 10, 6, 4, 10)
 	if wide {
-		titles = []string{"TIME", "HOST", "FRONTEND", "CLASS", "DUR", "EXIT", "OUTCOME", "COMMAND"}
+		titles = []string{"ENDED", "HOST", "FRONTEND", "CLASS", "DUR", "EXIT", "OUTCOME", "COMMAND"}
 		widths = columns(f.w, 11, min(max(f.w/8, 10), 18), 12, 10, 6, 4, 12)
 	}
 	out = append(out, f.st.colHead.Render(f.row(titles, widths)))
@@ -148,14 +150,16 @@ func (h historyView) view(f frame, height int) []string {
 	first := scrollStart(h.sel, len(h.jobs), room)
 	for i := first; i < len(h.jobs) && i < first+room; i++ {
 		j := h.jobs[i]
-		cells := []string{jobTime(j.Started, f.now), jobHost(j), escape.Line(j.Class), jobDuration(j.Duration),
+		cells := []string{jobTime(j.Started.Add(j.Duration), f.now), jobHost(j), escape.Line(j.Class), jobDuration(j.Duration),
 			strconv.Itoa(j.ExitCode), f.outcome(j), escape.Line(j.Command)}
 		if wide {
 			cells = append(cells[:2], append([]string{escape.Line(j.Frontend)}, cells[2:]...)...)
 		}
 		line := f.row(cells, widths)
 		if i == h.sel {
-			line = f.st.selected.Width(f.w).Render(line)
+			// Plain text under the selection: a coloured cell's reset
+			// would end the highlight halfway.
+			line = f.st.selected.Width(f.w).Render(ansi.Strip(line))
 		}
 		out = append(out, line)
 	}
