@@ -97,6 +97,12 @@ type Model struct {
 
 	status    string
 	statusErr bool
+
+	// A re-read of the open history or detail is under way (viewBusy); a
+	// change seen meanwhile asks for one more when it lands (viewStale).
+	// During a library scan the state changes several times a second: one
+	// read at a time keeps the console from stacking them up.
+	viewBusy, viewStale bool
 }
 
 // New builds the console; nothing is read until the program runs.
@@ -203,15 +209,23 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		return m, m.reload()
 	case changedMsg:
-		return m, tea.Batch(m.reload(), listen(m.watch), m.reloadOpenView())
+		var again tea.Cmd
+		if m.viewBusy {
+			m.viewStale = true
+		} else if again = m.reloadOpenView(); again != nil {
+			m.viewBusy = true
+		}
+		return m, tea.Batch(m.reload(), listen(m.watch), again)
 	case loadedMsg:
 		m.view, m.loaded, m.haveAny, m.dbErr = msg.view, msg.at, true, nil
 	case historyMsg:
 		m.hist.take(msg)
+		return m.viewRead()
 	case hostHistoryMsg:
 		if msg.host == m.detail.host {
 			m.detail.hist = hostHistory(msg)
 		}
+		return m.viewRead()
 	case doctorMsg:
 		m.doc.take(msg)
 	case tickMsg:
@@ -234,6 +248,19 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		m.setStatus(msg.text, false)
 	}
 	return m, nil
+}
+
+// viewRead notes that a read for the open view landed, and reads again
+// when the state changed meanwhile.
+func (m Model) viewRead() (Model, tea.Cmd) {
+	m.viewBusy = false
+	if !m.viewStale {
+		return m, nil
+	}
+	m.viewStale = false
+	again := m.reloadOpenView()
+	m.viewBusy = again != nil
+	return m, again
 }
 
 // reloadOpenView re-reads what the history or the host detail shows from

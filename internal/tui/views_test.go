@@ -286,3 +286,34 @@ func TestQueueShown(t *testing.T) {
 		t.Errorf("header %q", h)
 	}
 }
+
+// While the history is open each change re-reads it, one read at a time:
+// changes seen during a read ask for a single read more when it lands.
+func TestHistoryReadsDoNotStack(t *testing.T) {
+	f := newFixture(t, 80, 24)
+	f.history()
+	f.sync()
+	f.press("h")
+	f.send(changedMsg{})
+	if !f.m.viewBusy || f.m.viewStale {
+		t.Fatalf("first change: busy %v stale %v", f.m.viewBusy, f.m.viewStale)
+	}
+	f.send(changedMsg{})
+	f.send(changedMsg{})
+	if !f.m.viewStale {
+		t.Fatal("changes during a read not noted")
+	}
+	next, cmd := f.m.Update(historyMsg{jobs: f.m.hist.jobs})
+	f.m = next.(Model)
+	if cmd == nil || !f.m.viewBusy || f.m.viewStale {
+		t.Fatalf("the read landed: command %v, busy %v, stale %v", cmd != nil, f.m.viewBusy, f.m.viewStale)
+	}
+	if msg, ok := cmd().(historyMsg); !ok || len(msg.jobs) != 9 {
+		t.Errorf("the read again gave %T", cmd())
+	}
+	next, cmd = f.m.Update(historyMsg{jobs: f.m.hist.jobs})
+	f.m = next.(Model)
+	if cmd != nil || f.m.viewBusy {
+		t.Errorf("no change meanwhile, yet another read (busy %v)", f.m.viewBusy)
+	}
+}
