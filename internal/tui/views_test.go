@@ -82,6 +82,19 @@ func TestHistoryView(t *testing.T) {
 	if !strings.Contains(screen, "killed by root (uid 0)") || !strings.Contains(screen, "Agent 327.mkv -c:v h264_nvenc") {
 		t.Errorf("the selected job is not shown in full:\n%s", screen)
 	}
+	// Narrow and wide: nothing wider than the window; wide, the frontend.
+	for _, w := range []int{52, 130} {
+		f.send(tea.WindowSizeMsg{Width: w, Height: 20})
+		screen := ansi.Strip(f.m.View().Content)
+		for i, l := range strings.Split(screen, "\n") {
+			if lw := ansi.StringWidth(l); lw > w {
+				t.Errorf("width %d: line %d is %d cells wide: %q", w, i, lw, l)
+			}
+		}
+		if got := strings.Contains(screen, "FRONTEND"); got != (w >= wideHistory) {
+			t.Errorf("width %d: FRONTEND column shown %v", w, got)
+		}
+	}
 	f.press("esc")
 	if f.m.mode != modeNormal {
 		t.Errorf("esc: mode %d", f.m.mode)
