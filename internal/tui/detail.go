@@ -219,7 +219,8 @@ func (d hostDetailView) loadLines(f frame, h *selector.HostView) []string {
 	note := "idle all hour"
 	if peak > 0 {
 		width := sparkSpan / time.Duration(n)
-		note = fmt.Sprintf("peak %d at %s", peak, hh.at.Add(-sparkSpan+width*time.Duration(at)).Format("15:04"))
+		// The bucket's end: a job a minute ago is "at" the current minute.
+		note = fmt.Sprintf("peak %d at %s", peak, hh.at.Add(-sparkSpan+width*time.Duration(at+1)).Format("15:04"))
 	}
 	out = append(out, fit(f.st.active.Render(sparkline(hh.load, h.MaxJobs))+"  "+note, f.w))
 	axis := "-60m" + strings.Repeat(" ", max(n-len("-60m")-len("-30m")-len("now"), 0)/2)
