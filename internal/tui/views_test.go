@@ -141,6 +141,10 @@ func TestHostDetailWithHistory(t *testing.T) {
 	if len(load) != 60 || load[2] != 1 || load[15] != 2 || load[16] != 3 || load[59] != 2 || load[50] != 0 {
 		t.Errorf("load %v", load)
 	}
+	f.send(tea.MouseWheelMsg{Button: tea.MouseWheelDown})
+	if f.m.detail.scroll != 1 {
+		t.Errorf("the wheel scrolled the detail to %d, want 1", f.m.detail.scroll)
+	}
 	for range 30 {
 		f.press("j")
 	}
