@@ -1,14 +1,18 @@
 // Package tui is `rffmpeg tui`, a live console of the transcode pool: hosts
-// with their state, load and bad marks, the running processes, and the log,
-// with keys to add, remove, reweight, drain and clear. It reads and writes
+// with their state, capacity, tags, hardware and bad marks, the running
+// processes and the calls waiting for capacity, and the log; a host's
+// detail (with its load over the last hour from the job history), the job
+// history itself, and the doctor's report; with keys to add, remove,
+// reweight, set max jobs and tags, drain and clear. It reads and writes
 // only through the state store's operations, naming hosts by the row the
 // user saw, and classifies hosts through the selector, so it never disagrees
 // with `rffmpeg status`.
 //
 // The root model owns the data and the mode; each part of the screen is a
 // small child with its own update and view (hosts, processes with their
-// filter, log, add form, confirmation, weight input, help). Children return
-// strings; only the root returns a tea.View.
+// filter, log, add form, confirmation, weight and property inputs, host
+// detail, history, doctor, help). Children return strings; only the root
+// returns a tea.View.
 package tui
 
 import (
