@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,12 @@ type tmuxSession struct {
 
 func startTUI(t *testing.T, e *env, w, h int, env ...string) *tmuxSession {
 	t.Helper()
+	return startTUIWith(t, e, w, h, nil, env...)
+}
+
+// startTUIWith runs `rffmpeg tui ARGS…` with env added to its environment.
+func startTUIWith(t *testing.T, e *env, w, h int, args []string, env ...string) *tmuxSession {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		if os.Getenv("RFFMPEG_TEST_REQUIRE_SSH") == "1" {
 			t.Fatal("tmux not installed")
@@ -26,7 +33,7 @@ func startTUI(t *testing.T, e *env, w, h int, env ...string) *tmuxSession {
 		t.Skip("tmux not installed")
 	}
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("rffmpeg-e2e-%d", time.Now().UnixNano())}
-	cmd := fmt.Sprintf("env RFFMPEG_CONFIG=%s TERM=xterm-256color %s %s tui", e.config, strings.Join(env, " "), filepath.Join(binDir, "rffmpeg"))
+	cmd := fmt.Sprintf("env RFFMPEG_CONFIG=%s TERM=xterm-256color %s %s tui %s", e.config, strings.Join(env, " "), filepath.Join(binDir, "rffmpeg"), strings.Join(args, " "))
 	if out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "new-session", "-d",
 		"-x", strconv.Itoa(w), "-y", strconv.Itoa(h), cmd).CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v %s", err, out)
@@ -187,19 +194,45 @@ func TestConsoleNoColorAndConfirm(t *testing.T) {
 	}
 }
 
-// Enter on a host opens its detail in a real terminal; esc goes back.
+// Enter on a host opens its detail in a real terminal: capacity and tags
+// as added, and the jobs the shim really ran there (a success and an
+// ffprobe error) with their outcomes and the last hour's load; esc goes
+// back. h opens the history, f keeps the failed job.
 func TestConsoleHostDetail(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	e.mustCLI("add", "-n", "solo", "solo.lan")
+	// localhost runs jobs here, without SSH: real shim calls, real history rows.
+	e.mustCLI("add", "-n", "solo", "--max-jobs", "3", "--tag", "hdr", "--tag", "night", "localhost")
+	if r := e.run("ffprobe", nil, "-version"); r.code != 0 {
+		t.Fatalf("ffprobe -version through the shim: %d %s", r.code, r.stderr)
+	}
+	if r := e.run("ffprobe", nil, filepath.Join(e.dir, "missing.mkv")); r.code == 0 {
+		t.Fatal("ffprobe of a missing file succeeded")
+	}
 	s := startTUI(t, e, 80, 24)
-	if _, ok := s.waitScreen("solo.lan", 5*time.Second); !ok {
+	if _, ok := s.waitScreen("solo", 5*time.Second); !ok {
 		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	if !strings.Contains(s.screen(), "0/3   hdr,night") {
+		t.Errorf("hosts pane lacks capacity and tags:\n%s", s.screen())
 	}
 	s.keys("Enter")
 	if _, ok := s.waitScreen("Host solo (id 1)", 2*time.Second); !ok {
 		t.Fatalf("no detail:\n%s", s.screen())
 	}
-	for _, want := range []string{"hostname    solo.lan", "weight      1", "no running jobs", "esc/enter back"} {
+	if _, ok := s.waitScreen("peak 1 at", 2*time.Second); !ok {
+		t.Errorf("no load sparkline:\n%s", s.screen())
+	}
+	for _, want := range []string{"hostname    localhost", "jobs        0/3 running", "tags        hdr, night", "no running jobs", "esc/enter back"} {
+		if !strings.Contains(s.screen(), want) {
+			t.Errorf("detail lacks %q:\n%s", want, s.screen())
+		}
+	}
+	// The recent jobs are below the fold: scroll to them.
+	s.keys("PageDown", "PageDown")
+	if _, ok := s.waitScreen("Recent failures (last 1)", 2*time.Second); !ok {
+		t.Fatalf("no recent failures after scrolling:\n%s", s.screen())
+	}
+	for _, want := range []string{"Recent jobs (last 2,", "capability", "ok", "probe", "ffmpeg", "exit 1"} {
 		if !strings.Contains(s.screen(), want) {
 			t.Errorf("detail lacks %q:\n%s", want, s.screen())
 		}
@@ -207,5 +240,55 @@ func TestConsoleHostDetail(t *testing.T) {
 	s.keys("Escape")
 	if _, ok := s.waitScreen("Processes (0)", 2*time.Second); !ok {
 		t.Errorf("esc did not go back:\n%s", s.screen())
+	}
+	s.keys("h")
+	if _, ok := s.waitScreen("History (2 jobs", 2*time.Second); !ok {
+		t.Fatalf("no history:\n%s", s.screen())
+	}
+	s.keys("f")
+	if _, ok := s.waitScreen("failed jobs only (1,", 2*time.Second); !ok || !strings.Contains(s.screen(), "missing.mkv") {
+		t.Errorf("failed only:\n%s", s.screen())
+	}
+}
+
+// --readonly: a shared screen where no key writes. The header says so,
+// the footer and help offer no writing key, and pressing them all (with y
+// after each, in case one asked) changes nothing in the database.
+func TestConsoleReadOnly(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.mustCLI("add", "-n", "first", "--max-jobs", "2", "first.lan")
+	e.mustCLI("add", "-n", "second", "second.lan")
+	// The state as JSON, without the time it was generated.
+	stateNow := func() string {
+		return regexp.MustCompile(`"generated": "[^"]*"`).ReplaceAllString(e.mustCLI("status", "--json"), "")
+	}
+	before := stateNow()
+	s := startTUIWith(t, e, 80, 24, []string{"--readonly"})
+	if _, ok := s.waitScreen("second.lan", 5*time.Second); !ok {
+		t.Fatalf("console did not start:\n%s", s.screen())
+	}
+	if scr := s.screen(); !strings.Contains(scr, "read-only") || strings.Contains(scr, "remove host") || strings.Contains(scr, "add host") {
+		t.Errorf("header or footer wrong for a read-only screen:\n%s", scr)
+	}
+	// (No enter among them: on a host it opens the detail, which read-only
+	// screens keep.)
+	for _, k := range []string{"a", "d", "y", "+", "y", "-", "w", "x", "y", "b", "c", "y", "C", "y", "m", "1", "y", "t", "z", "y"} {
+		s.keys(k)
+	}
+	s.keys("j")
+	for _, k := range []string{"d", "y", "+", "x", "m", "t", "y"} {
+		s.keys(k)
+	}
+	if _, ok := s.waitScreen("Processes (0)", 2*time.Second); !ok {
+		t.Errorf("a key left the main view:\n%s", s.screen())
+	}
+	s.keys("?")
+	if _, ok := s.waitScreen("Read-only screen: the keys that write are off.", 2*time.Second); !ok {
+		t.Errorf("help does not say read-only:\n%s", s.screen())
+	}
+	// Let any write that slipped through land before comparing.
+	time.Sleep(500 * time.Millisecond)
+	if after := stateNow(); after != before {
+		t.Errorf("a read-only console changed the state:\nbefore %s\nafter %s", before, after)
 	}
 }

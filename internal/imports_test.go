@@ -28,7 +28,7 @@ func TestImportDirections(t *testing.T) {
 		"wol":       {},
 		"selector":  {"state", "jobclass"},
 		"statetest": {"state", "selector"},
-		"tui":       {"state", "selector", "escape", "logging"},
+		"tui":       {"state", "selector", "escape", "logging", "doctor"},
 		"cli":       {"config", "doctor", "escape", "logging", "metrics", "owner", "safefs", "selector", "setup", "state"},
 		"metrics":   {"state", "selector"},
 		"testrig":   {},

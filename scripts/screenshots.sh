@@ -31,7 +31,7 @@ rffmpeg:
     persist: $D
 CFG
 export RFFMPEG_CONFIG="$D/rffmpeg.yml"
-for _ in 1 2 3 4 5 6; do sleep 3600 & holders+=($!); done
+for _ in 1 2 3 4 5 6 7 8; do sleep 3600 & holders+=($!); done
 go build -o "$D/seed" ./scripts/seed
 PIDS=$(IFS=,; echo "${holders[*]}")
 BIN=$PWD/bin/rffmpeg
@@ -47,35 +47,67 @@ unshare --mount --propagation private bash -euc '
     "env RFFMPEG_CONFIG=$RFFMPEG_CONFIG TERM=xterm-256color COLORTERM=truecolor $BIN tui"
 '
 wait_for() { for _ in $(seq 1 200); do tmux -L "$SOCK" capture-pane -p | grep -q "$1" && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; exit 1; }
-shot() { # shot NAME: capture the pane as a PNG in screenshots/NAME.png
-  local name=$1
-  tmux -L "$SOCK" capture-pane -e -N -p >"$D/$name.ans"
-  aha --black --no-header <"$D/$name.ans" >"$D/$name.body"
+render() { # render ANSI OUT SCALE: one captured screen as a PNG
+  local ans=$1 out=$2 scale=$3
+  aha --black --no-header <"$ans" >"$ans.body"
   {
     echo '<!DOCTYPE html><html><head><meta charset="utf-8"><style>'
     echo 'body{margin:0;background:#14141c;} pre{margin:0;padding:14px 16px;font-family:"DejaVu Sans Mono",monospace;font-size:14px;line-height:1.18;color:#d8d8e0;background:#14141c;}'
     echo '</style></head><body><pre>'
-    cat "$D/$name.body"
+    cat "$ans.body"
     echo '</pre></body></html>'
-  } >"$D/$name.html"
+  } >"$ans.html"
   local pw=$(( W * 843 / 100 + 32 )) ph=$(( H * 1652 / 100 + 28 ))
   chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --disable-background-networking \
     --disable-component-update --no-first-run --disable-sync --user-data-dir="$D/chrome" \
-    --force-device-scale-factor=2 --window-size="$pw,$ph" --screenshot="$PWD/screenshots/$name.png" \
-    "file://$D/$name.html" >/dev/null 2>&1
+    --force-device-scale-factor="$scale" --window-size="$pw,$ph" --screenshot="$out" \
+    "file://$ans.html" >/dev/null 2>&1
+}
+shot() { # shot NAME: capture the pane as a PNG in screenshots/NAME.png
+  local name=$1
+  tmux -L "$SOCK" capture-pane -e -N -p >"$D/$name.ans"
+  render "$D/$name.ans" "$PWD/screenshots/$name.png" 2
   echo "screenshots/$name.png"
 }
+# The animation: a frame per step of a short session, assembled at the end.
+mkdir -p "$D/frames"
+nframe=0
+frame() { # frame [N]: capture the pane as the next N frames (default 1; more: it stays longer)
+  for _ in $(seq 1 "${1:-1}"); do
+    tmux -L "$SOCK" capture-pane -e -N -p >"$D/frames/$(printf %03d $nframe).ans"
+    nframe=$((nframe + 1))
+  done
+}
+keys() { tmux -L "$SOCK" send-keys "$@"; sleep 0.35; }
 mkdir -p screenshots
 wait_for "gpu-nvenc"
 # The bad host selected: its reason, who marked it and when, in full.
 tmux -L "$SOCK" send-keys j j
-wait_for "› connection refused"
+wait_for "› ssh: connect to host"
 sleep 0.3
 shot main
+# The processes: the running jobs, and the call waiting for a full host.
 tmux -L "$SOCK" send-keys Tab
+wait_for "queued #1"
 sleep 0.3
 shot processes
-tmux -L "$SOCK" send-keys BTab a
+# gpu-nvenc in detail: capacity, tags, hardware, the last hour's load,
+# its jobs now and its recent ones.
+tmux -L "$SOCK" send-keys BTab k k Enter
+wait_for "peak "
+sleep 0.3
+shot detail
+# (esc and the next key apart: together they read as alt+key)
+tmux -L "$SOCK" send-keys Escape
+sleep 0.2
+tmux -L "$SOCK" send-keys h
+wait_for "last finished first"
+tmux -L "$SOCK" send-keys j j j
+sleep 0.3
+shot history
+tmux -L "$SOCK" send-keys Escape
+sleep 0.2
+tmux -L "$SOCK" send-keys a
 wait_for "Add a transcode host"
 tmux -L "$SOCK" send-keys -l "gpu 4"
 sleep 0.3
@@ -85,3 +117,23 @@ sleep 0.3
 tmux -L "$SOCK" send-keys "?"
 wait_for "Hosts pane"
 shot help
+
+# A short session for the animated image: the pool, the bad host, the
+# processes and the queue, a host's detail, the history and its failures,
+# a max_jobs change asked and declined with enter.
+keys Escape
+frame 2
+keys j; keys j; frame 2
+keys Tab; frame 2
+keys BTab; keys k; keys k; keys Enter; wait_for "peak "; frame 3
+keys PageDown; frame 2
+keys Escape; keys h; wait_for "last finished first"; frame 2
+keys f; wait_for "failed jobs only"; frame 2
+keys Escape; keys m; keys BSpace; keys 2; frame
+keys Enter; wait_for "y/N"; frame 2
+keys Enter; wait_for "nothing changed"; frame 2
+for a in "$D"/frames/*.ans; do render "$a" "${a%.ans}.png" 1; done
+ffmpeg -loglevel error -y -framerate 1 -i "$D/frames/%03d.png" \
+  -vf "split[a][b];[a]palettegen=stats_mode=diff:max_colors=64[p];[b][p]paletteuse=dither=none" \
+  -loop 0 screenshots/console.gif
+echo "screenshots/console.gif ($nframe frames)"

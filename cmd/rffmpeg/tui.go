@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"os"
 	"time"
 
+	"github.com/rffmpeg/rffmpeg/internal/cli"
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/doctor"
 	"github.com/rffmpeg/rffmpeg/internal/logging"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
@@ -13,9 +16,16 @@ import (
 )
 
 // console is cli.Env.TUI: the live console under configuration c.
-func (a *app) console(c *config.Config) error {
+func (a *app) console(c *config.Config, o cli.TUIOptions) error {
 	lo := setup.Log(c)
+	exe, _ := os.Executable()
 	return tui.Run(tui.Config{
+		ReadOnly: o.ReadOnly,
+		// The same checks as `rffmpeg doctor HOST`, which loads the
+		// configuration itself (a broken one is its first failed check).
+		Doctor: func(ctx context.Context, hosts []string) doctor.Report {
+			return doctor.Run(ctx, doctor.Options{Env: a.env, Hosts: hosts, Exe: exe})
+		},
 		Open:     func(ctx context.Context) (tui.Ops, error) { return setup.OpenStore(ctx, c) },
 		Database: setup.Store(c).Describe(),
 		Policy:   func(now time.Time) selector.Policy { return setup.Policy(c, now, owner.Self()) },

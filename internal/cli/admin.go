@@ -155,14 +155,19 @@ func (x *verb) run(o RunOptions) error {
 	return ExitCode(x.env.RunJob(x.cfg, o.Prog, o.Args, o.StderrAsStdout))
 }
 
-func (x *verb) tui() error {
+// TUIOptions are `rffmpeg tui [--readonly]`.
+type TUIOptions struct {
+	ReadOnly bool // no key writes (a shared ops screen)
+}
+
+func (x *verb) tui(o TUIOptions) error {
 	if !x.env.StdoutTTY {
 		return errors.New("tui needs a terminal; use 'rffmpeg status' (or --json) in scripts")
 	}
 	if x.env.TUI == nil {
 		return errors.New("tui is not available in this build")
 	}
-	return x.env.TUI(x.cfg)
+	return x.env.TUI(x.cfg, o)
 }
 
 func (x *verb) config(o ConfigOptions) error {

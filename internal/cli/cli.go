@@ -44,7 +44,7 @@ type Env struct {
 	// stderrAsStdout the command's stdout goes to stderr.
 	RunJob func(c *config.Config, prog string, args []string, stderrAsStdout bool) int
 	// TUI runs the console under configuration c until the user quits.
-	TUI func(c *config.Config) error
+	TUI func(c *config.Config, o TUIOptions) error
 }
 
 // Exit codes of the admin CLI.

@@ -177,6 +177,7 @@ func toolCommands() []command {
 		cf   ConfigOptions
 		vers VersionOptions
 		doc  DoctorOptions
+		tu   TUIOptions
 	)
 	return []command{
 		{name: "log", args: "[-f]", short: "Show the log in a pager, or follow it (-f)",
@@ -191,11 +192,13 @@ func toolCommands() []command {
 			stopAtPositional: true, argNames: []string{"CMD"}, maxArgs: -1,
 			bind: func(pos []string) error { rn.Prog, rn.Args = pos[0], pos[1:]; return nil },
 			run:  func(x *verb) error { return x.run(rn) }},
-		{name: "tui", args: "", short: "A live console of hosts, processes and the log, with keys to manage them",
+		{name: "tui", args: "[--readonly]", short: "A live console of hosts, processes and the log, with keys to manage them",
 			long: "Follows the state and the log as they change. Keys: tab switches panes, a adds a host,\n" +
-				"d removes one, +/- and w change its weight, x drains it, b clears its bad mark,\n" +
-				"c/C clear rows, / filters processes, ? shows every key, q quits.",
-			run: func(x *verb) error { return x.tui() }},
+				"d removes one, +/- and w change its weight, m its max jobs, t its tags, x drains it,\n" +
+				"b clears its bad mark, c/C clear rows, enter shows a host in detail, h the job history,\n" +
+				"D runs the doctor, / filters processes, ? shows every key, q quits.",
+			flags: []flag{boolFlag("", "readonly", &tu.ReadOnly, "a shared screen: every key that writes is off")},
+			run:   func(x *verb) error { return x.tui(tu) }},
 		{name: "config", args: "[--json]", short: "Show the effective configuration and where each value came from",
 			flags: []flag{boolFlag("", "json", &cf.JSON, "print a JSON document instead of the table")},
 			run:   func(x *verb) error { return x.config(cf) }},

@@ -245,8 +245,8 @@ func (s *script) cli(args []string) {
 		fmt.Fprintf(env.Stdout, "RunJob %s %q stderr-as-stdout=%v\n", prog, args, toStderr)
 		return 7
 	}
-	env.TUI = func(c *config.Config) error {
-		fmt.Fprintf(env.Stdout, "TUI on %s\n", c.DBPath())
+	env.TUI = func(c *config.Config, o cli.TUIOptions) error {
+		fmt.Fprintf(env.Stdout, "TUI on %s readonly=%v\n", c.DBPath(), o.ReadOnly)
 		return nil
 	}
 	s.code = cli.Main(args, env)

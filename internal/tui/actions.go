@@ -45,14 +45,10 @@ func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 			return m, m.setWeight()
 		}
 		return m, cmd
-	case m.mode == modeDetail:
-		switch {
-		case keyIs(msg, m.keys.DetailClose):
-			m.mode = modeNormal
-		case keyIs(msg, m.keys.Quit):
-			return m, m.quit()
-		}
-		return m, nil
+	case m.mode == modeProp:
+		return m.propKey(msg)
+	case m.mode == modeDetail, m.mode == modeHistory, m.mode == modeDoctor:
+		return m.viewKey(msg)
 	case m.mode == modeFilter:
 		in := m.filterOfFocus()
 		*in, cmd = in.update(msg, m.keys)
@@ -62,6 +58,98 @@ func (m Model) key(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, cmd
 	}
 	return m.mainKey(msg)
+}
+
+// viewKey handles the keys of the views that take the whole body: the host
+// detail, the history and the doctor's report.
+func (m Model) viewKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	k := m.keys
+	page := max(m.bodyHeight()-2, 1)
+	switch {
+	case keyIs(msg, k.Quit):
+		return m, m.quit()
+	case keyIs(msg, k.DetailClose), keyIs(msg, k.HistoryClose):
+		m.mode = modeNormal
+	case keyIs(msg, k.DoctorClose):
+		m.mode = m.doc.back
+	case keyIs(msg, k.Doctor):
+		return m.startDoctor()
+	case keyIs(msg, k.FailedOnly):
+		m.hist = historyView{failedOnly: !m.hist.failedOnly}
+		return m, loadHistory(m.ctx, m.ops, m.hist.failedOnly)
+	case keyIs(msg, k.Up):
+		m.scrollView(-1)
+	case keyIs(msg, k.Down):
+		m.scrollView(1)
+	case keyIs(msg, k.PageUp):
+		m.scrollView(-page)
+	case keyIs(msg, k.PageDown):
+		m.scrollView(page)
+	}
+	return m, nil
+}
+
+// scrollView moves the open view by d lines (the history: its selection
+// by d rows), never past its end.
+func (m *Model) scrollView(d int) {
+	f, room := m.frame(), m.bodyHeight()-1
+	switch m.mode {
+	case modeHistory:
+		m.hist.choose(m.hist.sel + d)
+	case modeDetail:
+		n := 0
+		if h := m.detail.find(m.view); h != nil {
+			n = len(m.detail.lines(f, h))
+		}
+		m.detail.scroll = min(max(m.detail.scroll+d, 0), max(n-room, 0))
+	case modeDoctor:
+		m.doc.scroll = min(max(m.doc.scroll+d, 0), max(len(m.doc.body(f))-room, 0))
+	}
+}
+
+// startDoctor runs the doctor on the selected host (in the detail: its
+// host; on the fallback row: every host) and opens its report.
+func (m Model) startDoctor() (Model, tea.Cmd) {
+	back := m.mode
+	if back != modeDetail {
+		back = modeNormal
+	}
+	run := m.doc.run + 1
+	m.doc = doctorView{label: "every host", run: run, started: m.cfg.Now(), back: back}
+	r, ok := m.hosts.selected(m.view)
+	if m.mode == modeDetail {
+		h := m.detail.find(m.view)
+		r, ok = hostRow{host: h}, h != nil
+	}
+	if ok && !r.fallback {
+		m.doc.label, m.doc.hosts = r.label(), []string{r.host.Servername}
+	}
+	m.mode = modeDoctor
+	return m, runDoctor(m.ctx, m.cfg.Doctor, run, m.doc.hosts)
+}
+
+// propKey handles the max_jobs and tags input: enter validates and asks,
+// esc cancels.
+func (m Model) propKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
+	p, cmd, out := m.prop.update(msg, m.keys)
+	m.prop = p
+	switch out {
+	case cancelled:
+		m.mode = modeNormal
+		m.setStatus("nothing changed", false)
+	case accepted:
+		hp, question, err := m.prop.props()
+		if err != nil {
+			m.prop.err = err.Error()
+			return m, nil
+		}
+		hk, label := m.prop.host, m.prop.label
+		return m.ask(question, m.write(func(ctx context.Context, ops Ops) (string, error) {
+			h, err := ops.SetHostPropsByKey(ctx, hk, hp)
+			return fmt.Sprintf("%s: max jobs %s, tags %s", label, limit(h.MaxJobs), tagList(h.Tags)), err
+		}))
+	}
+	return m, cmd
 }
 
 // filterOfFocus is the filter of the focused pane: the processes' filter or
@@ -100,6 +188,11 @@ func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, m.quit()
 	case keyIs(msg, k.Help):
 		m.help.shown = true
+	case keyIs(msg, k.History):
+		m.mode, m.hist.loaded = modeHistory, false
+		return m, loadHistory(m.ctx, m.ops, m.hist.failedOnly)
+	case keyIs(msg, k.Doctor):
+		return m.startDoctor()
 	case keyIs(msg, k.Tab):
 		m.focus = (m.focus + 1) % paneCount
 	case keyIs(msg, k.ShiftTab):
@@ -190,6 +283,16 @@ func (m Model) hostKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return m, m.addWeight(hk, label, -1)
 	case keyIs(msg, k.Detail):
 		m.mode, m.detail = modeDetail, hostDetailView{host: hk}
+		return m, m.loadDetail()
+	case keyIs(msg, k.MaxJobs), keyIs(msg, k.Tags):
+		kind := propMaxJobs
+		if keyIs(msg, k.Tags) {
+			kind = propTags
+		}
+		var cmd tea.Cmd
+		m.mode = modeProp
+		m.prop, cmd = m.prop.open(r, kind)
+		return m, cmd
 	case keyIs(msg, k.Weight):
 		m.mode = modeWeight
 		var cmd tea.Cmd

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -103,10 +104,34 @@ func (p *hostsPane) pick(rows []hostRow) {
 	}
 }
 
-// hostColumns are the widths of the hosts table at width w.
-func hostColumns(w int) []int {
+// The hosts table's optional columns: TAGS from tagsFrom cells wide, CAPS
+// (the probed device types) from capsFrom; narrower, the detail view
+// shows them.
+const (
+	tagsFrom = 70
+	capsFrom = 110
+)
+
+// hostLayout is the hosts table at a width: its titles, the widths, and
+// which optional columns it has.
+type hostLayout struct {
+	titles     []string
+	widths     []int
+	tags, caps bool
+}
+
+func hostColumns(w int) hostLayout {
 	nameW := min(max(w/7, 6), 16)
-	return columns(w, 3, nameW, nameW+2, 3, 9, 9)
+	l := hostLayout{titles: []string{"ID", "NAME", "HOSTNAME", "W", "STATE", "JOBS"}, tags: w >= tagsFrom, caps: w >= capsFrom}
+	fixed := []int{3, nameW, nameW + 2, 3, 8, 5}
+	if l.tags {
+		l.titles, fixed = append(l.titles, "TAGS"), append(fixed, min(max(w/8, 10), 16))
+	}
+	if l.caps {
+		l.titles, fixed = append(l.titles, "CAPS"), append(fixed, 14)
+	}
+	l.titles, l.widths = append(l.titles, "BAD MARK / ERROR"), columns(w, fixed...)
+	return l
 }
 
 // view renders the pane in at most height lines. dbErr is shown in place of
@@ -114,9 +139,8 @@ func hostColumns(w int) []int {
 func (p hostsPane) view(f frame, v selector.View, height int, focused bool, dbErr error) []string {
 	rows := p.rows(v)
 	out := []string{f.title(focused, fmt.Sprintf("Hosts (%d)", len(v.Hosts)))}
-	widths := hostColumns(f.w)
-	titles := p.sort.header([]string{"ID", "NAME", "HOSTNAME", "W", "STATE", "LOAD", "BAD MARK / LAST ERROR"})
-	out = append(out, f.st.colHead.Render(f.row(titles, widths)))
+	l := hostColumns(f.w)
+	out = append(out, f.st.colHead.Render(f.row(p.sort.header(l.titles), l.widths)))
 	if len(rows) == 0 {
 		if dbErr != nil {
 			return append(out, f.wrapErr("cannot read the state database (retrying): "+dbErr.Error())...)
@@ -129,7 +153,7 @@ func (p hostsPane) view(f frame, v selector.View, height int, focused bool, dbEr
 	}
 	first := scrollStart(p.sel, len(rows), height-2)
 	for i := first; i < len(rows) && len(out) < height; i++ {
-		line := f.row(hostCells(f, v, rows[i]), widths)
+		line := f.row(hostCells(f, v, rows[i], l), l.widths)
 		if i == p.sel && focused {
 			line = f.st.selected.Width(f.w).Render(ansi.Strip(line))
 		}
@@ -138,14 +162,68 @@ func (p hostsPane) view(f frame, v selector.View, height int, focused bool, dbEr
 	return out
 }
 
-// hostCells is one row's cells, every piece of data escaped.
-func hostCells(f frame, v selector.View, r hostRow) []string {
+// hostCells is one row's cells for layout l, every piece of data escaped.
+func hostCells(f frame, v selector.View, r hostRow, l hostLayout) []string {
+	var cells []string
+	tags, caps, note := "", "", ""
 	if r.fallback {
-		return []string{"0", "localhost", "(fallback)", "-", f.st.state("active").Render("active"), strconv.Itoa(len(v.Fallback)), ""}
+		cells = []string{"0", "localhost", "(fallback)", "-", f.st.state("active").Render("active"), strconv.Itoa(len(v.Fallback))}
+		caps = capsSummary(v.Local != nil, localCaps(v.Local))
+	} else {
+		h := r.host
+		cells = []string{strconv.FormatInt(h.ID, 10), escape.Line(h.Servername), escape.Line(h.Hostname), strconv.Itoa(h.Weight),
+			f.st.state(h.State).Render(h.State), capacity(f, h)}
+		tags, caps, note = escape.Line(strings.Join(h.Tags, ",")), capsSummary(!h.ProbedAt.IsZero(), h.Capabilities), hostNote(f, h)
 	}
-	h := r.host
-	return []string{strconv.FormatInt(h.ID, 10), escape.Line(h.Servername), escape.Line(h.Hostname), strconv.Itoa(h.Weight),
-		f.st.state(h.State).Render(h.State), fmt.Sprintf("%d (%d)", h.Load, len(h.Processes)), hostNote(f, h)}
+	if l.tags {
+		cells = append(cells, tags)
+	}
+	if l.caps {
+		cells = append(cells, caps)
+	}
+	return append(cells, note)
+}
+
+// capacity is "running/max_jobs" ("2/4", "2/-" with no limit), in the bad
+// colour when the host is full.
+func capacity(f frame, h *selector.HostView) string {
+	if h.Full() {
+		return f.st.draining.Render(h.Capacity())
+	}
+	return h.Capacity()
+}
+
+func localCaps(m *state.Machine) []string {
+	if m == nil {
+		return nil
+	}
+	return m.Capabilities
+}
+
+// capsSummary is the device types a host has and how many hardware codecs
+// and filters besides ("cuda,vaapi +7"), as `rffmpeg status` shows them;
+// "?" when never probed, "-" when probed and nothing found.
+func capsSummary(probed bool, caps []string) string {
+	if !probed {
+		return "?"
+	}
+	var devs []string
+	more := 0
+	for _, c := range caps {
+		if strings.Contains(c, ":") {
+			more++
+		} else {
+			devs = append(devs, c)
+		}
+	}
+	s := strings.Join(devs, ",")
+	if more > 0 {
+		s = strings.TrimSpace(s + " +" + strconv.Itoa(more))
+	}
+	if s == "" {
+		return "-"
+	}
+	return escape.Line(s)
 }
 
 // hostNote is the last column: the bad mark with who set it and when, or
@@ -167,7 +245,8 @@ func hostDetail(f frame, r hostRow, ok bool) []string {
 		return nil
 	}
 	note := ansi.Strip(hostNote(f, r.host))
-	if note == "" || ansi.StringWidth(note) <= hostColumns(f.w)[6] {
+	widths := hostColumns(f.w).widths
+	if note == "" || ansi.StringWidth(note) <= widths[len(widths)-1] {
 		return nil
 	}
 	return f.detail(note)

@@ -13,14 +13,17 @@ type keyMap struct {
 	Add, Remove, WeightUp, WeightDown, Weight, Drain  key.Binding
 	ClearHost, ClearAll, ClearBad, Filter, Help, Quit key.Binding
 	Sort, SortReverse, Level, Detail, ForceQuit       key.Binding
+	History, MaxJobs, Tags, Doctor                    key.Binding
 	// The add form.
 	FormNext, FormPrev, FormSubmit, FormCancel key.Binding
 	// A confirmation: only y says yes; enter takes the default, no.
 	Yes, No key.Binding
 	// The weight input and the process filter.
 	WeightSet, WeightCancel, FilterKeep, FilterClear key.Binding
-	// The help screen and the host detail.
-	HelpClose, DetailClose key.Binding
+	// The max_jobs and tags inputs (a confirmation follows).
+	InputNext, InputCancel key.Binding
+	// The help screen, the host detail, the history and the doctor's report.
+	HelpClose, DetailClose, HistoryClose, FailedOnly, DoctorClose key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -48,6 +51,10 @@ func newKeyMap() keyMap {
 		SortReverse: b([]string{"S"}, "S", "reverse sort"),
 		Level:       b([]string{"l"}, "l", "log level filter"),
 		Detail:      b([]string{"enter"}, "enter", "host detail"),
+		History:     b([]string{"h"}, "h", "job history"),
+		MaxJobs:     b([]string{"m"}, "m", "set max jobs"),
+		Tags:        b([]string{"t"}, "t", "edit tags"),
+		Doctor:      b([]string{"D"}, "D", "run the doctor"),
 		Help:        b([]string{"?"}, "?", "all keys"),
 		Quit:        b([]string{"q"}, "q", "quit"),
 		ForceQuit:   b([]string{"ctrl+c"}, "ctrl+c", "quit"),
@@ -65,8 +72,14 @@ func newKeyMap() keyMap {
 		FilterKeep:   b([]string{"enter"}, "enter", "keep filter"),
 		FilterClear:  b([]string{"esc"}, "esc", "clear filter"),
 
-		HelpClose:   b([]string{"esc", "?"}, "esc/?", "back"),
-		DetailClose: b([]string{"esc", "enter"}, "esc/enter", "back"),
+		InputNext:   b([]string{"enter"}, "enter", "review"),
+		InputCancel: b([]string{"esc"}, "esc", "cancel"),
+
+		HelpClose:    b([]string{"esc", "?"}, "esc/?", "back"),
+		DetailClose:  b([]string{"esc", "enter"}, "esc/enter", "back"),
+		HistoryClose: b([]string{"esc", "h"}, "esc/h", "back"),
+		FailedOnly:   b([]string{"f"}, "f", "failed only / all"),
+		DoctorClose:  b([]string{"esc"}, "esc", "back"),
 	}
 }
 
@@ -81,6 +94,7 @@ type keyContext struct {
 	row       bool // a host or the fallback row is selected
 	bad       bool // the selected host has a bad mark
 	rows      bool // there are rows to clear
+	doctor    bool // the doctor can run (wired by the caller)
 }
 
 // enable switches every binding on or off for c.
@@ -93,8 +107,13 @@ func (k *keyMap) enable(c keyContext) {
 			b.SetEnabled(on)
 		}
 	}
-	set(main, &k.Up, &k.Down, &k.Tab, &k.ShiftTab, &k.Help)
-	set(main || c.helpShown || c.mode == modeDetail, &k.Quit)
+	views := c.mode == modeDetail || c.mode == modeHistory || c.mode == modeDoctor
+	set(main || views, &k.Up, &k.Down)
+	set(main, &k.Tab, &k.ShiftTab, &k.Help)
+	set(main || c.helpShown || views, &k.Quit)
+	set(main && c.connected, &k.History)
+	set(onHosts && c.host, &k.MaxJobs, &k.Tags)
+	set((main && c.focus == paneHosts || c.mode == modeDetail) && c.doctor, &k.Doctor)
 	set(main && writes, &k.Add)
 	set(onHosts && c.host, &k.Remove, &k.WeightUp, &k.WeightDown, &k.Weight, &k.Drain)
 	set(main && c.focus == paneHosts && c.host, &k.Detail)
@@ -104,13 +123,16 @@ func (k *keyMap) enable(c keyContext) {
 	set(main && c.focus != paneHosts, &k.Filter)
 	set(main && c.focus != paneLog, &k.Sort, &k.SortReverse)
 	set(main && c.focus == paneLog, &k.Level)
-	set(main && c.focus == paneLog, &k.PageUp, &k.PageDown)
+	set(main && c.focus == paneLog || views, &k.PageUp, &k.PageDown)
 	set(c.mode == modeForm, &k.FormNext, &k.FormPrev, &k.FormSubmit, &k.FormCancel)
 	set(c.mode == modeConfirm, &k.Yes, &k.No)
 	set(c.mode == modeWeight, &k.WeightSet, &k.WeightCancel)
 	set(c.mode == modeFilter, &k.FilterKeep, &k.FilterClear)
 	set(c.helpShown, &k.HelpClose)
 	set(c.mode == modeDetail, &k.DetailClose)
+	set(c.mode == modeHistory, &k.HistoryClose, &k.FailedOnly)
+	set(c.mode == modeDoctor, &k.DoctorClose)
+	set(c.mode == modeProp, &k.InputNext, &k.InputCancel)
 }
 
 // ShortHelp is the footer: the keys of the current mode, then moving, the
@@ -120,8 +142,8 @@ func (k *keyMap) enable(c keyContext) {
 func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{
 		k.FormSubmit, k.FormNext, k.FormCancel, k.Yes, k.No, k.WeightSet, k.WeightCancel,
-		k.FilterKeep, k.FilterClear, k.HelpClose, k.DetailClose,
-		k.Tab, k.Filter, k.Level, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Add, k.Help, k.Quit,
+		k.FilterKeep, k.FilterClear, k.InputNext, k.InputCancel, k.HelpClose, k.DetailClose, k.HistoryClose, k.FailedOnly, k.DoctorClose,
+		k.Tab, k.Filter, k.Level, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Doctor, k.History, k.Add, k.Help, k.Quit,
 	}
 }
 
@@ -135,8 +157,9 @@ type helpGroup struct {
 // help screen shows the ones that do not work right now dimmed.
 func (k keyMap) FullHelp() []helpGroup {
 	return []helpGroup{
-		{"Anywhere", []key.Binding{k.Up, k.Down, k.Tab, k.ShiftTab, k.Add, k.Help, k.Quit}},
-		{"Hosts pane", []key.Binding{k.Detail, k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
+		{"Anywhere", []key.Binding{k.Up, k.Down, k.Tab, k.ShiftTab, k.History, k.Add, k.Help, k.Quit}},
+		{"Hosts pane", []key.Binding{k.Detail, k.Doctor, k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.MaxJobs, k.Tags}},
+		{"Hosts: jobs, marks", []key.Binding{k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
 		{"Hosts · Processes", []key.Binding{k.Sort, k.SortReverse}},
 		{"Processes · Log", []key.Binding{k.Filter}},
 		{"Log", []key.Binding{k.Level, k.PageUp, k.PageDown}},

@@ -1,14 +1,18 @@
 // Package tui is `rffmpeg tui`, a live console of the transcode pool: hosts
-// with their state, load and bad marks, the running processes, and the log,
-// with keys to add, remove, reweight, drain and clear. It reads and writes
+// with their state, capacity, tags, hardware and bad marks, the running
+// processes and the calls waiting for capacity, and the log; a host's
+// detail (with its load over the last hour from the job history), the job
+// history itself, and the doctor's report; with keys to add, remove,
+// reweight, set max jobs and tags, drain and clear. It reads and writes
 // only through the state store's operations, naming hosts by the row the
 // user saw, and classifies hosts through the selector, so it never disagrees
 // with `rffmpeg status`.
 //
 // The root model owns the data and the mode; each part of the screen is a
 // small child with its own update and view (hosts, processes with their
-// filter, log, add form, confirmation, weight input, help). Children return
-// strings; only the root returns a tea.View.
+// filter, log, add form, confirmation, weight and property inputs, host
+// detail, history, doctor, help). Children return strings; only the root
+// returns a tea.View.
 package tui
 
 import (
@@ -18,7 +22,9 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 
+	"github.com/rffmpeg/rffmpeg/internal/doctor"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
 // Config wires the console to its world.
@@ -29,8 +35,13 @@ type Config struct {
 	LogPath  func(now time.Time) string // "" when rffmpeg logs to stderr
 	Now      func() time.Time
 	// ReadOnly is a shared ops screen: no key writes (add, remove, weight,
-	// drain, clear are switched off, so the help does not offer them).
+	// max jobs, tags, drain, clear are switched off, so the help does not
+	// offer them).
 	ReadOnly bool
+	// Doctor runs `rffmpeg doctor` on the named hosts (server names) and
+	// returns its report; nil: the console offers no doctor. It runs in a
+	// command, never on the UI's goroutine: it can take seconds per host.
+	Doctor func(ctx context.Context, hosts []string) doctor.Report
 }
 
 type pane int
@@ -51,6 +62,9 @@ const (
 	modeWeight
 	modeFilter
 	modeDetail
+	modeHistory
+	modeDoctor
+	modeProp // typing a host's max_jobs or tags
 )
 
 // Model is the console's root model.
@@ -80,10 +94,19 @@ type Model struct {
 	confirm confirmDialog
 	weight  weightInput
 	detail  hostDetailView
+	hist    historyView
+	prop    propInput
+	doc     doctorView
 	help    helpScreen
 
 	status    string
 	statusErr bool
+
+	// A re-read of the open history or detail is under way (viewBusy); a
+	// change seen meanwhile asks for one more when it lands (viewStale).
+	// During a library scan the state changes several times a second: one
+	// read at a time keeps the console from stacking them up.
+	viewBusy, viewStale bool
 }
 
 // New builds the console; nothing is read until the program runs.
@@ -95,7 +118,7 @@ func New(cfg Config) Model {
 	m := Model{cfg: cfg, ctx: ctx, cancel: cancel, keys: newKeyMap(), dark: true, st: newStyles(true, false),
 		hosts: hostsPane{sort: unsorted()}, procs: procsPane{sort: unsorted(), filter: newFilterInput("pid, host or command")},
 		log: logPane{search: newFilterInput("text in the log")}, weight: newWeightInput(),
-		form: newAddForm(), w: 80, h: 24}
+		form: newAddForm(), prop: newPropInput(), w: 80, h: 24}
 	m.settle()
 	return m
 }
@@ -130,7 +153,7 @@ func (m *Model) settle() {
 func (m Model) keyContext(r hostRow, ok bool) keyContext {
 	return keyContext{mode: m.mode, helpShown: m.help.shown, focus: m.focus, connected: m.ops != nil, readOnly: m.cfg.ReadOnly,
 		host: ok && !r.fallback, row: ok, bad: ok && !r.fallback && r.host.Bad != nil,
-		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0}
+		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0, doctor: m.cfg.Doctor != nil}
 }
 
 func (m Model) reload() tea.Cmd {
@@ -190,9 +213,25 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		return m, m.reload()
 	case changedMsg:
-		return m, tea.Batch(m.reload(), listen(m.watch))
+		var again tea.Cmd
+		if m.viewBusy {
+			m.viewStale = true
+		} else if again = m.reloadOpenView(); again != nil {
+			m.viewBusy = true
+		}
+		return m, tea.Batch(m.reload(), listen(m.watch), again)
 	case loadedMsg:
 		m.view, m.loaded, m.haveAny, m.dbErr = msg.view, msg.at, true, nil
+	case historyMsg:
+		m.hist.take(msg)
+		return m.viewRead()
+	case hostHistoryMsg:
+		if msg.host == m.detail.host {
+			m.detail.hist = hostHistory(msg)
+		}
+		return m.viewRead()
+	case doctorMsg:
+		m.doc.take(msg)
 	case tickMsg:
 		return m, tick()
 	case logMsg:
@@ -213,6 +252,42 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		m.setStatus(msg.text, false)
 	}
 	return m, nil
+}
+
+// viewRead notes that a read for the open view landed, and reads again
+// when the state changed meanwhile.
+func (m Model) viewRead() (Model, tea.Cmd) {
+	m.viewBusy = false
+	if !m.viewStale {
+		return m, nil
+	}
+	m.viewStale = false
+	again := m.reloadOpenView()
+	m.viewBusy = again != nil
+	return m, again
+}
+
+// reloadOpenView re-reads what the history or the host detail shows from
+// the job history, when one of them is open: a finished job changes the
+// state, so it arrives with the change feed.
+func (m Model) reloadOpenView() tea.Cmd {
+	switch m.mode {
+	case modeHistory:
+		return loadHistory(m.ctx, m.ops, m.hist.failedOnly)
+	case modeDetail:
+		return m.loadDetail()
+	}
+	return nil
+}
+
+// loadDetail reads the open detail's host history, with the jobs running
+// on it now for the load's last minutes.
+func (m Model) loadDetail() tea.Cmd {
+	var running []state.Process
+	if h := m.detail.find(m.view); h != nil {
+		running = h.Processes
+	}
+	return loadHostHistory(m.ctx, m.ops, m.detail.host, running, m.cfg.Now(), sparkBuckets(m.w))
 }
 
 func (m Model) quit() tea.Cmd {

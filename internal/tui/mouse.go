@@ -7,8 +7,19 @@ import (
 
 // mouse handles the main view's mouse: a left click on a pane focuses it and
 // selects the row under the pointer; the wheel moves the selection (or
-// scrolls the log) of the pane under the pointer.
+// scrolls the log) of the pane under the pointer, and scrolls the detail,
+// the history and the doctor's report.
 func (m Model) mouse(msg tea.MouseMsg) Model {
+	if w, ok := msg.(tea.MouseWheelMsg); ok && !m.help.shown && (m.mode == modeDetail || m.mode == modeHistory || m.mode == modeDoctor) {
+		// The views that take the whole body scroll with the wheel.
+		switch w.Button {
+		case tea.MouseWheelUp:
+			m.scrollView(-1)
+		case tea.MouseWheelDown:
+			m.scrollView(1)
+		}
+		return m
+	}
 	if m.mode != modeNormal || m.help.shown {
 		return m
 	}

@@ -26,6 +26,8 @@ type Ops interface {
 	SetDrainByKey(ctx context.Context, k state.HostKey, drain bool) (state.Host, error)
 	ClearByKey(ctx context.Context, k state.HostKey, onlyBad bool) (state.Cleared, error)
 	ClearAll(ctx context.Context, onlyBad bool) (state.Cleared, error)
+	SetHostPropsByKey(ctx context.Context, k state.HostKey, p state.HostProps) (state.Host, error)
+	History(ctx context.Context, q state.HistoryQuery) ([]state.JobRecord, error)
 	Watch(ctx context.Context, interval time.Duration) <-chan error
 	Close() error
 }

@@ -244,19 +244,20 @@ func TestReadOnly(t *testing.T) {
 	f.sync()
 	f.keys("j", "j") // the bad host: every writing key would apply
 	before, _ := f.store.Snapshot(context.Background())
-	for _, k := range []string{"a", "d", "y", "+", "-", "x", "b", "c", "y", "C", "y", "w"} {
+	for _, k := range []string{"a", "d", "y", "+", "-", "x", "b", "c", "y", "C", "y", "w", "m", "1", "enter", "y", "t", "z", "enter", "y"} {
 		f.press(k)
 	}
 	if f.m.mode != modeNormal {
 		t.Errorf("a key opened mode %d", f.m.mode)
 	}
 	after, _ := f.store.Snapshot(context.Background())
-	if len(after.Hosts) != len(before.Hosts) || len(after.Marks) != len(before.Marks) || after.Hosts[0].Weight != before.Hosts[0].Weight || after.Hosts[2].Drain {
+	if len(after.Hosts) != len(before.Hosts) || len(after.Marks) != len(before.Marks) || after.Hosts[0].Weight != before.Hosts[0].Weight || after.Hosts[2].Drain ||
+		after.Hosts[2].MaxJobs != 0 || len(after.Hosts[2].Tags) != 0 {
 		t.Errorf("read-only screen wrote: %+v", after)
 	}
 	f.keys("?")
 	golden(t, "readonly-help", f.m)
-	for _, b := range []key.Binding{f.m.keys.Add, f.m.keys.Remove, f.m.keys.WeightUp, f.m.keys.Drain, f.m.keys.ClearBad, f.m.keys.ClearHost, f.m.keys.ClearAll} {
+	for _, b := range []key.Binding{f.m.keys.Add, f.m.keys.Remove, f.m.keys.WeightUp, f.m.keys.Drain, f.m.keys.ClearBad, f.m.keys.ClearHost, f.m.keys.ClearAll, f.m.keys.MaxJobs, f.m.keys.Tags} {
 		if b.Enabled() {
 			t.Errorf("%s enabled on a read-only screen", b.Help().Key)
 		}

@@ -13,10 +13,14 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
-// procRow is a row of the processes pane.
+// procRow is a row of the processes pane: a running process, or a call
+// waiting in the queue for capacity (queued: its place, 1 is next; its p
+// carries the waiter's PID, command and since, and minus its queue row id
+// as ID, so the selection can follow it without meeting a process id).
 type procRow struct {
-	p    state.Process
-	host string
+	p      state.Process
+	host   string
+	queued int
 }
 
 // procsPane is the processes table, its selection, sort and filter. The
@@ -29,21 +33,27 @@ type procsPane struct {
 }
 
 // rows lists the processes that pass the filter: hosts' first, then the
-// fallback's, then those of removed hosts.
+// fallback's, then those of removed hosts, in the chosen sort; then the
+// calls waiting for capacity, oldest first whatever the sort (the queue's
+// order is the order they will run in).
 func (p procsPane) rows(v selector.View) []procRow {
 	var rows []procRow
 	for _, h := range v.Hosts {
 		for _, pr := range h.Processes {
-			rows = append(rows, procRow{pr, h.Servername})
+			rows = append(rows, procRow{p: pr, host: h.Servername})
 		}
 	}
 	for _, pr := range v.Fallback {
-		rows = append(rows, procRow{pr, "localhost (fallback)"})
+		rows = append(rows, procRow{p: pr, host: "localhost (fallback)"})
 	}
 	for _, pr := range v.Orphans {
-		rows = append(rows, procRow{pr, "(removed host)"})
+		rows = append(rows, procRow{p: pr, host: "(removed host)"})
 	}
 	applySort(p.sort, rows, procSorts)
+	for i, w := range v.Queue {
+		what := "queued #" + strconv.Itoa(i+1)
+		rows = append(rows, procRow{p: state.Process{ID: -w.ID, PID: w.PID, Cmd: w.Cmd, Started: w.Since}, host: what, queued: i + 1})
+	}
 	q := strings.ToLower(strings.TrimSpace(p.filter.value()))
 	if q == "" {
 		return rows
@@ -116,7 +126,16 @@ func (p procsPane) window(f frame, rows []procRow, height int, focused bool) (de
 
 func (p procsPane) view(f frame, v selector.View, height int, focused bool) []string {
 	rows := p.rows(v)
-	title := fmt.Sprintf("Processes (%d)", len(rows))
+	queued := 0
+	for _, r := range rows {
+		if r.queued > 0 {
+			queued++
+		}
+	}
+	title := fmt.Sprintf("Processes (%d)", len(rows)-queued)
+	if queued > 0 {
+		title = fmt.Sprintf("Processes (%d running, %d queued)", len(rows)-queued, queued)
+	}
 	if q := p.filter.value(); q != "" && !p.filter.editing {
 		title += f.st.dim.Render("  filter: " + escape.Line(q) + " (/ to change, esc in it to clear)")
 	}
@@ -138,6 +157,9 @@ func (p procsPane) view(f frame, v selector.View, height int, focused bool) []st
 		}
 		cmd := escape.Line(r.p.Cmd)
 		line := f.row([]string{strconv.Itoa(r.p.PID), escape.Line(r.host), escape.Line(tool(r.p.Cmd)), a, cmd}, widths)
+		if r.queued > 0 {
+			line = f.st.draining.Render(line)
+		}
 		if i == p.sel && focused {
 			line = f.st.selected.Width(f.w).Render(line)
 		}

@@ -58,14 +58,18 @@ func applySort[T any](o sortOrder, rows []T, by []func(a, b T) int) {
 func fold(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) }
 
 // hostSorts compare hosts by the hosts table's columns: ID, NAME, HOSTNAME,
-// W, STATE, LOAD (the last column, notes, is not sortable).
+// W, STATE, JOBS (running, then the weighted load), TAGS (the caps and
+// notes columns are not sortable).
 var hostSorts = []func(a, b hostRow) int{
 	func(a, b hostRow) int { return cmp.Compare(a.host.ID, b.host.ID) },
 	func(a, b hostRow) int { return fold(a.host.Servername, b.host.Servername) },
 	func(a, b hostRow) int { return fold(a.host.Hostname, b.host.Hostname) },
 	func(a, b hostRow) int { return cmp.Compare(a.host.Weight, b.host.Weight) },
 	func(a, b hostRow) int { return strings.Compare(a.host.State, b.host.State) },
-	func(a, b hostRow) int { return cmp.Compare(a.host.Load, b.host.Load) },
+	func(a, b hostRow) int {
+		return cmp.Or(cmp.Compare(len(a.host.Processes), len(b.host.Processes)), cmp.Compare(a.host.Load, b.host.Load))
+	},
+	func(a, b hostRow) int { return fold(strings.Join(a.host.Tags, ","), strings.Join(b.host.Tags, ",")) },
 }
 
 // procSorts compare processes by PID, HOST, TOOL, AGE, COMMAND.

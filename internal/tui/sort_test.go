@@ -52,7 +52,7 @@ func TestSortByColumn(t *testing.T) {
 			t.Errorf("after %v: %v, want %v", c.keys, got, c.want)
 		}
 	}
-	f.keys("s", "s", "s") // LOAD, then the natural order
+	f.keys("s", "s", "s", "s") // JOBS, TAGS, then the natural order
 	if got := hostNames(f.m); !slices.Equal(got, []string{"gpu1", "gpu2", "gpu3", "fallback"}) || f.m.hosts.sort.col != -1 {
 		t.Errorf("back to the natural order: %v, sort %+v", got, f.m.hosts.sort)
 	}

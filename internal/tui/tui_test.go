@@ -137,6 +137,20 @@ func (f *fixture) busyPool() {
 			f.t.Fatal(err)
 		}
 	}
+	// Capacity and tags on two hosts; gpu1 probed, so its capabilities show.
+	two, four := 2, 4
+	for _, p := range []struct {
+		id    int64
+		name  string
+		props state.HostProps
+	}{{1, "gpu1", state.HostProps{MaxJobs: &two, AddTags: []string{"nvenc", "transcode"}}}, {2, "gpu2", state.HostProps{MaxJobs: &four, AddTags: []string{"vaapi"}}}} {
+		if _, err := f.store.SetHostPropsByKey(ctx, state.HostKey{ID: p.id, Servername: p.name}, p.props); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if _, err := f.store.SetCapabilities(ctx, state.HostKey{ID: 1, Servername: "gpu1"}, []string{"cuda", "enc:h264_nvenc", "enc:hevc_nvenc", "dec:h264_cuvid", "filter:scale_cuda"}, now.Add(-30*time.Minute)); err != nil {
+		f.t.Fatal(err)
+	}
 	jobs := []struct {
 		host int64
 		pid  int

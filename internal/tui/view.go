@@ -147,6 +147,10 @@ func (m Model) render() string {
 		out = append(out, m.help.view(f, m.mainKeys(), body)...)
 	case m.mode == modeDetail:
 		out = append(out, m.detail.view(f, m.view, body)...)
+	case m.mode == modeHistory:
+		out = append(out, m.hist.view(f, body)...)
+	case m.mode == modeDoctor:
+		out = append(out, m.doc.view(f, body)...)
 	case m.mode == modeForm:
 		form := m.form.view(m.st, m.w)
 		out = append(out, m.hostsPane(f, max(body-lipgloss.Height(form), 3))...)
@@ -220,6 +224,12 @@ func (m Model) layout(f frame, body int) (hostsH, procsH int) {
 	return hostsH, procsH
 }
 
+// bodyHeight is how many lines the body has between the header and the
+// status line.
+func (m Model) bodyHeight() int {
+	return m.h - 1 - len(m.statusLines(m.frame())) - lipgloss.Height(m.footer())
+}
+
 // logHeight is how many log lines show, for paging.
 func (m Model) logHeight() int {
 	f := m.frame()
@@ -252,6 +262,9 @@ func (m Model) headerLine(f frame) string {
 			badText = m.st.bad.Render(badText)
 		}
 		parts = append(parts, plural(len(v.Hosts), "host"), fmt.Sprintf("%d busy", busy), badText, plural(procs, "process"))
+		if len(v.Queue) > 0 {
+			parts = append(parts, m.st.draining.Render(fmt.Sprintf("%d queued", len(v.Queue))))
+		}
 		if m.haveAny {
 			parts = append(parts, m.st.dim.Render("updated "+age(f.now.Sub(m.loaded))+" ago"))
 		}
@@ -266,9 +279,13 @@ func (m Model) headerLine(f frame) string {
 func (m Model) statusLines(f frame) []string {
 	switch {
 	case m.mode == modeConfirm:
-		return []string{m.confirm.view(m.st, m.w)}
+		return m.confirm.view(m.st, m.w)
 	case m.mode == modeWeight:
 		return []string{fit(m.weight.view(m.st), m.w)}
+	case m.mode == modeProp && m.prop.err != "":
+		return append([]string{fit(m.prop.view(m.st), m.w)}, f.wrapErr("✗ "+m.prop.err)...)
+	case m.mode == modeProp:
+		return []string{fit(m.prop.view(m.st), m.w)}
 	case m.status != "" && m.statusErr:
 		return f.wrapErr("✗ " + m.status)
 	case m.status != "":
