@@ -69,11 +69,14 @@ const (
 
 // Model is the console's root model.
 type Model struct {
-	cfg    Config
-	ctx    context.Context
-	cancel context.CancelFunc
-	ops    Ops
-	watch  <-chan error
+	cfg Config
+	// warnings are the store's and the calls' problems (see warningsOf),
+	// shown on the status line when nothing else is.
+	warnings []string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	ops      Ops
+	watch    <-chan error
 
 	keys          keyMap
 	st            styles
@@ -221,7 +224,7 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		}
 		return m, tea.Batch(m.reload(), listen(m.watch), again)
 	case loadedMsg:
-		m.view, m.loaded, m.haveAny, m.dbErr = msg.view, msg.at, true, nil
+		m.view, m.loaded, m.haveAny, m.dbErr, m.warnings = msg.view, msg.at, true, nil, msg.warnings
 	case historyMsg:
 		m.hist.take(msg)
 		return m.viewRead()

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -49,8 +50,37 @@ type changedMsg struct{}
 
 // loadedMsg carries a fresh classified view.
 type loadedMsg struct {
-	view selector.View
-	at   time.Time
+	view     selector.View
+	at       time.Time
+	warnings []string
+}
+
+// warner is what a store may also tell (a *state.Store does): its own
+// warnings (a read-only database) and the problems calls worked around (an
+// unusable log file or socket directory), which `rffmpeg status` shows too.
+type warner interface {
+	Warnings() []string
+	Problems(ctx context.Context, since time.Time) ([]state.Problem, error)
+}
+
+// problemWindow matches status (cli.ProblemWindow): recent problems only.
+const problemWindow = 10 * time.Minute
+
+func warningsOf(ctx context.Context, ops Ops, now time.Time) []string {
+	w, ok := ops.(warner)
+	if !ok {
+		return nil
+	}
+	out := w.Warnings()
+	ps, err := w.Problems(ctx, now.Add(-problemWindow))
+	if err != nil {
+		return append(out, err.Error())
+	}
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("a call worked around a problem with its %s, %s ago: %s",
+			p.Source, now.Sub(p.Seen).Round(time.Second), p.Message))
+	}
+	return out
 }
 
 // tickMsg re-renders ages and countdowns once a second.
@@ -110,7 +140,7 @@ func load(ctx context.Context, ops Ops, policy func(time.Time) selector.Policy, 
 		if err != nil {
 			return dbErrMsg{err}
 		}
-		return loadedMsg{view: v, at: t}
+		return loadedMsg{view: v, at: t, warnings: warningsOf(ctx, ops, t)}
 	}
 }
 

@@ -296,3 +296,24 @@ func TestHostDetail(t *testing.T) {
 		t.Errorf("esc: mode %d", f.m.mode)
 	}
 }
+
+// A problem a call reported (its log file, its socket directory) shows on
+// the status line, as in `rffmpeg status`; an old one does not.
+func TestProblemsShown(t *testing.T) {
+	f := newFixture(t, 100, 30)
+	ctx := context.Background()
+	f.store.ReportProblem(ctx, "ssh sockets (uid 107)", "old", now.Add(-time.Hour))
+	f.sync()
+	if got := ansi.Strip(f.m.View().Content); strings.Contains(got, "⚠") {
+		t.Errorf("an hour-old problem is shown:\n%s", got)
+	}
+	f.store.ReportProblem(ctx, "log file (uid 107)", "log file: open /var/log/x.log: permission denied\x1b[2J", now.Add(-time.Minute))
+	f.sync()
+	got := ansi.Strip(f.m.View().Content)
+	if !strings.Contains(got, "⚠ a call worked around a problem with its log file (uid 107), 1m0s ago: log file: open") {
+		t.Errorf("the problem is not on the status line:\n%s", got)
+	}
+	if strings.Contains(f.m.View().Content, "\x1b[2J") {
+		t.Errorf("a control sequence in a problem reached the screen")
+	}
+}

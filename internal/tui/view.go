@@ -292,6 +292,12 @@ func (m Model) statusLines(f frame) []string {
 		return []string{m.st.status.Render(fit("✓ "+escape.Line(m.status), m.w))}
 	case m.dbErr != nil && m.haveAny:
 		return f.wrapErr("✗ database: " + m.dbErr.Error() + " (showing the last data; retrying)")
+	case len(m.warnings) > 0:
+		w := "⚠ " + escape.Line(m.warnings[0])
+		if n := len(m.warnings) - 1; n > 0 {
+			w += fmt.Sprintf(" (+%d more: rffmpeg status)", n)
+		}
+		return []string{m.st.draining.Render(fit(w, m.w))}
 	}
 	return []string{""}
 }
