@@ -68,8 +68,13 @@ func Probe(ctx context.Context, run ScriptRunner, ffmpeg []string) ([]string, er
 }
 
 // LocalScripts runs probe scripts on this machine.
+// They run in / with only PATH set: the caller's FFREPORT would make
+// ffmpeg write report files, as this user, into the caller's working
+// directory, where the caller's own job then cannot write its report.
 func LocalScripts(ctx context.Context, script string) (string, error) {
-	out, err := exec.CommandContext(ctx, "/bin/sh", "-c", script).Output()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd.Dir, cmd.Env = "/", []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.Output()
 	return string(out), err
 }
 
@@ -114,7 +119,9 @@ func ProbeCommand(script string) string { return remote.Join([]string{"sh", "-c"
 // longer read it): under remote.host_keys: tofu the key is recorded by
 // the shim's first call, as before, not by this check.
 func oneOff(c *config.Config, h state.Host) remote.SSH {
-	s := ForHost(SSH(c, h.Hostname), h)
+	// No socket directory either: an admin's one-off must not create one
+	// (as root, in the service account's persist directory).
+	s := ForHost(sshBase(c), h)
 	s.ControlDir = ""
 	if s.HostKeys != remote.HostKeysSSH {
 		s.HostKeys = remote.HostKeysIgnore

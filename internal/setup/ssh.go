@@ -46,15 +46,21 @@ func SSHFor(c *config.Config, hostname string, uid int) remote.SSH {
 	return s
 }
 
-// SSHChecked is SSH without a host, and why the socket directory was
-// refused (nil when it is fine or persist is off).
-func SSHChecked(c *config.Config) (remote.SSH, error) {
-	s := remote.SSH{
+// sshBase is the configuration's ssh options, without a host and without
+// a socket directory (nothing is created on disk).
+func sshBase(c *config.Config) remote.SSH {
+	return remote.SSH{
 		Path: c.Commands.SSH, User: c.Remote.User,
 		ConnectTimeout: c.Remote.ConnectTimeout, Persist: c.Remote.Persist, PersistDir: c.Directories.Persist,
 		KeepaliveEvery: c.Remote.KeepaliveEvery, KeepaliveCount: c.Remote.KeepaliveCount,
 		HostKeys: c.Remote.HostKeys, KnownHosts: c.KnownHostsPath(), Extra: c.Remote.Args,
 	}
+}
+
+// SSHChecked is SSH without a host, and why the socket directory was
+// refused (nil when it is fine or persist is off).
+func SSHChecked(c *config.Config) (remote.SSH, error) {
+	s := sshBase(c)
 	if s.Persist == 0 {
 		return s, nil
 	}
