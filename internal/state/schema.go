@@ -137,7 +137,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_progress"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -186,10 +186,13 @@ var migrations = []migration{
 	// machine's capabilities. Like the history's, it creates only what is
 	// missing, so it may sit at any position when migrations are merged.
 	{"host properties, job queue and machine capabilities", addHostProps},
+	// Version 7 (progress.go): running jobs' progress and kill requests;
+	// CREATE TABLE IF NOT EXISTS, so it may sit at any position.
+	{"running jobs' progress and kill requests (rffmpeg_progress)", createProgress},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's
