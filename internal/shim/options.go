@@ -56,6 +56,9 @@ type Options struct {
 	// QueueTimeout bounds a wait for capacity (scheduling.when_full:
 	// wait); QueueRetry is how often a waiting call tries again.
 	QueueTimeout, QueueRetry time.Duration
+	// Progress: how a remote job's progress is recorded, and stalls
+	// (commands.stall_after, commands.stop_stalled).
+	Progress ProgressOptions
 	// ConfigErr is why the configuration could not be loaded: the call then
 	// runs the local program with the defaults and says why in the log.
 	ConfigErr error
@@ -169,6 +172,7 @@ func FromConfig(c *config.Config) Options {
 		},
 		Rules: rules, RulesErr: rerr,
 		QueueTimeout: setup.QueueTimeout(c), QueueRetry: 250 * time.Millisecond,
+		Progress:     ProgressOptions{StallAfter: sec(c.Commands.StallAfter), StopStalled: c.Commands.StopStalled},
 	}
 }
 

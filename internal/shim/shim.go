@@ -115,6 +115,10 @@ type call struct {
 	// hostKeys is why trust on first use fails closed for this call ("":
 	// it works); a host refused then says so in its bad mark.
 	hostKeys string
+	// lease is the running job's rows (its progress and kill request
+	// are keyed to them); stall is why the shim stopped the job itself.
+	lease state.Lease
+	stall stallStop
 }
 
 func (c *call) stdout() *os.File {
@@ -246,6 +250,7 @@ func (c *call) run(ctx context.Context) int {
 			continue
 		}
 		stop := c.heartbeat(lease)
+		c.lease = lease
 		out := c.attempt(ctx, chosen)
 		stop()
 		if !out.retry {
@@ -387,6 +392,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 				return err
 			}
 		}
+		c.stopReason(ctx, &rec) // killed or stopped as stalled: say so
 		// The job's end and its history row in one transaction.
 		return c.store.ReleaseAndRecord(ctx, lease, rec)
 	})
