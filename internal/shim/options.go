@@ -172,7 +172,7 @@ func FromConfig(c *config.Config) Options {
 		},
 		Rules: rules, RulesErr: rerr,
 		QueueTimeout: setup.QueueTimeout(c), QueueRetry: 250 * time.Millisecond,
-		Progress:     ProgressOptions{StallAfter: sec(c.Commands.StallAfter), StopStalled: c.Commands.StopStalled},
+		Progress: ProgressOptions{StallAfter: sec(c.Commands.StallAfter), StopStalled: c.Commands.StopStalled},
 	}
 }
 
