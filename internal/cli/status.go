@@ -24,6 +24,64 @@ type jsonProcess struct {
 	Command    string     `json:"command"`
 	Started    *time.Time `json:"started"` // null for rows written by the original rffmpeg
 	AgeSeconds *float64   `json:"age_seconds"`
+	// Progress (remote ffmpeg jobs; null until the job reported any).
+	PositionSeconds *float64   `json:"position_seconds"`
+	Speed           *float64   `json:"speed"`
+	FPS             *float64   `json:"fps"`
+	ProgressAt      *time.Time `json:"progress_at"` // when it was last recorded
+	AdvancedAt      *time.Time `json:"advanced_at"` // when the position last moved
+	Stalled         bool       `json:"stalled"`     // no advance for commands.stall_after
+	KillRequestedBy *string    `json:"kill_requested_by"`
+}
+
+// jobProgress is what status shows of the jobs' progress.
+type jobProgress struct {
+	byID       map[int64]state.JobProgress
+	stallAfter time.Duration
+}
+
+// add fills a job's progress fields.
+func (pv jobProgress) add(now time.Time, jp *jsonProcess) {
+	p, ok := pv.byID[jp.ID]
+	if !ok || p.PID != jp.PID {
+		return
+	}
+	jp.KillRequestedBy = strPtr(p.KillBy)
+	if !p.HasProgress() {
+		return
+	}
+	if p.HasPosition {
+		s := p.Position.Seconds()
+		jp.PositionSeconds = &s
+	}
+	speed, fps := p.Speed, p.FPS
+	jp.Speed, jp.FPS, jp.ProgressAt, jp.AdvancedAt = &speed, &fps, timePtr(p.At), timePtr(p.AdvancedAt)
+	jp.Stalled = p.Stalled(now, pv.stallAfter)
+}
+
+// line is a job's progress as the text status shows it under its command
+// ("" when it reported none): "00:01:05 at 1.50x, 37 fps".
+func (pv jobProgress) line(now time.Time, pr state.Process) string {
+	p, ok := pv.byID[pr.ID]
+	if !ok || p.PID != pr.PID {
+		return ""
+	}
+	var parts []string
+	if p.HasProgress() {
+		pos := "--:--:--"
+		if p.HasPosition {
+			d := p.Position.Truncate(time.Second)
+			pos = fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+		}
+		parts = append(parts, fmt.Sprintf("%s at %.2fx, %.0f fps", pos, p.Speed, p.FPS))
+		if p.Stalled(now, pv.stallAfter) {
+			parts = append(parts, "STALLED: no progress for "+now.Sub(p.AdvancedAt).Round(time.Second).String())
+		}
+	}
+	if p.KillBy != "" {
+		parts = append(parts, "stopping: killed by "+p.KillBy)
+	}
+	return strings.Join(parts, ", ")
 }
 
 type jsonBad struct {
@@ -136,10 +194,12 @@ func agePtr(now, t time.Time) *float64 {
 	return &s
 }
 
-func jsonProcs(now time.Time, ps []state.Process) []jsonProcess {
+func jsonProcs(now time.Time, ps []state.Process, pv jobProgress) []jsonProcess {
 	out := []jsonProcess{}
 	for _, p := range ps {
-		out = append(out, jsonProcess{ID: p.ID, PID: p.PID, Command: p.Cmd, Started: timePtr(p.Started), AgeSeconds: agePtr(now, p.Started)})
+		jp := jsonProcess{ID: p.ID, PID: p.PID, Command: p.Cmd, Started: timePtr(p.Started), AgeSeconds: agePtr(now, p.Started)}
+		pv.add(now, &jp)
+		out = append(out, jp)
 	}
 	return out
 }
@@ -151,10 +211,13 @@ func (x *verb) status(o StatusOptions) error {
 		if err != nil {
 			return err
 		}
+		// Best effort: without it the jobs are still listed.
+		prog, _ := s.Progress(x.ctx)
+		pv := jobProgress{byID: prog, stallAfter: time.Duration(x.cfg.Commands.StallAfter) * time.Second}
 		if o.JSON {
-			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, s.Warnings())
+			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, pv, s.Warnings())
 		}
-		writeStatusText(x.env.Stdout, now, v)
+		writeStatusText(x.env.Stdout, now, v, pv)
 		for _, m := range v.Malformed {
 			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: skipped a malformed row (%s); 'rffmpeg remove' or 'rffmpeg clear' deletes it\n", escape.Line(m.String()))
 		}
@@ -166,9 +229,9 @@ func (x *verb) status(o StatusOptions) error {
 }
 
 // writeStatusJSON is the machine-readable status: exact, never escaped.
-func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, warnings []string) error {
+func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, pv jobProgress, warnings []string) error {
 	out := jsonStatus{Schema: StatusSchema, Database: db, Generated: now, Hosts: []jsonHost{},
-		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans),
+		Fallback: jsonProcs(now, v.Fallback, pv), Orphans: jsonProcs(now, v.Orphans, pv),
 		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...), Queue: []jsonWaiter{}, Machines: []jsonMachine{}}
 	for _, m := range v.Machines {
 		out.Machines = append(out.Machines, jsonMachine{Machine: m.Machine, Capabilities: append([]string{}, m.Capabilities...), ProbedAt: m.ProbedAt})
@@ -182,7 +245,7 @@ func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, war
 	}
 	for _, h := range v.Hosts {
 		jh := jsonHost{ID: h.ID, Hostname: h.Hostname, Servername: h.Servername, Weight: h.Weight, State: h.State,
-			Drain: h.Drain, Load: h.Load, Created: h.Created, CheckedAt: timePtr(h.CheckedAt), Processes: jsonProcs(now, h.Processes)}
+			Drain: h.Drain, Load: h.Load, Created: h.Created, CheckedAt: timePtr(h.CheckedAt), Processes: jsonProcs(now, h.Processes, pv)}
 		if h.Bad != nil {
 			jh.Bad = &jsonBad{PID: h.Bad.PID, Reason: h.Bad.Reason, Class: selector.FailureClass(h.Bad.Reason), Since: timePtr(h.Bad.Created), AgeSeconds: agePtr(now, h.Bad.Created), Until: timePtr(h.BadUntil)}
 		}
@@ -211,7 +274,7 @@ const RemovedHost = "(removed host)"
 // Weight, State, Active Commands, one "PID n: cmd" per line; then the local
 // fallback and the jobs of removed hosts. Every cell is escaped: host names,
 // commands and a remote host's stderr (the bad reason) are data.
-func writeStatusText(w io.Writer, now time.Time, v selector.View) {
+func writeStatusText(w io.Writer, now time.Time, v selector.View, pv jobProgress) {
 	var rows []statusRow
 	head := []string{"Hostname", "Servername", "ID", "Weight", "State"}
 	// The routing columns appear once a host has routing properties, so
@@ -229,16 +292,16 @@ func writeStatusText(w io.Writer, now time.Time, v selector.View) {
 		if routing {
 			cells = append(cells, h.Capacity(), strconv.Itoa(h.Priority), orDash(strings.Join(h.Tags, ",")), capsCell(h))
 		}
-		rows = append(rows, statusRow{cells, procLines(h.Processes)})
+		rows = append(rows, statusRow{cells, procLines(now, h.Processes, pv)})
 	}
 	extra := make([]string, len(head)-5)
 	for i := range extra {
 		extra[i] = "-"
 	}
 	if len(v.Fallback) > 0 {
-		rows = append(rows, statusRow{append([]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, extra...), procLines(v.Fallback)})
+		rows = append(rows, statusRow{append([]string{"localhost (fallback)", "localhost", "0", "0", state.StateActive}, extra...), procLines(now, v.Fallback, pv)})
 	}
-	for _, r := range orphanRows(v.Orphans) {
+	for _, r := range orphanRows(now, v.Orphans, pv) {
 		r.cells = append(r.cells, extra...)
 		rows = append(rows, r)
 	}
@@ -305,16 +368,22 @@ func writeQueue(w io.Writer, now time.Time, q []state.Waiter) {
 	}
 }
 
-func procLines(ps []state.Process) []string {
+// procLines are the original's "PID n: cmd" lines, each followed by the
+// job's progress when it reported any (indented, so a reader of the
+// original's lines can skip it).
+func procLines(now time.Time, ps []state.Process, pv jobProgress) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, fmt.Sprintf("PID %d: %s", p.PID, escape.Line(p.Cmd)))
+		if l := pv.line(now, p); l != "" {
+			out = append(out, "    "+escape.Line(l))
+		}
 	}
 	return out
 }
 
 // orphanRows groups the jobs of removed hosts by the id they ran under.
-func orphanRows(orphans []state.Process) []statusRow {
+func orphanRows(now time.Time, orphans []state.Process, pv jobProgress) []statusRow {
 	byHost := map[int64][]state.Process{}
 	for _, p := range orphans {
 		byHost[p.HostID] = append(byHost[p.HostID], p)
@@ -326,7 +395,7 @@ func orphanRows(orphans []state.Process) []statusRow {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	var rows []statusRow
 	for _, id := range ids {
-		rows = append(rows, statusRow{[]string{RemovedHost, RemovedHost, strconv.FormatInt(id, 10), "-", state.StateActive}, procLines(byHost[id])})
+		rows = append(rows, statusRow{[]string{RemovedHost, RemovedHost, strconv.FormatInt(id, 10), "-", state.StateActive}, procLines(now, byHost[id], pv)})
 	}
 	return rows
 }
