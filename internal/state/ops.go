@@ -91,7 +91,8 @@ func (s *Store) dataVersionQuery() string {
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY host_id), '') FROM rffmpeg_hosts x) ||
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_processes x) ||
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_states x) ||
-		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_queue x))`
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_queue x) ||
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_progress x))`
 }
 
 // validName rejects what would break the ssh command line or the display:

@@ -1,6 +1,7 @@
 package state_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"reflect"
@@ -190,4 +191,33 @@ func TestStalled(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// TestWatchSeesProgress: live views (the console) hear of a progress
+// write, on both databases.
+func TestWatchSeesProgress(t *testing.T) {
+	forEach(t, func(t *testing.T, o state.Options) {
+		s := initStore(t, o)
+		h, _ := s.AddHost(ctx, "gpu1", "", 1, now)
+		l := running(t, s, h.ID, 500)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		ch := s.Watch(wctx, 20*time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // the first poll notes the version
+		for len(ch) > 0 {
+			<-ch
+		}
+		p := state.JobProgress{ProcessID: l.ProcessID, PID: 500, Position: time.Second, HasPosition: true, At: now, AdvancedAt: now}
+		if err := s.SetProgress(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("Watch did not report a progress write")
+		}
+	})
 }
