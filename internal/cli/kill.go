@@ -84,6 +84,9 @@ var (
 // row, SIGTERM, SIGKILL after the grace. The console can call it as the
 // CLI does.
 func KillJob(ctx context.Context, s *state.Store, req KillRequest) (KillResult, error) {
+	if req.By == "" {
+		req.By = "unknown" // the history says it was killed, by someone
+	}
 	snap, err := s.Snapshot(ctx)
 	if err != nil {
 		return KillResult{}, err
@@ -109,6 +112,8 @@ func KillJob(ctx context.Context, s *state.Store, req KillRequest) (KillResult, 
 	}
 	res.Signal = "TERM"
 	if err := signalJob(p.PID, syscall.SIGTERM); err != nil {
+		// Not stopped: the job's history must not say it was killed.
+		s.RequestKill(ctx, p.ID, p.PID, "", time.Time{})
 		return res, err
 	}
 	grace := req.Grace
