@@ -2,9 +2,13 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +109,39 @@ func TestKillJob(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKillVerbJSON runs `rffmpeg kill --json` as an admin would, through
+// sudo: the document names the job and who killed it.
+func TestKillVerbJSON(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "rffmpeg.db")
+	cfg := "rffmpeg:\n  logging:\n    logfile: " + filepath.Join(dir, "rffmpeg.log") + "\n  directories:\n    state: " + dir +
+		"\n    persist: " + dir + "\n  database:\n    path: " + db + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "rffmpeg.yml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := state.Init(context.Background(), state.Options{Path: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pid, lease, ended := startJob(t, s, "exec sleep 60")
+	var out, errb lockedBuffer
+	env := testEnv(map[string]string{"RFFMPEG_CONFIG": filepath.Join(dir, "rffmpeg.yml"), "SUDO_USER": "bob"}, &out, &errb)
+	if code := cli.Main([]string{"kill", "--json", "--grace", "5", strconv.Itoa(pid)}, env); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	<-ended
+	var res cli.KillResult
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if res.PID != pid || res.JobID != lease.ProcessID || res.KilledBy != "bob" || res.Signal != "TERM" || res.Command != "ffmpeg -re -i in.mkv out.ts" {
+		t.Errorf("kill --json: %+v", res)
+	}
+	if log, _ := os.ReadFile(filepath.Join(dir, "rffmpeg.log")); !strings.Contains(string(log), "rffmpeg kill: killed job "+strconv.FormatInt(lease.ProcessID, 10)) {
+		t.Errorf("no audit line in the log:\n%s", log)
 	}
 }
