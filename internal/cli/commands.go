@@ -102,6 +102,7 @@ func stateCommands() []command {
 		{name: "status", args: "[--json]", short: "Show hosts, their state and running processes",
 			flags: []flag{boolFlag("", "json", &st.JSON, "print a JSON document (schema 1) instead of the table")},
 			run:   func(x *verb) error { return x.status(st) }},
+		killCommand(),
 		historyCommand(),
 		metricsCommand(),
 	}

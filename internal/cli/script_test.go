@@ -15,6 +15,7 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/cli"
 	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 	"github.com/rffmpeg/rffmpeg/internal/state/statetest"
 )
@@ -36,8 +37,9 @@ import (
 //	stdin TEXT            what the next run reads on stdin (Go-quoted)
 //
 // Words are split on blanks; "double quotes" take Go escapes (\x1b, \n),
-// 'single quotes' are literal. $WORK, $DB, $LOG, $PID and $NOWMS (the fixed
-// clock in Unix milliseconds) are replaced. Files follow "-- name --" lines.
+// 'single quotes' are literal. $WORK, $DB, $LOG, $PID, $NOWMS (the fixed
+// clock in Unix milliseconds), $MACHINE and $BOOT (this machine and boot, as
+// owner identities name them) are replaced. Files follow "-- name --" lines.
 
 // scriptNow is the scripts' clock.
 var scriptNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -118,7 +120,8 @@ func newScript(t *testing.T, b statetest.Backend, files map[string]string) *scri
 		t.Fatal(err)
 	}
 	s.vars = map[string]string{"$WORK": s.work, "$DB": s.opts.Describe(), "$LOG": filepath.Join(s.work, "rffmpeg.log"),
-		"$PID": strconv.Itoa(os.Getpid()), "$NOWMS": strconv.FormatInt(scriptNow.UnixMilli(), 10)}
+		"$PID": strconv.Itoa(os.Getpid()), "$NOWMS": strconv.FormatInt(scriptNow.UnixMilli(), 10),
+		"$MACHINE": owner.Machine(), "$BOOT": owner.Self().Boot}
 	return s
 }
 

@@ -31,6 +31,64 @@ type jsonProcess struct {
 	// Frontend is the media server that runs the job (database.frontend_id,
 	// else hostname:machine-id); null for the original rffmpeg's rows.
 	Frontend *string `json:"frontend"`
+	// Progress (remote ffmpeg jobs; null until the job reported any).
+	PositionSeconds *float64   `json:"position_seconds"`
+	Speed           *float64   `json:"speed"`
+	FPS             *float64   `json:"fps"`
+	ProgressAt      *time.Time `json:"progress_at"` // when it was last recorded
+	AdvancedAt      *time.Time `json:"advanced_at"` // when the position last moved
+	Stalled         bool       `json:"stalled"`     // no advance for commands.stall_after
+	KillRequestedBy *string    `json:"kill_requested_by"`
+}
+
+// jobProgress is what status shows of the jobs' progress.
+type jobProgress struct {
+	byID       map[int64]state.JobProgress
+	stallAfter time.Duration
+}
+
+// add fills a job's progress fields.
+func (pv jobProgress) add(now time.Time, jp *jsonProcess) {
+	p, ok := pv.byID[jp.ID]
+	if !ok || p.PID != jp.PID {
+		return
+	}
+	jp.KillRequestedBy = strPtr(p.KillBy)
+	if !p.HasProgress() {
+		return
+	}
+	if p.HasPosition {
+		s := p.Position.Seconds()
+		jp.PositionSeconds = &s
+	}
+	speed, fps := p.Speed, p.FPS
+	jp.Speed, jp.FPS, jp.ProgressAt, jp.AdvancedAt = &speed, &fps, timePtr(p.At), timePtr(p.AdvancedAt)
+	jp.Stalled = p.Stalled(now, pv.stallAfter)
+}
+
+// line is a job's progress as the text status shows it under its command
+// ("" when it reported none): "00:01:05 at 1.50x, 37 fps".
+func (pv jobProgress) line(now time.Time, pr state.Process) string {
+	p, ok := pv.byID[pr.ID]
+	if !ok || p.PID != pr.PID {
+		return ""
+	}
+	var parts []string
+	if p.HasProgress() {
+		pos := "--:--:--"
+		if p.HasPosition {
+			d := p.Position.Truncate(time.Second)
+			pos = fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+		}
+		parts = append(parts, fmt.Sprintf("%s at %.2fx, %.0f fps", pos, p.Speed, p.FPS))
+		if p.Stalled(now, pv.stallAfter) {
+			parts = append(parts, "STALLED: no progress for "+now.Sub(p.AdvancedAt).Round(time.Second).String())
+		}
+	}
+	if p.KillBy != "" {
+		parts = append(parts, "stopping: killed by "+p.KillBy)
+	}
+	return strings.Join(parts, ", ")
 }
 
 type jsonBad struct {
@@ -149,11 +207,13 @@ func agePtr(now, t time.Time) *float64 {
 	return &s
 }
 
-func jsonProcs(now time.Time, ps []state.Process) []jsonProcess {
+func jsonProcs(now time.Time, ps []state.Process, pv jobProgress) []jsonProcess {
 	out := []jsonProcess{}
 	for _, p := range ps {
-		out = append(out, jsonProcess{ID: p.ID, PID: p.PID, Command: p.Cmd, Started: timePtr(p.Started), AgeSeconds: agePtr(now, p.Started),
-			Frontend: strPtr(owner.Frontend(p.Owner))})
+		jp := jsonProcess{ID: p.ID, PID: p.PID, Command: p.Cmd, Started: timePtr(p.Started), AgeSeconds: agePtr(now, p.Started),
+			Frontend: strPtr(owner.Frontend(p.Owner))}
+		pv.add(now, &jp)
+		out = append(out, jp)
 	}
 	return out
 }
@@ -166,10 +226,13 @@ func (x *verb) status(o StatusOptions) error {
 			return err
 		}
 		warnings := append(s.Warnings(), x.problems(s, now)...)
+		// Best effort: without it the jobs are still listed.
+		prog, _ := s.Progress(x.ctx)
+		pv := jobProgress{byID: prog, stallAfter: time.Duration(x.cfg.Commands.StallAfter) * time.Second}
 		if o.JSON {
-			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, warnings)
+			return writeStatusJSON(x.env.Stdout, s.Options().Describe(), now, v, pv, warnings)
 		}
-		writeStatusText(x.env.Stdout, now, v, setup.Self(x.cfg).Machine)
+		writeStatusText(x.env.Stdout, now, v, pv, setup.Self(x.cfg).Machine)
 		for _, m := range v.Malformed {
 			fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: skipped a malformed row (%s); 'rffmpeg remove' or 'rffmpeg clear' deletes it\n", escape.Line(m.String()))
 		}
@@ -203,9 +266,9 @@ func (x *verb) problems(s *state.Store, now time.Time) []string {
 }
 
 // writeStatusJSON is the machine-readable status: exact, never escaped.
-func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, warnings []string) error {
+func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, pv jobProgress, warnings []string) error {
 	out := jsonStatus{Schema: StatusSchema, Database: db, Generated: now, Hosts: []jsonHost{},
-		Fallback: jsonProcs(now, v.Fallback), Orphans: jsonProcs(now, v.Orphans),
+		Fallback: jsonProcs(now, v.Fallback, pv), Orphans: jsonProcs(now, v.Orphans, pv),
 		Malformed: []jsonBadRow{}, Warnings: append([]string{}, warnings...), Queue: []jsonWaiter{}, Machines: []jsonMachine{}}
 	for _, m := range v.Machines {
 		out.Machines = append(out.Machines, jsonMachine{Machine: m.Machine, Capabilities: append([]string{}, m.Capabilities...), ProbedAt: m.ProbedAt})
@@ -219,7 +282,7 @@ func writeStatusJSON(w io.Writer, db string, now time.Time, v selector.View, war
 	}
 	for _, h := range v.Hosts {
 		jh := jsonHost{ID: h.ID, Hostname: h.Hostname, Servername: h.Servername, Weight: h.Weight, State: h.State,
-			Drain: h.Drain, Load: h.Load, Created: h.Created, CheckedAt: timePtr(h.CheckedAt), Processes: jsonProcs(now, h.Processes)}
+			Drain: h.Drain, Load: h.Load, Created: h.Created, CheckedAt: timePtr(h.CheckedAt), Processes: jsonProcs(now, h.Processes, pv)}
 		if h.Bad != nil {
 			jh.Bad = &jsonBad{PID: h.Bad.PID, Reason: h.Bad.Reason, Class: selector.FailureClass(h.Bad.Reason), Since: timePtr(h.Bad.Created), AgeSeconds: agePtr(now, h.Bad.Created), Until: timePtr(h.BadUntil)}
 		}
@@ -248,9 +311,9 @@ const RemovedHost = "(removed host)"
 // Weight, State, Active Commands, one "PID n: cmd" per line; then the local
 // fallback and the jobs of removed hosts. Every cell is escaped: host names,
 // commands and a remote host's stderr (the bad reason) are data.
-func writeStatusText(w io.Writer, now time.Time, v selector.View, self string) {
+func writeStatusText(w io.Writer, now time.Time, v selector.View, pv jobProgress, self string) {
 	var rows []statusRow
-	procLines := procLinesFor(v, self)
+	procLines := procLinesFor(v, self, now, pv)
 	head := []string{"Hostname", "Servername", "ID", "Weight", "State"}
 	// The routing columns appear once a host has routing properties, so
 	// the original's table stays as it was for those who parse it.
@@ -346,8 +409,9 @@ func writeQueue(w io.Writer, now time.Time, q []state.Waiter) {
 // procLinesFor returns how a view's jobs are listed: "PID n: cmd", as the
 // original prints them, or "PID n (frontend F): cmd" once some job in
 // view comes from a frontend other than self (several media servers
-// sharing one PostgreSQL).
-func procLinesFor(v selector.View, self string) func([]state.Process) []string {
+// sharing one PostgreSQL); each followed by the job's progress when it
+// reported any (indented, so a reader of the original's lines can skip it).
+func procLinesFor(v selector.View, self string, now time.Time, pv jobProgress) func([]state.Process) []string {
 	shared := false
 	for _, ps := range append([][]state.Process{v.Fallback, v.Orphans}, hostProcs(v.Hosts)...) {
 		for _, p := range ps {
@@ -361,9 +425,12 @@ func procLinesFor(v selector.View, self string) func([]state.Process) []string {
 		for _, p := range ps {
 			if f := owner.Frontend(p.Owner); shared && f != "" {
 				out = append(out, fmt.Sprintf("PID %d (frontend %s): %s", p.PID, escape.Line(f), escape.Line(p.Cmd)))
-				continue
+			} else {
+				out = append(out, fmt.Sprintf("PID %d: %s", p.PID, escape.Line(p.Cmd)))
 			}
-			out = append(out, fmt.Sprintf("PID %d: %s", p.PID, escape.Line(p.Cmd)))
+			if l := pv.line(now, p); l != "" {
+				out = append(out, "    "+escape.Line(l))
+			}
 		}
 		return out
 	}

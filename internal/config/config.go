@@ -82,6 +82,8 @@ type Config struct {
 		SpecialFlags    []string
 		Fallback        bool
 		StdoutRouting   string
+		StallAfter      int  // seconds without progress before a job is flagged stalled; 0: never
+		StopStalled     bool // stop a stalled job (TERM, then KILL)
 	}
 	History  History // history.go
 	Database struct {
@@ -219,6 +221,10 @@ func (c *Config) fields() []field {
 		// a special flag is present), for callers that relied on it.
 		{key: "commands.stdout_routing", kind: kString, ptr: &c.Commands.StdoutRouting, def: "exact",
 			check: oneOf("exact", "original")},
+		// A running ffmpeg whose position (time=) has not advanced for this
+		// many seconds is shown as stalled; stop_stalled also stops it.
+		{key: "commands.stall_after", kind: kInt, ptr: &c.Commands.StallAfter, def: DefaultStallAfter, check: nonNegative},
+		{key: "commands.stop_stalled", kind: kBool, ptr: &c.Commands.StopStalled, def: false},
 
 		{key: "database.type", kind: kString, ptr: &c.Database.Type, def: SQLite, check: oneOf(SQLite, Postgres)},
 		{key: "database.path", kind: kString, ptr: &c.Database.Path, def: ""},
@@ -233,6 +239,11 @@ func (c *Config) fields() []field {
 		{key: "database.wait", kind: kInt, ptr: &c.Database.Wait, def: 5, check: positive},
 	}, append(append(c.historyFields(), c.schedulingFields()...), c.frontendFields()...)...)
 }
+
+// DefaultStallAfter is commands.stall_after's default: two minutes without
+// progress is far past a slow start or a seek (Jellyfin's own segment
+// requests time out sooner), so a flag means the job is stuck.
+const DefaultStallAfter = 120
 
 // Env is how Load sees the environment (os.LookupEnv in production).
 type Env func(string) (string, bool)

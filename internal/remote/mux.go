@@ -189,6 +189,7 @@ func runMux(spec Spec) (res Result, ok bool) {
 	startFrame := started
 	pids := make(chan int, 1)
 	f := newFilter(spec.Stderr, spec.Token, started, pids)
+	f.tap = newProgressTap(spec.Progress)
 	stderr, err := sess.StderrPipe()
 	if err != nil {
 		return Result{}, false

@@ -96,6 +96,8 @@ func SignalName(sig syscall.Signal) string {
 		return "STOP"
 	case syscall.SIGCONT:
 		return "CONT"
+	case syscall.SIGKILL:
+		return "KILL" // by name: the agent takes names only
 	}
 	return strconv.Itoa(int(sig))
 }

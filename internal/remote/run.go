@@ -30,6 +30,10 @@ type Spec struct {
 	Forward func(sig syscall.Signal, pid int) bool
 	// OnPID is called with the remote job's PID once it is known.
 	OnPID func(pid int)
+	// Progress, when set, is called with each of ffmpeg's stats lines in
+	// the job's stderr (remote only; progress.go). It runs on the relay's
+	// goroutine after the bytes were passed on: it must not block.
+	Progress func(Progress)
 	// SSH is the host's connection (remote only): with its master up, the
 	// job runs over the master's socket without an ssh client (mux.go);
 	// the command is Argv's last word.
@@ -129,6 +133,7 @@ func runRemote(spec Spec) (Result, error) {
 	startFrame := started // kept: the loop below drops its copy once seen
 	pids := make(chan int, 1)
 	f := newFilter(spec.Stderr, spec.Token, started, pids)
+	f.tap = newProgressTap(spec.Progress)
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
@@ -274,7 +279,8 @@ type filter struct {
 	isStart  bool
 	pend     []byte // bytes that may be a frame
 	pre      bytes.Buffer
-	lastSign time.Time // the last frame or byte from the remote side
+	lastSign time.Time    // the last frame or byte from the remote side
+	tap      *progressTap // reads a copy of the job's bytes (nil: none)
 }
 
 func newFilter(out io.Writer, token string, started chan struct{}, pids chan int) *filter {
@@ -292,6 +298,9 @@ func (f *filter) emit(p []byte) {
 		return
 	}
 	f.out.Write(p) // a closed caller stderr must not stop the relay
+	if f.tap != nil {
+		f.tap.feed(p) // after the write: the caller never waits for it
+	}
 }
 
 // maxFrame bounds a frame's letter and payload (a PID).

@@ -138,18 +138,20 @@ func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command, token st
 	signal func(remote.SSH, int, syscall.Signal) bool, guard func(remote.SSH, int) (func(), error)) outcome {
 	release := func() {}
 	start := c.o.Timeouts.StartFor(len(h.Processes))
+	tr := c.track(func(sig syscall.Signal, pid int) bool { return signal(sshc, pid, sig) })
 	res, err := c.env.Runner.RunRemote(remote.Spec{
 		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true, Token: token, SSH: sshc,
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr,
 		// A warm master starts a job in milliseconds; a host that froze
 		// with its master up would hold the call forever.
-		StartTimeout: start, Signals: c.env.Signals,
+		StartTimeout: start, Signals: c.env.Signals, Progress: tr.progressFunc(),
 		Forward: func(sig syscall.Signal, pid int) bool {
 			c.log.Infof("Forwarding SIG%s to PID %d on host '%s'", remote.SignalName(sig), pid, h.Hostname)
 			return signal(sshc, pid, sig)
 		},
 		OnPID: func(pid int) {
 			c.log.Debugf("Remote PID %d on host '%s'", pid, h.Hostname)
+			tr.remotePID(pid)
 			r, err := guard(sshc, pid)
 			if err != nil {
 				c.log.Warnf("No guardian for remote PID %d: %v", pid, err)
@@ -158,6 +160,7 @@ func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command, token st
 			release = r
 		},
 	})
+	tr.stop()
 	release()
 	if res.Mux {
 		c.log.Debugf("Ran over the master connection's socket (no ssh client)")

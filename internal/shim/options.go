@@ -60,6 +60,9 @@ type Options struct {
 	// OnDemandTimeout (see ondemand.go).
 	OnDemand        string
 	OnDemandTimeout time.Duration
+	// Progress: how a remote job's progress is recorded, and stalls
+	// (commands.stall_after, commands.stop_stalled).
+	Progress ProgressOptions
 	// ConfigErr is why the configuration could not be loaded: the call then
 	// runs the local program with the defaults and says why in the log.
 	ConfigErr error
@@ -174,6 +177,7 @@ func FromConfig(c *config.Config) Options {
 		Rules: rules, RulesErr: rerr,
 		QueueTimeout: setup.QueueTimeout(c), QueueRetry: 250 * time.Millisecond,
 		OnDemand: c.Scheduling.OnDemand, OnDemandTimeout: sec(c.Scheduling.OnDemandTimeout),
+		Progress: ProgressOptions{StallAfter: sec(c.Commands.StallAfter), StopStalled: c.Commands.StopStalled},
 	}
 }
 

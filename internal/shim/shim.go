@@ -118,6 +118,10 @@ type call struct {
 	hostKeys string
 	waking   waking        // a sleeping host being woken (wake.go)
 	hook     chan struct{} // closed when the on_demand hook ended (ondemand.go)
+	// lease is the running job's rows (its progress and kill request
+	// are keyed to them); stall is why the shim stopped the job itself.
+	lease state.Lease
+	stall stallStop
 }
 
 func (c *call) stdout() *os.File {
@@ -259,6 +263,7 @@ func (c *call) run(ctx context.Context) int {
 			continue
 		}
 		stop := c.heartbeat(lease)
+		c.lease = lease
 		out := c.attempt(ctx, chosen)
 		stop()
 		if !out.retry {
@@ -396,6 +401,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 			}
 		}
 		c.reportProblems(ctx)
+		c.stopReason(ctx, &rec) // killed or stopped as stalled: say so
 		// The job's end and its history row in one transaction.
 		return c.store.ReleaseAndRecord(ctx, lease, rec)
 	})

@@ -91,7 +91,8 @@ func (s *Store) dataVersionQuery() string {
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY host_id), '') FROM rffmpeg_hosts x) ||
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_processes x) ||
 		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_states x) ||
-		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_queue x))`
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_queue x) ||
+		(SELECT coalesce(string_agg(x::text, ',' ORDER BY id), '') FROM rffmpeg_progress x))`
 }
 
 // validName rejects what would break the ssh command line or the display:
@@ -415,9 +416,9 @@ func (s *Store) Reap(ctx context.Context, processes, marks []int64) error {
 // the number of rows (a dead frontend leaves hundreds).
 func (s *Store) reap(ctx context.Context, tx *sql.Tx, processes, marks []int64) error {
 	for _, x := range []struct {
-		tables [2]string
+		tables []string
 		ids    []int64
-	}{{[2]string{"processes", "rffmpeg_processes"}, processes}, {[2]string{"states", "rffmpeg_states"}, marks}} {
+	}{{[]string{"processes", "rffmpeg_processes", "rffmpeg_progress"}, processes}, {[]string{"states", "rffmpeg_states"}, marks}} {
 		for _, table := range x.tables {
 			if err := s.deleteIDs(ctx, tx, table, x.ids); err != nil {
 				return err
@@ -454,6 +455,7 @@ func (s *Store) reapOrphans(ctx context.Context, tx *sql.Tx) error {
 		`DELETE FROM rffmpeg_hosts WHERE NOT EXISTS (SELECT 1 FROM hosts h WHERE h.id = rffmpeg_hosts.host_id AND h.servername = rffmpeg_hosts.servername AND h.created = rffmpeg_hosts.created)`,
 		`DELETE FROM rffmpeg_processes WHERE NOT EXISTS (SELECT 1 FROM processes p WHERE p.id = rffmpeg_processes.id AND p.host_id = rffmpeg_processes.host_id AND p.process_id = rffmpeg_processes.process_id)`,
 		`DELETE FROM rffmpeg_states WHERE NOT EXISTS (SELECT 1 FROM states s WHERE s.id = rffmpeg_states.id AND s.host_id = rffmpeg_states.host_id AND s.process_id = rffmpeg_states.process_id)`,
+		`DELETE FROM rffmpeg_progress WHERE NOT EXISTS (SELECT 1 FROM processes p WHERE p.id = rffmpeg_progress.id AND p.host_id = rffmpeg_progress.host_id AND p.process_id = rffmpeg_progress.process_id)`,
 	} {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("reap rows of removed rows: %w", err)

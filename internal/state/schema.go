@@ -140,7 +140,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks", "rffmpeg_path_maps"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks", "rffmpeg_path_maps", "rffmpeg_progress"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -199,10 +199,13 @@ var migrations = []migration{
 	// Version 10 (probe.go): per-host path prefix maps. CREATE TABLE IF NOT
 	// EXISTS, so it may sit at any position when migrations are merged.
 	{"per-host path prefix maps (rffmpeg_path_maps)", createPathMaps},
+	// Version 11 (progress.go): running jobs' progress and kill requests;
+	// CREATE TABLE IF NOT EXISTS, so it may sit at any position.
+	{"running jobs' progress and kill requests (rffmpeg_progress)", createProgress},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 10
+const SchemaVersion = 11
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's
