@@ -20,7 +20,8 @@ func (a *app) console(c *config.Config, o cli.TUIOptions) error {
 	lo := setup.Log(c)
 	exe, _ := os.Executable()
 	return tui.Run(tui.Config{
-		ReadOnly: o.ReadOnly,
+		ReadOnly:   o.ReadOnly,
+		StallAfter: time.Duration(c.Commands.StallAfter) * time.Second,
 		// The same checks as `rffmpeg doctor HOST`, which loads the
 		// configuration itself (a broken one is its first failed check).
 		Doctor: func(ctx context.Context, hosts []string) doctor.Report {

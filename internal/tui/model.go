@@ -38,6 +38,9 @@ type Config struct {
 	// max jobs, tags, drain, clear are switched off, so the help does not
 	// offer them).
 	ReadOnly bool
+	// StallAfter flags a job whose position has not moved for this long
+	// (commands.stall_after; 0: never).
+	StallAfter time.Duration
 	// Doctor runs `rffmpeg doctor` on the named hosts (server names) and
 	// returns its report; nil: the console offers no doctor. It runs in a
 	// command, never on the UI's goroutine: it can take seconds per host.
@@ -225,6 +228,7 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		return m, tea.Batch(m.reload(), listen(m.watch), again)
 	case loadedMsg:
 		m.view, m.loaded, m.haveAny, m.dbErr, m.warnings = msg.view, msg.at, true, nil, msg.warnings
+		m.procs.progress, m.procs.stallAfter = msg.progress, m.cfg.StallAfter
 	case historyMsg:
 		m.hist.take(msg)
 		return m.viewRead()

@@ -53,6 +53,13 @@ type loadedMsg struct {
 	view     selector.View
 	at       time.Time
 	warnings []string
+	progress map[int64]state.JobProgress // by processes row id
+}
+
+// progressor is a store that records running jobs' progress (a
+// *state.Store does).
+type progressor interface {
+	Progress(ctx context.Context) (map[int64]state.JobProgress, error)
 }
 
 // warner is what a store may also tell (a *state.Store does): its own
@@ -140,7 +147,11 @@ func load(ctx context.Context, ops Ops, policy func(time.Time) selector.Policy, 
 		if err != nil {
 			return dbErrMsg{err}
 		}
-		return loadedMsg{view: v, at: t, warnings: warningsOf(ctx, ops, t)}
+		var prog map[int64]state.JobProgress
+		if p, ok := ops.(progressor); ok {
+			prog, _ = p.Progress(ctx) // best effort: the jobs are listed without it
+		}
+		return loadedMsg{view: v, at: t, warnings: warningsOf(ctx, ops, t), progress: prog}
 	}
 }
 

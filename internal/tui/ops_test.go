@@ -317,3 +317,39 @@ func TestProblemsShown(t *testing.T) {
 		t.Errorf("a control sequence in a problem reached the screen")
 	}
 }
+
+// A remote job's recorded progress shows before its command; a stalled one
+// says so.
+func TestProgressShown(t *testing.T) {
+	f := newFixture(t, 120, 30)
+	f.m.cfg.StallAfter = 2 * time.Minute
+	ctx := context.Background()
+	if _, err := f.store.AddHost(ctx, "gpu1.lan", "gpu1", 1, now); err != nil {
+		t.Fatal(err)
+	}
+	var leases []state.Lease
+	for _, pid := range []int{4301, 4302} {
+		claim := state.Claim{PID: pid, Owner: "test|boot|1", Now: now.Add(-time.Minute), Cmd: fmt.Sprintf("ffmpeg -i /media/%d.mkv", pid)}
+		l, _, _, err := f.store.Acquire(ctx, state.AcquireRequest{Claim: claim}, func(state.Snapshot) state.Decision { return state.Decision{HostID: 1} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	for i, p := range []state.JobProgress{
+		{PID: 4301, Position: 65 * time.Second, HasPosition: true, Speed: 1.5, FPS: 37, At: now, AdvancedAt: now},
+		{PID: 4302, Position: 10 * time.Second, HasPosition: true, Speed: 0, At: now, AdvancedAt: now.Add(-5 * time.Minute)},
+	} {
+		p.ProcessID, p.HostID = leases[i].ProcessID, 1
+		if err := f.store.SetProgress(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.sync()
+	got := ansi.Strip(f.m.View().Content)
+	for _, want := range []string{"1.50× 00:01:05 ffmpeg -i /media/4301.mkv", "STALLED 00:00:10 ffmpeg -i /media/4302.mkv"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the console lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -30,6 +31,38 @@ type procsPane struct {
 	picked int64
 	sort   sortOrder
 	filter filterInput
+	// progress is the running jobs' last recorded progress (remote jobs;
+	// see state.JobProgress), shown before the command.
+	progress   map[int64]state.JobProgress
+	stallAfter time.Duration
+}
+
+// progressOf is how far job p got, for the command column: "1.50× 00:01:05 ",
+// "STALLED 00:01:05 ", "killing " while a kill is pending, "" when unknown.
+func (p procsPane) progressOf(now time.Time, pr state.Process) string {
+	jp, ok := p.progress[pr.ID]
+	if !ok || jp.PID != pr.PID {
+		return ""
+	}
+	var parts []string
+	if jp.KillBy != "" {
+		parts = append(parts, "killing")
+	}
+	if jp.HasProgress() {
+		if jp.Stalled(now, p.stallAfter) {
+			parts = append(parts, "STALLED")
+		} else {
+			parts = append(parts, fmt.Sprintf("%.2f×", jp.Speed))
+		}
+		if jp.HasPosition {
+			d := jp.Position.Truncate(time.Second)
+			parts = append(parts, fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, " ") + " "
 }
 
 // rows lists the processes that pass the filter: hosts' first, then the
@@ -155,7 +188,7 @@ func (p procsPane) view(f frame, v selector.View, height int, focused bool) []st
 		if !r.p.Started.IsZero() {
 			a = age(f.now.Sub(r.p.Started))
 		}
-		cmd := escape.Line(r.p.Cmd)
+		cmd := p.progressOf(f.now, r.p) + escape.Line(r.p.Cmd)
 		line := f.row([]string{strconv.Itoa(r.p.PID), escape.Line(r.host), escape.Line(tool(r.p.Cmd)), a, cmd}, widths)
 		if r.queued > 0 {
 			line = f.st.draining.Render(line)
