@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -27,10 +28,27 @@ func (a *app) console(c *config.Config, o cli.TUIOptions) error {
 		Doctor: func(ctx context.Context, hosts []string) doctor.Report {
 			return doctor.Run(ctx, doctor.Options{Env: a.env, Hosts: hosts, Exe: exe})
 		},
+		Kill: func(ctx context.Context, pid int, jobID int64) (string, error) {
+			return killJob(ctx, c, pid, jobID)
+		},
 		Open:     func(ctx context.Context) (tui.Ops, error) { return setup.OpenStore(ctx, c) },
 		Database: setup.Store(c).Describe(),
 		Policy:   func(now time.Time) selector.Policy { return setup.Policy(c, now, owner.Self()) },
 		LogPath:  func(now time.Time) string { return logging.Path(lo, now) },
 		Now:      time.Now,
 	})
+}
+
+// killJob is the console's kill key: `rffmpeg kill --id` of the job.
+func killJob(ctx context.Context, c *config.Config, pid int, jobID int64) (string, error) {
+	s, err := setup.OpenStore(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	res, err := cli.KillJob(ctx, s, cli.KillRequest{PID: pid, JobID: jobID, By: cli.WhoAmI(os.LookupEnv).Killer(), Now: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("killed PID %d on %s (%s)", res.PID, res.Servername, res.Signal), nil
 }

@@ -250,6 +250,10 @@ func guessClass(cmd string) string {
 
 // killer is the name the history records for who ran the command: the
 // admin behind sudo, else the user.
+// Killer is who a kill is recorded as: the admin behind sudo, else the
+// user.
+func (w Who) Killer() string { return killer(w) }
+
 func killer(w Who) string {
 	if w.SudoUser != "" {
 		return w.SudoUser

@@ -219,6 +219,8 @@ func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case keyIs(msg, k.Level):
 		m.log.level = (m.log.level + 1) % len(logLevels)
 		m.log.scroll = 0
+	case keyIs(msg, k.Kill):
+		return m.askKill()
 	default:
 		return m.hostKey(msg)
 	}
@@ -415,4 +417,30 @@ func plural[N int | int64](n N, noun string) string {
 		return fmt.Sprintf("%d %ses", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// selectedJob is the running job selected in the processes pane (nil: none,
+// or a queued call, which has no process to stop).
+func (m Model) selectedJob() *procRow {
+	if m.focus != paneProcs {
+		return nil
+	}
+	rows := m.procs.rows(m.view)
+	if m.procs.sel < 0 || m.procs.sel >= len(rows) || rows[m.procs.sel].queued > 0 {
+		return nil
+	}
+	r := rows[m.procs.sel]
+	return &r
+}
+
+// askKill confirms stopping the selected job, naming it: only y kills.
+func (m Model) askKill() (Model, tea.Cmd) {
+	r := m.selectedJob()
+	kill, ctx := m.cfg.Kill, m.ctx
+	if r == nil || kill == nil || m.cfg.ReadOnly {
+		return m, nil
+	}
+	pid, id := r.p.PID, r.p.ID
+	q := fmt.Sprintf("kill PID %d on %s (TERM, then KILL after 10 s): %s", pid, escape.Line(r.host), escape.Line(r.p.Cmd))
+	return m.ask(q, act(func() (string, error) { return kill(ctx, pid, id) }))
 }

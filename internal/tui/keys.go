@@ -13,7 +13,7 @@ type keyMap struct {
 	Add, Remove, WeightUp, WeightDown, Weight, Drain  key.Binding
 	ClearHost, ClearAll, ClearBad, Filter, Help, Quit key.Binding
 	Sort, SortReverse, Level, Detail, ForceQuit       key.Binding
-	History, MaxJobs, Tags, Doctor                    key.Binding
+	History, MaxJobs, Tags, Doctor, Kill              key.Binding
 	// The add form.
 	FormNext, FormPrev, FormSubmit, FormCancel key.Binding
 	// A confirmation: only y says yes; enter takes the default, no.
@@ -55,6 +55,7 @@ func newKeyMap() keyMap {
 		MaxJobs:     b([]string{"m"}, "m", "set max jobs"),
 		Tags:        b([]string{"t"}, "t", "edit tags"),
 		Doctor:      b([]string{"D"}, "D", "run the doctor"),
+		Kill:        b([]string{"K"}, "K", "kill job (processes)"),
 		Help:        b([]string{"?"}, "?", "all keys"),
 		Quit:        b([]string{"q"}, "q", "quit"),
 		ForceQuit:   b([]string{"ctrl+c"}, "ctrl+c", "quit"),
@@ -95,6 +96,8 @@ type keyContext struct {
 	bad       bool // the selected host has a bad mark
 	rows      bool // there are rows to clear
 	doctor    bool // the doctor can run (wired by the caller)
+	job       bool // a running job (not a queued call) is selected in the processes pane
+	kill      bool // killing can run (wired by the caller)
 }
 
 // enable switches every binding on or off for c.
@@ -120,6 +123,7 @@ func (k *keyMap) enable(c keyContext) {
 	set(onHosts && c.row, &k.ClearHost)
 	set(onHosts && c.rows, &k.ClearAll)
 	set(onHosts && c.bad, &k.ClearBad)
+	set(main && writes && c.focus == paneProcs && c.job && c.kill, &k.Kill)
 	set(main && c.focus != paneHosts, &k.Filter)
 	set(main && c.focus != paneLog, &k.Sort, &k.SortReverse)
 	set(main && c.focus == paneLog, &k.Level)
@@ -161,7 +165,7 @@ func (k keyMap) FullHelp() []helpGroup {
 		{"Hosts pane", []key.Binding{k.Detail, k.Doctor, k.Remove, k.WeightUp, k.WeightDown, k.Weight, k.MaxJobs, k.Tags}},
 		{"Hosts: jobs, marks", []key.Binding{k.Drain, k.ClearBad, k.ClearHost, k.ClearAll}},
 		{"Hosts · Processes", []key.Binding{k.Sort, k.SortReverse}},
-		{"Processes · Log", []key.Binding{k.Filter}},
+		{"Processes · Log", []key.Binding{k.Filter, k.Kill}},
 		{"Log", []key.Binding{k.Level, k.PageUp, k.PageDown}},
 	}
 }

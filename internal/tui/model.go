@@ -41,6 +41,10 @@ type Config struct {
 	// StallAfter flags a job whose position has not moved for this long
 	// (commands.stall_after; 0: never).
 	StallAfter time.Duration
+	// Kill stops a running job as `rffmpeg kill` does (TERM, then KILL
+	// after a grace; the history says who), and says how it went. Nil:
+	// no kill key (the caller did not wire one).
+	Kill func(ctx context.Context, pid int, jobID int64) (string, error)
 	// Doctor runs `rffmpeg doctor` on the named hosts (server names) and
 	// returns its report; nil: the console offers no doctor. It runs in a
 	// command, never on the UI's goroutine: it can take seconds per host.
@@ -159,7 +163,8 @@ func (m *Model) settle() {
 func (m Model) keyContext(r hostRow, ok bool) keyContext {
 	return keyContext{mode: m.mode, helpShown: m.help.shown, focus: m.focus, connected: m.ops != nil, readOnly: m.cfg.ReadOnly,
 		host: ok && !r.fallback, row: ok, bad: ok && !r.fallback && r.host.Bad != nil,
-		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0, doctor: m.cfg.Doctor != nil}
+		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0, doctor: m.cfg.Doctor != nil,
+		job: m.selectedJob() != nil, kill: m.cfg.Kill != nil}
 }
 
 func (m Model) reload() tea.Cmd {

@@ -353,3 +353,48 @@ func TestProgressShown(t *testing.T) {
 		}
 	}
 }
+
+// K on a running job asks, naming it; only y kills (through Config.Kill,
+// which the command wires to `rffmpeg kill`); read-only has no K.
+func TestKillKey(t *testing.T) {
+	f := newFixture(t, 120, 30)
+	var killed []int
+	f.m.cfg.Kill = func(_ context.Context, pid int, _ int64) (string, error) {
+		killed = append(killed, pid)
+		return fmt.Sprintf("killed PID %d", pid), nil
+	}
+	ctx := context.Background()
+	if _, err := f.store.AddHost(ctx, "gpu1.lan", "gpu1", 1, now); err != nil {
+		t.Fatal(err)
+	}
+	claim := state.Claim{PID: 4301, Owner: "test|boot|1", Now: now.Add(-time.Minute), Cmd: "ffmpeg -i /media/a.mkv"}
+	if _, _, _, err := f.store.Acquire(ctx, state.AcquireRequest{Claim: claim}, func(state.Snapshot) state.Decision { return state.Decision{HostID: 1} }); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	f.keys("tab", "K")
+	if got := ansi.Strip(f.m.View().Content); !strings.Contains(got, "kill PID 4301 on gpu1") || !strings.Contains(got, "ffmpeg -i /media/a.mkv") {
+		t.Fatalf("no question naming the job:\n%s", got)
+	}
+	f.keys("enter") // the default is no
+	if len(killed) != 0 {
+		t.Fatalf("enter killed %v", killed)
+	}
+	f.keys("K")
+	next, cmd := f.m.Update(tea.KeyPressMsg{Code: 'y', Text: "y"})
+	f.m = next.(Model)
+	if f.m.mode != modeNormal || cmd == nil {
+		t.Fatalf("y: mode %v, no command", f.m.mode)
+	}
+	done, ok := cmd().(doneMsg)
+	if !ok || done.err != nil || done.text != "killed PID 4301" || len(killed) != 1 || killed[0] != 4301 {
+		t.Errorf("y: %+v, killed %v; want PID 4301 killed once", done, killed)
+	}
+	ro := newFixture(t, 120, 30)
+	ro.m.cfg.ReadOnly, ro.m.cfg.Kill = true, f.m.cfg.Kill
+	ro.sync()
+	ro.keys("tab", "K")
+	if ro.m.mode != modeNormal {
+		t.Errorf("read-only asked to kill")
+	}
+}
