@@ -107,26 +107,9 @@ func bindProp(p *state.HostProps, kv string) error {
 
 // bindTags reads tags=a,b (replace), tags=+a,-b (edit) or tags= (clear).
 func bindTags(p *state.HostProps, v string) error {
-	var plain, add, del []string
-	for _, t := range strings.Split(v, ",") {
-		switch {
-		case t == "":
-		case strings.HasPrefix(t, "+"):
-			add = append(add, t[1:])
-		case strings.HasPrefix(t, "-"):
-			del = append(del, t[1:])
-		default:
-			plain = append(plain, t)
-		}
+	if err := state.EditTags(p, v); err != nil {
+		return usagef("%s", strings.TrimPrefix(err.Error(), "invalid: "))
 	}
-	if len(plain) > 0 && len(add)+len(del) > 0 {
-		return usagef("tags %q: either replace (a,b) or edit (+a,-b), not both", v)
-	}
-	if len(add)+len(del) == 0 {
-		p.Tags = &plain
-	}
-	p.AddTags = append(p.AddTags, add...)
-	p.DelTags = append(p.DelTags, del...)
 	return nil
 }
 

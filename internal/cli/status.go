@@ -243,10 +243,6 @@ func (x *verb) status(o StatusOptions) error {
 	})
 }
 
-// ProblemWindow is how long a problem a call reported stays in status: a
-// fixed problem fades away without anyone clearing it.
-const ProblemWindow = 10 * time.Minute
-
 // problems are what status warns of besides the store's own warnings: this
 // user's log file, and what calls (often as another user) reported.
 func (x *verb) problems(s *state.Store, now time.Time) []string {
@@ -254,13 +250,12 @@ func (x *verb) problems(s *state.Store, now time.Time) []string {
 	if err := logging.Check(setup.Log(x.cfg)); err != nil {
 		out = append(out, fmt.Sprintf("%v: this user's log lines are lost", err))
 	}
-	ps, err := s.Problems(x.ctx, now.Add(-ProblemWindow))
+	ps, err := s.Problems(x.ctx, now.Add(-state.ProblemWindow))
 	if err != nil {
 		return append(out, err.Error())
 	}
 	for _, p := range ps {
-		out = append(out, fmt.Sprintf("a call worked around a problem with its %s, %s ago: %s",
-			p.Source, now.Sub(p.Seen).Round(time.Second), p.Message))
+		out = append(out, p.Describe(now))
 	}
 	return out
 }
@@ -375,19 +370,7 @@ func capsCell(h selector.HostView) string {
 	if h.ProbedAt.IsZero() {
 		return "?"
 	}
-	var devs []string
-	more := 0
-	for _, c := range h.Capabilities {
-		if strings.Contains(c, ":") {
-			more++
-		} else {
-			devs = append(devs, c)
-		}
-	}
-	s := strings.Join(devs, ",")
-	if more > 0 {
-		s = strings.TrimSpace(s + " +" + strconv.Itoa(more))
-	}
+	s := selector.CapsSummary(h.Capabilities)
 	return orDash(s)
 }
 

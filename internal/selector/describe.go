@@ -35,3 +35,22 @@ func (h HostView) BadNote(now time.Time, sep string, dur func(time.Duration) str
 	}
 	return strings.Join(parts, sep)
 }
+
+// CapsSummary is the device types among caps and how many hardware codecs
+// and filters besides ("cuda,vaapi +7"); "" when there are none.
+func CapsSummary(caps []string) string {
+	var devs []string
+	more := 0
+	for _, c := range caps {
+		if strings.Contains(c, ":") {
+			more++
+		} else {
+			devs = append(devs, c)
+		}
+	}
+	s := strings.Join(devs, ",")
+	if more > 0 {
+		s = strings.TrimSpace(s + " +" + strconv.Itoa(more))
+	}
+	return s
+}

@@ -381,3 +381,30 @@ func (v hostPropValues) read(h *Host, p *problems) {
 		h.SSHUser = ""
 	}
 }
+
+// EditTags reads a tag edit as `rffmpeg set HOST tags=…` and the console
+// take it into p: "a,b" replaces the tags, "+a,-b" adds and removes, ""
+// clears. Spaces around a tag are dropped.
+func EditTags(p *HostProps, v string) error {
+	var plain, add, del []string
+	for _, t := range strings.Split(v, ",") {
+		switch t = strings.TrimSpace(t); {
+		case t == "":
+		case strings.HasPrefix(t, "+"):
+			add = append(add, t[1:])
+		case strings.HasPrefix(t, "-"):
+			del = append(del, t[1:])
+		default:
+			plain = append(plain, t)
+		}
+	}
+	if len(plain) > 0 && len(add)+len(del) > 0 {
+		return kindErr(ErrInvalid, "tags %q: either replace (a,b) or edit (+a,-b), not both", v)
+	}
+	if len(add)+len(del) == 0 {
+		p.Tags = &plain
+	}
+	p.AddTags = append(p.AddTags, add...)
+	p.DelTags = append(p.DelTags, del...)
+	return nil
+}

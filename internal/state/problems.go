@@ -62,3 +62,12 @@ func (s *Store) Problems(ctx context.Context, since time.Time) ([]Problem, error
 	}
 	return ps, rows.Err()
 }
+
+// ProblemWindow is how long a reported problem is shown (status, the
+// console): a fixed problem fades away without anyone clearing it.
+const ProblemWindow = 10 * time.Minute
+
+// Describe is the problem as status and the console warn of it.
+func (p Problem) Describe(now time.Time) string {
+	return fmt.Sprintf("a call worked around a problem with its %s, %s ago: %s", p.Source, now.Sub(p.Seen).Round(time.Second), p.Message)
+}

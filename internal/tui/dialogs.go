@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -188,28 +189,13 @@ func (p propInput) props() (state.HostProps, string, error) {
 	return hp, fmt.Sprintf("set the tags of %s from %s to %s", p.label, tagList(p.old.Tags), tagList(afterTags(p.old.Tags, hp))), nil
 }
 
-// tagEdit reads tags as `rffmpeg set HOST tags=…` does: a,b replaces,
-// +a,-b adds and removes, empty clears.
+// tagEdit reads tags as `rffmpeg set HOST tags=…` does (state.EditTags),
+// replacing any edit read before.
 func tagEdit(hp *state.HostProps, v string) error {
-	var plain, add, del []string
-	for _, t := range strings.Split(v, ",") {
-		switch t = strings.TrimSpace(t); {
-		case t == "":
-		case strings.HasPrefix(t, "+"):
-			add = append(add, t[1:])
-		case strings.HasPrefix(t, "-"):
-			del = append(del, t[1:])
-		default:
-			plain = append(plain, t)
-		}
+	hp.Tags, hp.AddTags, hp.DelTags = nil, nil, nil
+	if err := state.EditTags(hp, v); err != nil {
+		return errors.New(escape.Line(err.Error()))
 	}
-	if len(plain) > 0 && len(add)+len(del) > 0 {
-		return fmt.Errorf("tags %q: either replace (a,b) or edit (+a,-b), not both", escape.Line(v))
-	}
-	if len(add)+len(del) == 0 {
-		hp.Tags = &plain
-	}
-	hp.AddTags, hp.DelTags = add, del
 	return nil
 }
 

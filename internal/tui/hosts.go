@@ -207,19 +207,7 @@ func capsSummary(probed bool, caps []string) string {
 	if !probed {
 		return "?"
 	}
-	var devs []string
-	more := 0
-	for _, c := range caps {
-		if strings.Contains(c, ":") {
-			more++
-		} else {
-			devs = append(devs, c)
-		}
-	}
-	s := strings.Join(devs, ",")
-	if more > 0 {
-		s = strings.TrimSpace(s + " +" + strconv.Itoa(more))
-	}
+	s := selector.CapsSummary(caps)
 	if s == "" {
 		return "-"
 	}

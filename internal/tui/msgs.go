@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -70,22 +69,18 @@ type warner interface {
 	Problems(ctx context.Context, since time.Time) ([]state.Problem, error)
 }
 
-// problemWindow matches status (cli.ProblemWindow): recent problems only.
-const problemWindow = 10 * time.Minute
-
 func warningsOf(ctx context.Context, ops Ops, now time.Time) []string {
 	w, ok := ops.(warner)
 	if !ok {
 		return nil
 	}
 	out := w.Warnings()
-	ps, err := w.Problems(ctx, now.Add(-problemWindow))
+	ps, err := w.Problems(ctx, now.Add(-state.ProblemWindow))
 	if err != nil {
 		return append(out, err.Error())
 	}
 	for _, p := range ps {
-		out = append(out, fmt.Sprintf("a call worked around a problem with its %s, %s ago: %s",
-			p.Source, now.Sub(p.Seen).Round(time.Second), p.Message))
+		out = append(out, p.Describe(now))
 	}
 	return out
 }
