@@ -68,6 +68,15 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 	defer unlock()
 	// And across frontends sharing the database (state.Store.LockCheck).
 	defer c.store.LockCheck(ctx, h.ID, c.env.Self.String(), c.o.Timeouts.CheckLock, c.o.Timeouts.CheckLock)()
+	// A failure is written before the locks go (defers run last in, first
+	// out): a call waiting for them must find it, not check again.
+	defer func() {
+		if !ok && out.mark {
+			dbCtx, cancel := c.dbContext(ctx)
+			c.store.RecordCheckFailure(dbCtx, h.ID, out.reason, c.env.Now())
+			cancel()
+		}
+	}()
 	dbCtx, cancel := c.dbContext(ctx)
 	fresh, err := c.store.Host(dbCtx, h.ID)
 	cancel()
