@@ -316,7 +316,9 @@ func lastLine(b []byte) string {
 func byFrontend(s state.Snapshot) map[string]int {
 	n := map[string]int{}
 	for _, p := range s.Processes {
-		n[frontendOf(p)]++
+		if p.Cmd != probeCmd { // held jobs only (see probeCmd)
+			n[frontendOf(p)]++
+		}
 	}
 	return n
 }
