@@ -186,18 +186,7 @@ func (c *call) run(ctx context.Context) int {
 	}
 	defer c.store.Close()
 	defer c.waitHook()
-	self := c.env.Self
-	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
-	if c.j.As == "ffmpeg" || c.j.As == "ffprobe" {
-		// What the call is and needs routes it (rffmpeg run's commands
-		// are not ffmpeg's: they go anywhere).
-		c.job = jobclass.Of(c.j.As, c.j.Args)
-		req.Class, req.Needs = string(c.job.Class), c.job.Needs.Tokens()
-		c.log.Debugf("Job class %s, needs %s", c.job.Class, orNothing(c.job.Needs.String()))
-	}
-	if c.o.RulesErr != nil {
-		c.log.Errorf("Ignoring the scheduling rules: %v", c.o.RulesErr)
-	}
+	req := c.request()
 	if c.probeLocal(ctx) {
 		// The first selection's wait starts after this machine's probe.
 		cancel()
@@ -205,7 +194,7 @@ func (c *call) run(ctx context.Context) int {
 	}
 	var waitStart time.Time
 	tries := 0 // selections made, waits for capacity included
-	var endMaster *remote.SSH
+	var endMaster *remote.SSH // a master to end beside the next selection
 	// The master of a host that stopped answering holds the streams of this
 	// call's session that never opened (ssh passed it our descriptors): a
 	// caller reading stdout to its end waits for them, so it must be gone
@@ -229,17 +218,12 @@ func (c *call) run(ctx context.Context) int {
 			// database; this call must not queue behind those writes. And
 			// beside the next attempt, not before it: on a loaded machine
 			// `ssh -O exit` takes a few hundred milliseconds.
-			s := *endMaster
 			ending.Add(1)
-			go func() { defer ending.Done(); c.endMaster(s) }()
+			go func(s remote.SSH) { defer ending.Done(); c.endMaster(s) }(*endMaster)
 			endMaster = nil
 		}
-		if err != nil && busy {
-			return c.dbBusy(err)
-		}
 		if err != nil {
-			c.log.Errorf("Cannot select a host, running locally: %v", err)
-			return c.runLocal()
+			return c.selectFailed(err, busy)
 		}
 		// Written in that transaction: a wait's next selections must not
 		// mark the host bad again (a woken host's cleared mark would come
@@ -251,12 +235,7 @@ func (c *call) run(ctx context.Context) int {
 			return 1
 		}
 		if d.Wait {
-			if waitStart.IsZero() {
-				waitStart = req.Claim.Now
-				c.log.Infof("Waiting for capacity, at most %s: %s", c.o.QueueTimeout, route.Why)
-			}
-			req.Waiting = lease.Waiting
-			if code, stop := c.wait(ctx, route, lease.Waiting); stop {
+			if code, stop := c.waitTurn(ctx, &req, &waitStart, route, lease); stop {
 				return code
 			}
 			attempt-- // waiting is not a failed host
@@ -269,20 +248,67 @@ func (c *call) run(ctx context.Context) int {
 		if !out.retry {
 			return c.finish(lease, chosen, out)
 		}
-		req.Replace, req.MarkBad = &lease, nil
-		if out.mark {
-			c.log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", chosen.Hostname, chosen.Servername, out.code, out.reason)
-			req.MarkBad = &state.BadMark{HostID: chosen.ID, Reason: out.reason}
-		} else {
-			c.log.Infof("Skipping host %s (%s): %s", chosen.Hostname, chosen.Servername, out.reason)
-		}
-		if out.dropMaster {
-			s := c.sshFor(chosen.Host)
-			endMaster = &s
-		}
+		endMaster = c.retryAfter(&req, lease, chosen, out)
 	}
 	c.log.Errorf("Gave up after %d hosts failed", c.o.MaxAttempts)
 	return 1
+}
+
+// selectFailed ends a call whose selection failed: the database stayed
+// busy past its wait (busy), or another error; either way a local run.
+func (c *call) selectFailed(err error, busy bool) int {
+	if busy {
+		return c.dbBusy(err)
+	}
+	c.log.Errorf("Cannot select a host, running locally: %v", err)
+	return c.runLocal()
+}
+
+// waitTurn is one turn of a call waiting for capacity (the first says so
+// in the log); stop: a signal ended the wait with code.
+func (c *call) waitTurn(ctx context.Context, req *state.AcquireRequest, since *time.Time, route selector.Route, lease state.Lease) (code int, stop bool) {
+	if since.IsZero() {
+		*since = req.Claim.Now
+		c.log.Infof("Waiting for capacity, at most %s: %s", c.o.QueueTimeout, route.Why)
+	}
+	req.Waiting = lease.Waiting
+	return c.wait(ctx, route, lease.Waiting)
+}
+
+// request is the call's selection request: who it is, its command, and
+// (ffmpeg and ffprobe; rffmpeg run's commands go anywhere) its class and
+// needs, which route it.
+func (c *call) request() state.AcquireRequest {
+	self := c.env.Self
+	req := state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: c.j.Label}}
+	if c.j.As == "ffmpeg" || c.j.As == "ffprobe" {
+		c.job = jobclass.Of(c.j.As, c.j.Args)
+		req.Class, req.Needs = string(c.job.Class), c.job.Needs.Tokens()
+		c.log.Debugf("Job class %s, needs %s", c.job.Class, orNothing(c.job.Needs.String()))
+	}
+	if c.o.RulesErr != nil {
+		c.log.Errorf("Ignoring the scheduling rules: %v", c.o.RulesErr)
+	}
+	return req
+}
+
+// retryAfter sets up the next selection after an attempt on chosen that
+// ran nothing: its rows are given up and the host marked bad (or skipped)
+// in that selection's transaction. It returns the master to end, if the
+// host stopped answering.
+func (c *call) retryAfter(req *state.AcquireRequest, lease state.Lease, chosen selector.HostView, out outcome) *remote.SSH {
+	req.Replace, req.MarkBad = &lease, nil
+	if out.mark {
+		c.log.Errorf("Marking host %s (%s) as bad due to retcode %d: %s", chosen.Hostname, chosen.Servername, out.code, out.reason)
+		req.MarkBad = &state.BadMark{HostID: chosen.ID, Reason: out.reason}
+	} else {
+		c.log.Infof("Skipping host %s (%s): %s", chosen.Hostname, chosen.Servername, out.reason)
+	}
+	if !out.dropMaster {
+		return nil
+	}
+	s := c.sshFor(chosen.Host)
+	return &s
 }
 
 // dbWait is how long this call waits for the database at a time.
