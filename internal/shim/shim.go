@@ -193,7 +193,7 @@ func (c *call) run(ctx context.Context) int {
 		dbCtx, cancel = c.dbContext(ctx)
 	}
 	var waitStart time.Time
-	tries := 0 // selections made, waits for capacity included
+	tries := 0                // selections made, waits for capacity included
 	var endMaster *remote.SSH // a master to end beside the next selection
 	// The master of a host that stopped answering holds the streams of this
 	// call's session that never opened (ssh passed it our descriptors): a
