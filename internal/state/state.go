@@ -277,32 +277,20 @@ func connect(ctx context.Context, o Options, create bool) (*Store, error) {
 }
 
 func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) {
-	// Lstat: the state directory belongs to the service account, which
-	// could point rffmpeg.db at any file root can write; SQLite would follow
-	// the link and `init` would hand the target to the service account.
-	fi, err := os.Lstat(o.Path)
-	switch {
-	case err == nil && fi.Mode()&os.ModeSymlink != 0:
-		return nil, fmt.Errorf("database %s is a symbolic link: refusing to follow it (point directories.state or database.path at the real file)", o.Path)
-	case err == nil && fi.IsDir():
-		return nil, fmt.Errorf("database %s is a directory", o.Path)
-	case err == nil && !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("database %s is not a regular file", o.Path)
-	case errors.Is(err, os.ErrNotExist) && !create:
-		return nil, kindErr(ErrNotInitialized, "database %s does not exist; create it with 'sudo rffmpeg init'", o.Path)
-	case err != nil && !errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("database %s: %w", o.Path, err)
+	fi, err := checkDBPath(o.Path, create)
+	if err != nil {
+		return nil, err
 	}
 	var warnings []string
 	roReason := ""
-	if err == nil && !create && !o.ReadOnly && !writable(o.Path) {
+	if fi != nil && !create && !o.ReadOnly && !writable(o.Path) {
 		// A reader without write access (an admin in a read-only group):
 		// status still works, it just records and reaps nothing.
 		o.ReadOnly = true
 		roReason = fmt.Sprintf("%s is not writable by this account", o.Path)
 		warnings = append(warnings, roReason+": opened read-only (dead rows are not reaped)")
 	}
-	if err == nil && isWAL(o.Path) {
+	if fi != nil && isWAL(o.Path) {
 		// Before SQLite opens them itself (see files.go). A database
 		// not in WAL mode yet gets them when it is switched (ensureWAL).
 		w, ro, err := sideFiles(o.Path, o.ReadOnly)
@@ -315,6 +303,39 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 			warnings = append(warnings, "opened read-only: "+ro)
 		}
 	}
+	db, err := driver.Open(sqliteDSN(o, create), func(c *sqlite3.Conn) error { return setupConn(c, o.Hot) })
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
+	}
+	return &Store{db: db, d: sqliteDialect{}, opts: o, warnings: warnings, noLock: fi == nil, roReason: roReason}, nil
+}
+
+// checkDBPath checks the database path before SQLite opens it, with Lstat:
+// the state directory belongs to the service account, which could point
+// rffmpeg.db at any file root can write; SQLite would follow the link and
+// `init` would hand the target to the service account. A nil FileInfo
+// (and no error) means the file does not exist yet and create is set.
+func checkDBPath(path string, create bool) (os.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && fi.Mode()&os.ModeSymlink != 0:
+		return nil, fmt.Errorf("database %s is a symbolic link: refusing to follow it (point directories.state or database.path at the real file)", path)
+	case err == nil && fi.IsDir():
+		return nil, fmt.Errorf("database %s is a directory", path)
+	case err == nil && !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("database %s is not a regular file", path)
+	case errors.Is(err, os.ErrNotExist) && !create:
+		return nil, kindErr(ErrNotInitialized, "database %s does not exist; create it with 'sudo rffmpeg init'", path)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	case err != nil:
+		return nil, nil
+	}
+	return fi, nil
+}
+
+// sqliteDSN is the driver's connection string for o.
+func sqliteDSN(o Options, create bool) string {
 	mode := "rw"
 	switch {
 	case create:
@@ -346,40 +367,38 @@ func connectSQLite(ctx context.Context, o Options, create bool) (*Store, error) 
 	}
 	// With the WAL file kept (below), empty it after each checkpoint.
 	q.Add("_pragma", "journal_size_limit(0)")
-	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
-	db, err := driver.Open(dsn, func(c *sqlite3.Conn) error {
-		// Every ffmpeg call opens the database once. By default the last
-		// connection to close deletes the -wal and -shm files and the next
-		// call creates them again: most of an open's cost. Keep them. The
-		// checkpoint on close stays, so rffmpeg.db alone is always current
-		// (a copied or backed-up file loses nothing).
-		if _, err := c.FileControl("main", sqlite3.FCNTL_PERSIST_WAL, true); err != nil {
-			return err
-		}
-		if !o.Hot {
-			return c.BusyHandler(backoff)
-		}
-		// A shim's connection: no checkpoint on close (it fsyncs the WAL
-		// and the database and truncates the WAL: 4 fdatasync per call,
-		// 10-20 ms each under another process's disk load). Commits are
-		// not synced either (synchronous=normal), so a call never waits
-		// for the disk; a checkpoint every hotCheckpoint pages (a dozen
-		// calls) bounds the WAL (hotWALHook). A power cut loses at most
-		// the last calls' rows, which self-heal; WAL never corrupts the file.
-		if _, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
-			return err
-		}
-		var inCheckpoint bool
-		c.WALHook(hotWALHook(&inCheckpoint))
-		return c.BusyHandler(func(ctx context.Context, count int) bool {
-			// The checkpoint's truncation never waits for a reader.
-			return !inCheckpoint && backoff(ctx, count)
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", o.Path, err)
+	return (&url.URL{Scheme: "file", OmitHost: true, Path: o.Path}).String() + "?" + q.Encode()
+}
+
+// setupConn prepares each new connection; hot is a shim's.
+func setupConn(c *sqlite3.Conn, hot bool) error {
+	// Every ffmpeg call opens the database once. By default the last
+	// connection to close deletes the -wal and -shm files and the next
+	// call creates them again: most of an open's cost. Keep them. The
+	// checkpoint on close stays, so rffmpeg.db alone is always current
+	// (a copied or backed-up file loses nothing).
+	if _, err := c.FileControl("main", sqlite3.FCNTL_PERSIST_WAL, true); err != nil {
+		return err
 	}
-	return &Store{db: db, d: sqliteDialect{}, opts: o, warnings: warnings, noLock: fi == nil, roReason: roReason}, nil
+	if !hot {
+		return c.BusyHandler(backoff)
+	}
+	// A shim's connection: no checkpoint on close (it fsyncs the WAL
+	// and the database and truncates the WAL: 4 fdatasync per call,
+	// 10-20 ms each under another process's disk load). Commits are
+	// not synced either (synchronous=normal), so a call never waits
+	// for the disk; a checkpoint every hotCheckpoint pages (a dozen
+	// calls) bounds the WAL (hotWALHook). A power cut loses at most
+	// the last calls' rows, which self-heal; WAL never corrupts the file.
+	if _, err := c.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+		return err
+	}
+	var inCheckpoint bool
+	c.WALHook(hotWALHook(&inCheckpoint))
+	return c.BusyHandler(func(ctx context.Context, count int) bool {
+		// The checkpoint's truncation never waits for a reader.
+		return !inCheckpoint && backoff(ctx, count)
+	})
 }
 
 // hotCheckpoint is the WAL size, in pages, at which a shim's commit runs a
