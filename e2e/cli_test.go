@@ -96,8 +96,8 @@ func TestEveryVerbOnOriginalDatabase(t *testing.T) {
 				t.Errorf("migrated host 2: %+v", st.Hosts[1])
 			}
 
-			e.expect(0, "Added host 'gpu3.lan' (gpu3) with id 4 and weight 2", "add", "-w", "2", "-n", "gpu3", "gpu3.lan")
-			e.expect(1, "pick another with -n NAME", "add", "--name=gpu3", "gpu4.lan")
+			e.expect(0, "Added host 'gpu3.lan' (gpu3) with id 4 and weight 2", "add", "--no-check", "-w", "2", "-n", "gpu3", "gpu3.lan")
+			e.expect(1, "pick another with -n NAME", "add", "--no-check", "--name=gpu3", "gpu4.lan")
 			e.expect(1, "weight 0: must be a whole number of at least 1", "add", "-w", "0", "gpu5.lan")
 			e.expect(2, "is not a whole number", "add", "-w", "lots", "gpu5.lan")
 			e.expect(0, "now has weight 3", "weight", "gpu3", "3")
@@ -166,7 +166,7 @@ func TestEveryVerbOnOriginalDatabase(t *testing.T) {
 			}
 
 			// init refuses to wipe hosts without confirmation (no TTY here).
-			e.expect(0, "Added host", "add", "keep.lan")
+			e.expect(0, "Added host", "add", "--no-check", "keep.lan")
 			e.expect(1, "init cancelled: nothing was changed", "init", "--no-root")
 			e.expect(0, "keep.lan", "status")
 			e.expect(0, "Initialized", "init", "--no-root", "-y")

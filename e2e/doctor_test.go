@@ -149,8 +149,8 @@ func TestDoctorHealthy(t *testing.T) {
 func TestDoctorDeadHost(t *testing.T) {
 	r := needRig(t)
 	e := doctorEnv(t, r, r.key, nil)
-	e.mustCLI("add", "127.0.0.9")
-	e.mustCLI("add", "127.0.0.4")
+	e.mustCLI("add", "--no-check", "127.0.0.9")
+	e.mustCLI("add", "--no-check", "127.0.0.4")
 	rep, res := e.doctor()
 	if res.code != 1 || rep.OK {
 		t.Fatalf("exit %d, want 1:\n%s", res.code, rep.dump())
@@ -174,7 +174,7 @@ func TestDoctorDeadHost(t *testing.T) {
 func TestDoctorWrongKey(t *testing.T) {
 	r := needRig(t)
 	e := doctorEnv(t, r, filepath.Join(r.dir, "otherhost"), nil)
-	e.mustCLI("add", "127.0.0.2")
+	e.mustCLI("add", "--no-check", "127.0.0.2")
 	rep, res := e.doctor()
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.code, rep.dump())
@@ -191,7 +191,7 @@ func TestDoctorWrongKey(t *testing.T) {
 func TestDoctorMissingRemoteFFmpeg(t *testing.T) {
 	r := needRig(t)
 	e := doctorEnv(t, r, r.key, map[string]string{"commands": "ffmpeg: /nonexistent/ffmpeg\n"})
-	e.mustCLI("add", "127.0.0.2")
+	e.mustCLI("add", "--no-check", "127.0.0.2")
 	rep, res := e.doctor("127.0.0.2")
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1:\n%s", res.code, rep.dump())

@@ -50,7 +50,7 @@ func TestHistoryAndMetricsVerbs(t *testing.T) {
 			o := b.New(t)
 			e := cliEnv(t, o)
 			e.expect(0, "Initialized", "init", "--no-root", "-y")
-			e.expect(0, "Added host", "add", "-n", "gpu1", "gpu1.lan")
+			e.expect(0, "Added host", "add", "--no-check", "-n", "gpu1", "gpu1.lan")
 			if h := e.history(); h.Schema != 1 || len(h.Jobs) != 0 {
 				t.Fatalf("fresh history: %+v", h)
 			}

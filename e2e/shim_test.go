@@ -180,7 +180,7 @@ func TestExitCodesAndWorkingDirectory(t *testing.T) {
 func TestSSHFailureIsToldApart(t *testing.T) {
 	r := needRig(t)
 	e := newEnv(t, r, nil)
-	e.mustCLI("add", "-n", "dead", "127.0.0.9")
+	e.mustCLI("add", "--no-check", "-n", "dead", "127.0.0.9")
 	res := e.run("ffmpeg", nil, "-version")
 	if res.code != 0 || !bytes.HasPrefix(res.stdout, []byte("ffmpeg version")) {
 		t.Fatalf("exit %d %q", res.code, res.stderr)
@@ -342,7 +342,7 @@ func TestSelfHealingState(t *testing.T) {
 	// A host whose check fails is marked bad; the mark expires on its own
 	// and the recovered host is used again.
 	broken := newEnv(t, needRig(t), map[string]string{"remote": "    bad_mark_ttl: 2\n", "commands": "    ffmpeg: /nonexistent/ffmpeg\n"})
-	broken.mustCLI("add", "127.0.0.2")
+	broken.mustCLI("add", "--no-check", "127.0.0.2")
 	broken.run("ffmpeg", nil, "-version")
 	if s := broken.status(); s.Hosts[0].State != "bad" || !strings.Contains(s.Hosts[0].Bad.Reason, "not found") || s.Hosts[0].Bad.Class != "remote-missing" {
 		t.Fatalf("broken host: %+v", s.Hosts[0])
@@ -418,7 +418,7 @@ func TestCheapHealthChecks(t *testing.T) {
 	for _, host := range []string{"127.0.0.9", "127.0.0.4"} {
 		t.Run(host, func(t *testing.T) {
 			e := newEnv(t, r, nil)
-			e.mustCLI("add", host)
+			e.mustCLI("add", "--no-check", host)
 			e.mustCLI("add", "127.0.0.2")
 			first := e.run("ffprobe", nil, "-version")
 			second := e.run("ffprobe", nil, "-version")
@@ -469,7 +469,7 @@ func TestFallback(t *testing.T) {
 	c.Wait()
 
 	off := newEnv(t, needRig(t), map[string]string{"commands": "    fallback: false\n"})
-	off.mustCLI("add", "127.0.0.9")
+	off.mustCLI("add", "--no-check", "127.0.0.9")
 	res := off.run("ffmpeg", nil, "-version")
 	if res.code == 0 || !strings.Contains(string(res.stderr), "fallback is off") || len(res.stdout) != 0 {
 		t.Errorf("fallback off: exit %d stdout %q stderr %q", res.code, res.stdout, res.stderr)
@@ -733,5 +733,37 @@ func TestHostOwnPortAndUser(t *testing.T) {
 	}
 	if out := e.mustCLI("status"); !strings.Contains(out, fmt.Sprintf("%s@127.0.0.3:%d", testUser, r.port)) {
 		t.Errorf("status does not show the destination:\n%s", out)
+	}
+}
+
+// Issue 15 §2: add checks the host first and refuses one that does not
+// answer (a dead address, a host whose ffmpeg is missing), with the reason
+// in one line and exit 1, and adds nothing; --no-check adds it anyway.
+// (A host whose key is forced to the agent is accepted: TestShimUsesAgent.)
+func TestAddRefusesUnreachableHost(t *testing.T) {
+	r := needRig(t)
+	for _, c := range []struct {
+		name, host, commands, reason string
+	}{
+		{"dead", "127.0.0.9", "", "connection refused"},
+		{"no ffmpeg", "127.0.0.2", "    ffmpeg: /nonexistent/ffmpeg\n", "not found"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, r, map[string]string{"commands": c.commands})
+			out := e.expect(1, c.reason, "add", c.host)
+			if !strings.Contains(out, "not added") || !strings.Contains(out, "--no-check") {
+				t.Errorf("refusal does not say the host was not added and how to add it anyway: %q", out)
+			}
+			if s := e.status(); len(s.Hosts) != 0 {
+				t.Fatalf("refused host is in the pool: %+v", s.Hosts)
+			}
+			if out := e.mustCLI("add", "--no-check", c.host); !strings.Contains(out, "Added host '"+c.host+"'") || strings.Contains(out, "Checked") {
+				t.Errorf("--no-check: %q", out)
+			}
+		})
+	}
+	e := newEnv(t, r, nil)
+	if out := e.mustCLI("add", "127.0.0.2"); !strings.Contains(out, "Checked host '127.0.0.2' (127.0.0.2): ffmpeg version") {
+		t.Errorf("a healthy host: %q", out)
 	}
 }

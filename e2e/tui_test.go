@@ -75,7 +75,7 @@ func TestConsoleInRealTerminal(t *testing.T) {
 		t.Fatalf("console did not start:\n%s", s.screen())
 	}
 	// A change made from outside appears within 500 ms, no key pressed.
-	e.mustCLI("add", "-n", "outside", "outside.lan")
+	e.mustCLI("add", "--no-check", "-n", "outside", "outside.lan")
 	if took, ok := s.waitScreen("outside.lan", 2*time.Second); !ok || took > 500*time.Millisecond {
 		t.Errorf("outside change shown after %v (ok=%v):\n%s", took, ok, s.screen())
 	}
@@ -121,7 +121,7 @@ func TestConsoleWaitsForDatabase(t *testing.T) {
 		t.Fatalf("no database message:\n%s", s.screen())
 	}
 	os.Rename(db+".away", db)
-	e.mustCLI("add", "back.lan")
+	e.mustCLI("add", "--no-check", "back.lan")
 	if _, ok := s.waitScreen("back.lan", 5*time.Second); !ok {
 		t.Errorf("console did not recover:\n%s", s.screen())
 	}
@@ -155,8 +155,8 @@ func TestConsoleSIGTERM(t *testing.T) {
 // removal asked with [y/N] is not confirmed by enter, only by y.
 func TestConsoleNoColorAndConfirm(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	e.mustCLI("add", "-n", "first", "first.lan")
-	e.mustCLI("add", "-n", "second", "second.lan")
+	e.mustCLI("add", "--no-check", "-n", "first", "first.lan")
+	e.mustCLI("add", "--no-check", "-n", "second", "second.lan")
 	s := startTUI(t, e, 80, 24, "NO_COLOR=1")
 	if _, ok := s.waitScreen("second.lan", 5*time.Second); !ok {
 		t.Fatalf("console did not start:\n%s", s.screen())
@@ -256,8 +256,8 @@ func TestConsoleHostDetail(t *testing.T) {
 // after each, in case one asked) changes nothing in the database.
 func TestConsoleReadOnly(t *testing.T) {
 	e := newEnv(t, nil, nil)
-	e.mustCLI("add", "-n", "first", "--max-jobs", "2", "first.lan")
-	e.mustCLI("add", "-n", "second", "second.lan")
+	e.mustCLI("add", "--no-check", "-n", "first", "--max-jobs", "2", "first.lan")
+	e.mustCLI("add", "--no-check", "-n", "second", "second.lan")
 	// The state as JSON, without the time it was generated.
 	stateNow := func() string {
 		return regexp.MustCompile(`"generated": "[^"]*"`).ReplaceAllString(e.mustCLI("status", "--json"), "")

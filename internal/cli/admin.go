@@ -21,6 +21,10 @@ func (x *verb) add(o AddOptions) error {
 		return err
 	}
 	return x.withStore(func(s *state.Store) error {
+		version, err := x.reachNew(s, o)
+		if err != nil {
+			return err
+		}
 		h, err := s.AddHostWith(x.ctx, o.Hostname, o.Name, o.Weight, o.Props, x.env.Now())
 		if err != nil {
 			return err
@@ -33,7 +37,7 @@ func (x *verb) add(o AddOptions) error {
 			x.audit("set host '%s' (%s) with id %d: %s", h.Hostname, h.Servername, h.ID, props)
 		}
 		if !o.NoCheck {
-			x.checkNew(s, h)
+			x.probeNew(s, h, version)
 		}
 		return nil
 	})

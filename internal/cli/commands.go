@@ -125,7 +125,8 @@ func hostCommands() []command {
 				"the original's table keeps the plain HOST). NAME (default: HOST) must be unique; the same HOST may\n" +
 				"be added under several names.\n" +
 				"The new host is checked (ssh, ffmpeg -version) and its capabilities probed (hardware that\n" +
-				"initialises, encoders that open); a host that does not answer is added all the same, with a warning.",
+				"initialises, encoders that open); a host that does not answer is refused with the reason, unless\n" +
+				"--no-check (a host not set up yet, or asleep until Wake-on-LAN).",
 			flags: []flag{
 				intFlag("w", "weight", "N", &add.Weight, 1, "weight", "the host's weight: it takes N times the jobs of a weight-1 host"),
 				stringFlag("n", "name", "NAME", &add.Name, "HOST", "the server name, unique among hosts"),
@@ -134,7 +135,7 @@ func hostCommands() []command {
 				{long: "max-jobs", value: "N", help: "jobs at once on the host (default 0: no limit)", set: propFlag(&add.Props, "max_jobs")},
 				{long: "priority", value: "N", help: "tier: lower is tried first (default 0)", set: propFlag(&add.Props, "priority")},
 				{long: "tag", value: "TAG", help: "a tag (repeat for several)", set: propFlag(&add.Props, "tags", "+")},
-				boolFlag("", "no-check", &add.NoCheck, "do not reach the host now (no ssh, no capability probe)"),
+				boolFlag("", "no-check", &add.NoCheck, "add it without reaching it (no ssh check, no capability probe)"),
 			},
 			argNames: []string{"HOST"}, maxArgs: 1, bind: one(&add.Hostname),
 			run: func(x *verb) error { return x.add(add) }},

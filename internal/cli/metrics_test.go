@@ -34,7 +34,7 @@ func TestMetricsListen(t *testing.T) {
 	if code := cli.Main([]string{"init", "--no-root", "-y"}, env); code != 0 {
 		t.Fatalf("init: %d %s", code, errb.String())
 	}
-	if code := cli.Main([]string{"add", "-w", "3", "gpu1.lan"}, env); code != 0 {
+	if code := cli.Main([]string{"add", "--no-check", "-w", "3", "gpu1.lan"}, env); code != 0 {
 		t.Fatalf("add: %d %s", code, errb.String())
 	}
 	ctx, stop := context.WithCancel(context.Background())

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -84,3 +85,10 @@ func AgentSignal(pid int, sig string, escalate bool) string {
 // capabilities (one JSON object on stdout). A host without the agent answers
 // with a shell's 127 instead: that is how a caller tells them apart.
 func AgentVersion() string { return AgentProtocol + " version" }
+
+// AgentRefused says whether a remote command ended as `rffmpeg agent`
+// refuses one it does not run (a plain command to a host whose key is
+// forced to the agent).
+func AgentRefused(code int, stderr string) bool {
+	return code == 126 && strings.Contains(stderr, "rffmpeg agent: refused")
+}

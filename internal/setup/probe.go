@@ -3,6 +3,7 @@ package setup
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -89,6 +90,13 @@ func SSHScripts(s remote.SSH) ScriptRunner {
 // SSHOutput runs a remote command through ssh and returns its standard
 // output; a failure is classified (connect, auth, 127, …).
 func SSHOutput(ctx context.Context, s remote.SSH, command string) (string, error) {
+	out, _, _, err := sshRun(ctx, s, command)
+	return out, err
+}
+
+// sshRun is SSHOutput that also returns the remote command's stderr and
+// exit code (-1 when ssh did not run or timed out).
+func sshRun(ctx context.Context, s remote.SSH, command string) (stdout, stderr string, code int, err error) {
 	argv := s.Argv(command, remote.Quiet(false))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = remote.SSHEnv(os.Environ())
@@ -96,17 +104,17 @@ func SSHOutput(ctx context.Context, s remote.SSH, command string) (string, error
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	// A master started by this run lives on; never wait on its streams.
 	cmd.WaitDelay = 200 * time.Millisecond
-	err := cmd.Run()
+	err = cmd.Run()
 	switch {
 	case ctx.Err() != nil:
-		return "", fmt.Errorf("timed out (host frozen or unreachable)")
+		return "", "", -1, fmt.Errorf("timed out (host frozen or unreachable)")
 	case err != nil && cmd.ProcessState != nil:
 		code := remote.ExitCode(cmd.ProcessState)
-		return "", errors.New(remote.Classify(code, errb.String()))
+		return "", errb.String(), code, errors.New(remote.Classify(code, errb.String()))
 	case err != nil:
-		return "", err
+		return "", "", -1, err
 	}
-	return out.String(), nil
+	return out.String(), errb.String(), 0, nil
 }
 
 // ProbeCommand is the remote command that runs a probe script under sh.
@@ -135,12 +143,33 @@ func HostVersion(ctx context.Context, c *config.Config, h state.Host) (string, e
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.Remote.ConnectTimeout)*time.Second+10*time.Second)
 	defer cancel()
 	ffmpeg, _ := Programs(c, h)
-	out, err := SSHOutput(ctx, oneOff(c, h), remote.Join([]string{ffmpeg, "-version"}))
+	s := oneOff(c, h)
+	out, stderr, code, err := sshRun(ctx, s, remote.Join([]string{ffmpeg, "-version"}))
+	if err != nil && remote.AgentRefused(code, stderr) {
+		// A key forced to `rffmpeg agent` runs no plain command: ask the
+		// agent itself, as the shim's check does.
+		return agentVersion(ctx, s)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s -version: %w", ffmpeg, err)
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	return first, nil
+}
+
+// agentVersion asks a host's rffmpeg agent for its version and says what
+// it runs.
+func agentVersion(ctx context.Context, s remote.SSH) (string, error) {
+	out, err := SSHOutput(ctx, s, remote.AgentVersion())
+	var v struct {
+		Protocol string            `json:"protocol"`
+		Version  string            `json:"version"`
+		Programs map[string]string `json:"programs"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Protocol != remote.AgentProtocol {
+		return "", fmt.Errorf("the rffmpeg agent refused a plain command but did not answer a version request")
+	}
+	return fmt.Sprintf("rffmpeg agent %s (%s) running ffmpeg %s", v.Version, v.Protocol, v.Programs["ffmpeg"]), nil
 }
 
 // ProbeHost probes remote host h with its own ffmpeg (rffmpeg set HOST

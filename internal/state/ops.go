@@ -139,6 +139,39 @@ func (s *Store) AddHost(ctx context.Context, hostname, name string, weight int, 
 	return s.addHost(ctx, hostname, name, weight, now, nil)
 }
 
+// CheckAdd says whether AddHostWith would refuse these values (invalid,
+// or a server name taken) without writing anything, so that a caller can
+// refuse before a slow step (add reaches the host first).
+func (s *Store) CheckAdd(ctx context.Context, hostname, name string, weight int, p HostProps) error {
+	err := ValidateHost(hostname, name, weight)
+	if err == nil {
+		_, err = ValidateHostProps(p)
+	}
+	if name == "" {
+		name = hostname
+	}
+	if err == nil {
+		err = s.nameFree(ctx, s.db, name)
+	}
+	if err != nil {
+		return fmt.Errorf("add host %q: %w", hostname, err)
+	}
+	return nil
+}
+
+// nameFree refuses a server name another host has.
+func (s *Store) nameFree(ctx context.Context, q querier, name string) error {
+	var id int64
+	err := q.QueryRowContext(ctx, s.q(`SELECT id FROM hosts WHERE servername = ?`), name).Scan(&id)
+	switch {
+	case err == nil:
+		return kindErr(ErrDuplicate, "server name %q is taken by host %d; pick another with -n NAME", name, id)
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	}
+	return err
+}
+
 // addHost inserts a host and, in the same transaction, runs extra on it
 // (its properties; see AddHostWith).
 func (s *Store) addHost(ctx context.Context, hostname, name string, weight int, now time.Time, extra func(*sql.Tx, int64) error) (Host, error) {
@@ -150,15 +183,11 @@ func (s *Store) addHost(ctx context.Context, hostname, name string, weight int, 
 	}
 	var h Host
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM hosts WHERE servername = ?`), name).Scan(&id)
-		if err == nil {
-			return kindErr(ErrDuplicate, "server name %q is taken by host %d; pick another with -n NAME", name, id)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		if err := s.nameFree(ctx, tx, name); err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, s.q(`INSERT INTO hosts (hostname, weight, servername, created) VALUES (?, ?, ?, ?) RETURNING id`),
+		var id int64
+		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO hosts (hostname, weight, servername, created) VALUES (?, ?, ?, ?) RETURNING id`),
 			hostname, weight, name, s.d.created(now)).Scan(&id)
 		if err != nil {
 			return err

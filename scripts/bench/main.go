@@ -177,7 +177,7 @@ func benchBadHosts(base []byte) {
 		h := install("bad"+bad.addr, base)
 		h.cli("add", "-n", "good", testrig.HostA)
 		h.call("ffmpeg", "-version") // warm the good host
-		h.cli("add", "-n", "bad", bad.addr)
+		h.cli("add", "--no-check", "-n", "bad", bad.addr)
 		h.cli("weight", "good", "1")
 		// Make the bad host the first candidate: good gets a long job.
 		hold := h.cmd("rffmpeg", "run", "sleep", "600")
