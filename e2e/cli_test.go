@@ -257,7 +257,7 @@ func TestInitOwnership(t *testing.T) {
 		}
 	}
 	// The owner can use it.
-	cmd := exec.Command("su", testUser, "-s", "/bin/sh", "-c", filepath.Join(binDir, "rffmpeg")+" add owned.lan")
+	cmd := exec.Command("su", testUser, "-s", "/bin/sh", "-c", filepath.Join(binDir, "rffmpeg")+" add --no-check owned.lan")
 	cmd.Env = append(os.Environ(), "RFFMPEG_CONFIG="+e.config)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("owner cannot write: %v %s", err, out)
