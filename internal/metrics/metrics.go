@@ -124,7 +124,7 @@ var help = map[string]string{
 	ReadDuration:    "How long reading the database for this scrape took.",
 	CheckDuration:   "How long the hosts' health checks of the last hour took, by host and outcome (ok or failed; a window: count and sum can go down).",
 	LastCheckTook:   "How long the host's last passed health check (within the last hour) took.",
-	BadMarks:        "Bad marks set on the host in the last 24 hours, by failure class.",
+	BadMarks:        "Bad marks set on the host in the last 24 hours, by failure class (as status --json names it; other: none named).",
 }
 
 // label is one name="value" pair; names are fixed here, values come from
@@ -301,7 +301,11 @@ func collectHealth(f families, checks, marks []state.HealthEvent) {
 	}
 	count := map[[2]string]int{}
 	for _, e := range marks {
-		count[[2]string{HostLabel(e.HostID, e.Servername), e.Class}]++
+		class := selector.FailureClass(e.Reason) // as status names it
+		if class == "" {
+			class = "other"
+		}
+		count[[2]string{HostLabel(e.HostID, e.Servername), class}]++
 	}
 	for k, n := range count {
 		f.gauge(BadMarks, float64(n), label{"host", k[0]}, label{"class", k[1]})

@@ -10,8 +10,8 @@ import (
 )
 
 // Health over time: one row per health check (its outcome and how long it
-// took) and one per bad mark (when, who, why, what kind of failure), in
-// rffmpeg_health, a table of ours (the original's tables stay untouched).
+// took) and one per bad mark (when, who, why), in rffmpeg_health, a table
+// of ours (the original's tables stay untouched).
 // The hosts table keeps only the latest check and the mark in force; the
 // console's host detail and the metrics read the rows here. A row is
 // written where the event already writes (the check's result, the mark's
@@ -19,21 +19,13 @@ import (
 // a mark is rare, and nothing is written on the ordinary call's path. The
 // rows are bounded by the history's retention (Options.History) and
 // pruned as the history's are: a DELETE by id on every insert, by age on
-// one in ageEvery.
+// one in ageEvery. A failure's class is read from its reason where it is
+// shown (selector.FailureClass, as status does), so it has one home.
 
 // Kinds of health rows.
 const (
 	HealthCheck = "check"
 	HealthMark  = "mark"
-)
-
-// Failure classes of a bad mark (HealthEvent.Class) that are not a job's:
-// the host did not wake, its row is refused, or the reason says nothing
-// known.
-const (
-	MarkWake    = "wake"
-	MarkInvalid = "invalid"
-	MarkOther   = "other"
 )
 
 // HealthEvent is one check or bad mark of a host.
@@ -50,7 +42,6 @@ type HealthEvent struct {
 	Frontend string
 	PID      int
 	Reason   string // why it failed ("" for a passed check)
-	Class    string // a Fail* or Mark* class of Reason ("" for a passed check)
 }
 
 // CheckResult is a health check to record (RecordCheck).
@@ -72,7 +63,7 @@ func healthSchema(d dialect) []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS rffmpeg_health (` + id + `, host_id BIGINT NOT NULL, servername TEXT NOT NULL,
 			kind TEXT NOT NULL, at BIGINT NOT NULL, ok INTEGER NOT NULL, latency_ms BIGINT NOT NULL,
-			frontend TEXT NOT NULL, pid BIGINT NOT NULL, reason TEXT NOT NULL, class TEXT NOT NULL)`,
+			frontend TEXT NOT NULL, pid BIGINT NOT NULL, reason TEXT NOT NULL)`,
 		// The age prune, and a host's recent rows (the console's detail).
 		`CREATE INDEX IF NOT EXISTS rffmpeg_health_at ON rffmpeg_health (at)`,
 		`CREATE INDEX IF NOT EXISTS rffmpeg_health_host ON rffmpeg_health (host_id, at)`,
@@ -98,45 +89,8 @@ func frontendOf(owner string) string {
 	return m
 }
 
-// MarkClass is the failure class a bad mark's reason names: the reasons
-// come from a small set of phrases (remote.Classify, the shim's outcomes),
-// read here rather than passed along so that every writer of a mark,
-// the original's included, gets one.
-func MarkClass(reason string) string {
-	r := strings.ToLower(reason)
-	has := func(subs ...string) bool {
-		for _, s := range subs {
-			if strings.Contains(r, s) {
-				return true
-			}
-		}
-		return false
-	}
-	switch {
-	case strings.HasPrefix(r, "refused: "):
-		return MarkInvalid
-	case has("did not wake"):
-		return MarkWake
-	case has("host key"):
-		return FailHostKey
-	case has("connection lost", "exited 255 in plain mode"):
-		return FailLost
-	case has("timed out", "timeout"):
-		return FailTimeout
-	case has("authentication", "permission denied"):
-		return FailAuth
-	case has("not executable"):
-		return FailRemoteNotExec
-	case has("not found", "exit 127"):
-		return FailRemoteMissing
-	case has("connection refused", "unreachable", "unknown host name", "ssh failed", "could not resolve", "connect"):
-		return FailConnect
-	}
-	return MarkOther
-}
-
-const insertHealth = `INSERT INTO rffmpeg_health (host_id, servername, kind, at, ok, latency_ms, frontend, pid, reason, class)
-	SELECT id, servername, ?, ?, ?, ?, ?, ?, ?, ? FROM hosts WHERE id = ? RETURNING id`
+const insertHealth = `INSERT INTO rffmpeg_health (host_id, servername, kind, at, ok, latency_ms, frontend, pid, reason)
+	SELECT id, servername, ?, ?, ?, ?, ?, ?, ? FROM hosts WHERE id = ? RETURNING id`
 
 // recordHealth inserts one row for host hostID (none when the host is
 // gone) and prunes as recordJob does: by id on every insert, by age on
@@ -151,7 +105,7 @@ func (s *Store) recordHealth(ctx context.Context, q querier, hostID int64, e Hea
 	if e.Latency >= 0 {
 		lat = e.Latency.Milliseconds()
 	}
-	args := []any{e.Kind, e.At.UnixMilli(), ok, lat, e.Frontend, e.PID, e.Reason, e.Class, hostID}
+	args := []any{e.Kind, e.At.UnixMilli(), ok, lat, e.Frontend, e.PID, e.Reason, hostID}
 	var id int64
 	var err error
 	if s.d.name() == PostgreSQL {
@@ -178,7 +132,7 @@ func (s *Store) recordMark(ctx context.Context, tx *sql.Tx, hostID int64, c Clai
 		at = time.Now()
 	}
 	return s.recordHealth(ctx, tx, hostID, HealthEvent{Kind: HealthMark, At: at, Latency: -1,
-		Frontend: frontendOf(c.Owner), PID: c.PID, Reason: reason, Class: MarkClass(reason)})
+		Frontend: frontendOf(c.Owner), PID: c.PID, Reason: reason})
 }
 
 // RecordCheck records a health check of a host: what MarkChecked (passed)
@@ -192,7 +146,7 @@ func (s *Store) RecordCheck(ctx context.Context, c CheckResult) error {
 		if c.OK {
 			err = s.setHostExtra(ctx, tx, c.HostID, `checked_at = ?`, ms(c.At))
 		} else {
-			e.Reason, e.Class = c.Reason, MarkClass(c.Reason)
+			e.Reason = c.Reason
 			err = s.setHostExtra(ctx, tx, c.HostID, `last_error = ?, last_error_at = ?, checked_at = NULL`, c.Reason, ms(c.At))
 		}
 		if err != nil {
@@ -227,7 +181,7 @@ func (s *Store) Health(ctx context.Context, q HealthQuery) ([]HealthEvent, error
 	if !q.Since.IsZero() {
 		where, args = append(where, `at >= ?`), append(args, q.Since.UnixMilli())
 	}
-	query := `SELECT id, host_id, servername, kind, at, ok, latency_ms, frontend, pid, reason, class FROM rffmpeg_health`
+	query := `SELECT id, host_id, servername, kind, at, ok, latency_ms, frontend, pid, reason FROM rffmpeg_health`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
@@ -245,7 +199,7 @@ func (s *Store) Health(ctx context.Context, q HealthQuery) ([]HealthEvent, error
 		var e HealthEvent
 		var at, lat int64
 		var ok int
-		if err := rows.Scan(&e.ID, &e.HostID, &e.Servername, &e.Kind, &at, &ok, &lat, &e.Frontend, &e.PID, &e.Reason, &e.Class); err != nil {
+		if err := rows.Scan(&e.ID, &e.HostID, &e.Servername, &e.Kind, &at, &ok, &lat, &e.Frontend, &e.PID, &e.Reason); err != nil {
 			return nil, fmt.Errorf("read health history: %w", err)
 		}
 		e.At, e.OK, e.Latency = time.UnixMilli(at), ok == 1, time.Duration(lat)*time.Millisecond

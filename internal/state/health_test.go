@@ -11,26 +11,26 @@ import (
 
 // brief is what a test compares of a health row.
 type brief struct {
-	Host          int64
-	Name, Kind    string
-	Ago           time.Duration
-	OK            bool
-	Latency       time.Duration
-	Frontend      string
-	PID           int
-	Reason, Class string
+	Host       int64
+	Name, Kind string
+	Ago        time.Duration
+	OK         bool
+	Latency    time.Duration
+	Frontend   string
+	PID        int
+	Reason     string
 }
 
 func briefs(evs []state.HealthEvent) []brief {
 	out := []brief{}
 	for _, e := range evs {
-		out = append(out, brief{e.HostID, e.Servername, e.Kind, now.Sub(e.At), e.OK, e.Latency, e.Frontend, e.PID, e.Reason, e.Class})
+		out = append(out, brief{e.HostID, e.Servername, e.Kind, now.Sub(e.At), e.OK, e.Latency, e.Frontend, e.PID, e.Reason})
 	}
 	return out
 }
 
 // Checks (passed and failed) and bad marks (by MarkBad and by a
-// selection's MarkBad) each leave a row, with who, why and the class; the
+// selection's MarkBad) each leave a row, with who and why; the
 // host's latest check and last error are recorded as before.
 func TestHealthRecordAndQuery(t *testing.T) {
 	forEach(t, func(t *testing.T, o state.Options) {
@@ -63,11 +63,11 @@ func TestHealthRecordAndQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []brief{
-			{1, "gpu1", "mark", time.Minute, false, -1, "jf2", 103, "connection lost while running (host frozen or unreachable)", state.FailLost},
-			{1, "gpu1", "check", 5 * time.Minute, true, time.Millisecond, "jf2", 102, "", ""},
-			{2, "gpu2", "mark", 9 * time.Minute, false, -1, "jf1", 101, "connection refused", state.FailConnect},
-			{2, "gpu2", "check", 9 * time.Minute, false, time.Second, "jf1", 101, "timed out after 1s (host frozen or unreachable)", state.FailTimeout},
-			{1, "gpu1", "check", 10 * time.Minute, true, 42 * time.Millisecond, "jf1", 100, "", ""},
+			{1, "gpu1", "mark", time.Minute, false, -1, "jf2", 103, "connection lost while running (host frozen or unreachable)"},
+			{1, "gpu1", "check", 5 * time.Minute, true, time.Millisecond, "jf2", 102, ""},
+			{2, "gpu2", "mark", 9 * time.Minute, false, -1, "jf1", 101, "connection refused"},
+			{2, "gpu2", "check", 9 * time.Minute, false, time.Second, "jf1", 101, "timed out after 1s (host frozen or unreachable)"},
+			{1, "gpu1", "check", 10 * time.Minute, true, 42 * time.Millisecond, "jf1", 100, ""},
 		}
 		if got := briefs(all); !reflect.DeepEqual(got, want) {
 			t.Errorf("health rows:\n got %+v\nwant %+v", got, want)
@@ -195,28 +195,4 @@ func TestHealthMigration(t *testing.T) {
 			t.Errorf("schema version %d, want %d", n, state.SchemaVersion)
 		}
 	})
-}
-
-func TestMarkClass(t *testing.T) {
-	for _, c := range []struct{ reason, want string }{
-		{"connection refused", state.FailConnect},
-		{"unreachable", state.FailConnect},
-		{"unknown host name", state.FailConnect},
-		{"ssh failed before the command started (exit 255)", state.FailConnect},
-		{"timed out after 1s (host frozen or unreachable)", state.FailTimeout},
-		{"timed out: the command did not start within 5s (host frozen or unreachable)", state.FailTimeout},
-		{"authentication failed (permission denied)", state.FailAuth},
-		{"host key changed or unknown: refusing to connect (see remote.host_keys)", state.FailHostKey},
-		{"remote program not found (exit 127)", state.FailRemoteMissing},
-		{"remote program not executable (exit 126)", state.FailRemoteNotExec},
-		{"connection lost while running (host frozen or unreachable)", state.FailLost},
-		{"ssh exited 255 in plain mode (connection failed or lost)", state.FailLost},
-		{"did not wake: no SSH answer within 1m0s of the Wake-on-LAN packet", state.MarkWake},
-		{"refused: the host name starts with '-'", state.MarkInvalid},
-		{"something odd (exit 3)", state.MarkOther},
-	} {
-		if got := state.MarkClass(c.reason); got != c.want {
-			t.Errorf("MarkClass(%q) = %q, want %q", c.reason, got, c.want)
-		}
-	}
 }

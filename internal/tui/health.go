@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -53,6 +54,15 @@ func loadHealth(ctx context.Context, ops Ops, k state.HostKey, now time.Time) ho
 		h.marks, h.err = read(state.HealthMark, now.Add(-markSpan), recentMark)
 	}
 	return h
+}
+
+// markClass is the failure class a mark's reason names, as status says
+// it, or "other".
+func markClass(reason string) string {
+	if c := selector.FailureClass(reason); c != "" {
+		return c
+	}
+	return "other"
 }
 
 // latency is a duration as people read it: milliseconds, or seconds past one.
@@ -160,7 +170,7 @@ func (h hostHealth) markLines(f frame) []string {
 		if e.Frontend != "" {
 			who = escape.Line(e.Frontend) + " " + who
 		}
-		out = append(out, f.row([]string{jobTime(e.At, f.now), f.st.bad.Render(escape.Line(e.Class)), who, escape.Line(e.Reason)}, widths))
+		out = append(out, f.row([]string{jobTime(e.At, f.now), f.st.bad.Render(markClass(e.Reason)), who, escape.Line(e.Reason)}, widths))
 	}
 	return out
 }
