@@ -143,8 +143,10 @@ func (d hostDetailView) lines(f frame, h *selector.HostView) []string {
 	field("checked", when(h.CheckedAt, f.now)+d.hist.health.lastCheckTook())
 	out = append(out, badLines(f, h)...)
 	out = append(out, d.loadLines(f, h)...)
-	out = append(out, d.hist.health.lines(f, max(f.w-44, 10))...)
 	out = append(out, runningLines(f, h)...)
+	if !h.IsLocal() { // a local host is never checked nor marked bad
+		out = append(out, d.hist.health.lines(f, max(f.w-44, 10))...)
+	}
 	return append(out, d.historyLines(f)...)
 }
 

@@ -62,11 +62,16 @@ func TestHostDetailHealth(t *testing.T) {
 	f.health()
 	f.sync()
 	f.press("enter") // gpu1
+	if screen := ansi.Strip(f.m.View().Content); !strings.Contains(screen, "· took 42ms") {
+		t.Errorf("gpu1's detail lacks the last check's latency:\n%s", screen)
+	}
+	for range 10 {
+		f.press("j") // below the running jobs
+	}
 	screen := ansi.Strip(f.m.View().Content)
 	for _, want := range []string{
 		"Checks, last hour (5 passed, 1 failed)",
 		"min 28ms · median 35ms · max 240ms",
-		"· took 42ms",
 		"Bad marks, last day (0)",
 	} {
 		if !strings.Contains(screen, want) {
@@ -105,6 +110,20 @@ func TestHostDetailHealth(t *testing.T) {
 	}
 	if strings.Contains(screen, "11-22") {
 		t.Errorf("a mark older than a day is shown:\n%s", screen)
+	}
+	// A local host is never checked nor marked: no such section.
+	if _, err := f.store.AddHost(context.Background(), "localhost", "here", 1, now); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	f.press("esc")
+	f.keys("j")
+	f.press("enter")
+	for range 10 {
+		f.press("j")
+	}
+	if screen := ansi.Strip(f.m.View().Content); !strings.Contains(screen, "Host here (id 4)") || strings.Contains(screen, "Checks, last hour") || strings.Contains(screen, "Bad marks") {
+		t.Errorf("a local host's detail:\n%s", screen)
 	}
 	// Narrow: nothing wider than the window.
 	f.send(tea.WindowSizeMsg{Width: 52, Height: 18})
