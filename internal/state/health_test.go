@@ -196,3 +196,40 @@ func TestHealthMigration(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkCheckWrite is what a passed check writes, before (MarkChecked)
+// and with its health row (RecordCheck), on a table at its row bound.
+func BenchmarkCheckWrite(b *testing.B) {
+	o := statetest.NewSQLite(&testing.T{})
+	s, err := state.Init(ctx, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.AddHost(ctx, "gpu1.lan", "gpu1", 1, time.Now())
+	s.Close()
+	o.Hot = true // as the shim opens it
+	if s, err = state.Open(ctx, o); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.SetHistoryRetention(state.Retention{Days: 30, MaxRows: 1000})
+	c := state.CheckResult{HostID: 1, At: time.Now(), Latency: 30 * time.Millisecond, OK: true, Owner: "jf|b|1", PID: 1}
+	for range 1200 {
+		s.RecordCheck(ctx, c)
+	}
+	b.Run("MarkChecked", func(b *testing.B) {
+		for b.Loop() {
+			c.At = c.At.Add(time.Millisecond) // a real change, as a new check's time is
+			if err := s.MarkChecked(ctx, 1, c.At); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("RecordCheck", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.RecordCheck(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
