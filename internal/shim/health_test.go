@@ -63,3 +63,26 @@ func TestChecksRecordHealth(t *testing.T) {
 		t.Errorf("%d rows after a call with a fresh check, want still 3", len(evs))
 	}
 }
+
+// The check that finds a sleeping host awake is recorded too (passed, by
+// this call), and the wake loop's failed checks of a host still asleep are
+// not (they are expected, not the host's failures).
+func TestWakeCheckRecordsHealth(t *testing.T) {
+	w := newWorld(t, "rffmpeg:\n  commands:\n    fallback: false\n", "sleeper")
+	sleeper(t, w)
+	if code := w.call(&fake{checks: map[string]remote.CheckResult{}}, "-i", "in.mkv", "out.mp4"); code != 0 {
+		t.Fatalf("exit %d\n%s", code, w.logText())
+	}
+	evs, err := w.store.Health(context.Background(), state.HealthQuery{Kind: state.HealthCheck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) == 0 || !evs[0].OK || evs[0].PID != os.Getpid() {
+		t.Errorf("checks %+v, want the passed check that found the host awake, newest", evs)
+	}
+	for _, e := range evs {
+		if !e.OK {
+			t.Errorf("a failed check recorded while waking: %+v", e)
+		}
+	}
+}
