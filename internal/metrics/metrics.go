@@ -13,6 +13,12 @@
 // counters since the beginning of time: they can go down, so read them
 // as gauges (delta(), or the values themselves), not with rate().
 //
+// Check latency and bad marks come from the health history (the rows each
+// host check and bad mark leaves, state.Store.Health) over fixed windows:
+// the checks of the last hour as a histogram by host and outcome
+// (rffmpeg_host_check_duration_seconds, a window too), the last passed
+// check's latency, and the bad marks of the last day by host and class.
+//
 // The text format (version 0.0.4) is written here by hand rather than with
 // client_golang: the same binary is the ffmpeg shim, started thousands of
 // times in a library scan, and that library's package init (default
@@ -39,12 +45,23 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
-// Data is what one scrape shows: the classified state and the retained
-// history (commands need not be read).
+// Data is what one scrape shows: the classified state, the retained
+// history (commands need not be read), and from the health history the
+// checks of the last CheckWindow and the bad marks of the last MarkWindow.
 type Data struct {
-	View selector.View
-	Jobs []state.JobRecord
+	View   selector.View
+	Jobs   []state.JobRecord
+	Checks []state.HealthEvent
+	Marks  []state.HealthEvent
 }
+
+// The windows of the health metrics: a fixed window (not the retained
+// history's, which depends on the retention and the check rate) makes
+// them comparable from scrape to scrape and across frontends.
+const (
+	CheckWindow = time.Hour
+	MarkWindow  = 24 * time.Hour
+)
 
 // Reader reads Data for one scrape.
 type Reader func(ctx context.Context) (Data, error)
@@ -63,6 +80,10 @@ var HostStates = []string{state.StateIdle, state.StateActive, state.StateBad, st
 // (hours).
 var DurationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200}
 
+// CheckBuckets span a check over a warm master connection (milliseconds)
+// to one that ran into its timeout (remote.check_timeout, seconds).
+var CheckBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
 // Metric names, exported for the dashboard test and for anyone writing
 // alerts against them.
 const (
@@ -77,12 +98,15 @@ const (
 	JobDuration     = "rffmpeg_job_duration_seconds"
 	HistoryOldest   = "rffmpeg_history_oldest_job_timestamp_seconds"
 	ReadDuration    = "rffmpeg_metrics_read_duration_seconds"
+	CheckDuration   = "rffmpeg_host_check_duration_seconds"
+	LastCheckTook   = "rffmpeg_host_last_check_duration_seconds"
+	BadMarks        = "rffmpeg_host_bad_marks"
 )
 
 // Names lists every metric family the collector exports.
 func Names() []string {
 	return []string{Hosts, HostState, HostWeight, HostJobsRunning, HostBad, HostLastCheck, HostLastError,
-		HostHistoryJobs, JobDuration, HistoryOldest, ReadDuration}
+		HostHistoryJobs, JobDuration, HistoryOldest, ReadDuration, CheckDuration, LastCheckTook, BadMarks}
 }
 
 // help holds each family's HELP text.
@@ -98,6 +122,9 @@ var help = map[string]string{
 	JobDuration:     "Durations of the jobs in the retained history, by class and outcome (a window: count and sum can go down when old jobs are pruned).",
 	HistoryOldest:   "Start of the oldest job in the retained history (Unix seconds): the window the job metrics cover.",
 	ReadDuration:    "How long reading the database for this scrape took.",
+	CheckDuration:   "How long the hosts' health checks of the last hour took, by host and outcome (ok or failed; a window: count and sum can go down).",
+	LastCheckTook:   "How long the host's last passed health check (within the last hour) took.",
+	BadMarks:        "Bad marks set on the host in the last 24 hours, by failure class (as status --json names it; other: none named).",
 }
 
 // label is one name="value" pair; names are fixed here, values come from
@@ -143,6 +170,7 @@ func (c *Collector) gather(ctx context.Context) (families, error) {
 	f := families{}
 	collectHosts(f, data.View)
 	collectJobs(f, data.Jobs)
+	collectHealth(f, data.Checks, data.Marks)
 	f.gauge(ReadDuration, time.Since(start).Seconds())
 	return f, nil
 }
@@ -196,15 +224,20 @@ type classOutcome struct{ class, outcome string }
 // every bucket is written, empty ones included: a missing bucket would
 // make histogram_quantile interpolate across it.
 type histo struct {
+	bounds  []float64 // DurationBuckets or CheckBuckets
 	count   uint64
 	sum     float64
 	buckets []uint64
 }
 
+func newHisto(bounds []float64) *histo {
+	return &histo{bounds: bounds, buckets: make([]uint64, len(bounds))}
+}
+
 func (h *histo) observe(secs float64) {
 	h.count++
 	h.sum += secs
-	for i, b := range DurationBuckets {
+	for i, b := range h.bounds {
 		if secs <= b {
 			h.buckets[i]++
 		}
@@ -219,7 +252,7 @@ func collectJobs(f families, jobs []state.JobRecord) {
 		k := classOutcome{j.Class, j.Outcome()}
 		h := byClass[k]
 		if h == nil {
-			h = &histo{buckets: make([]uint64, len(DurationBuckets))}
+			h = newHisto(DurationBuckets)
 			byClass[k] = h
 		}
 		h.observe(j.Duration.Seconds())
@@ -238,6 +271,49 @@ func collectJobs(f families, jobs []state.JobRecord) {
 		f.gauge(HistoryOldest, unix(oldest))
 	}
 }
+
+// collectHealth exports the checks' latency as a histogram by host and
+// outcome, the last passed check's latency, and the marks by host and
+// class. The rows come newest first (state.Store.Health).
+func collectHealth(f families, checks, marks []state.HealthEvent) {
+	type hostOutcome struct{ host, outcome string }
+	byHost := map[hostOutcome]*histo{}
+	last := map[string]float64{}
+	for _, e := range checks {
+		host := HostLabel(e.HostID, e.Servername)
+		k := hostOutcome{host, OutcomeFailed}
+		if e.OK {
+			k.outcome = state.OutcomeOK
+			if _, ok := last[host]; !ok {
+				last[host] = e.Latency.Seconds()
+			}
+		}
+		if byHost[k] == nil {
+			byHost[k] = newHisto(CheckBuckets)
+		}
+		byHost[k].observe(e.Latency.Seconds())
+	}
+	for k, h := range byHost {
+		f[CheckDuration] = append(f[CheckDuration], sample{labels: []label{{"host", k.host}, {"outcome", k.outcome}}, histo: h})
+	}
+	for host, v := range last {
+		f.gauge(LastCheckTook, v, label{"host", host})
+	}
+	count := map[[2]string]int{}
+	for _, e := range marks {
+		class := selector.FailureClass(e.Reason) // as status names it
+		if class == "" {
+			class = "other"
+		}
+		count[[2]string{HostLabel(e.HostID, e.Servername), class}]++
+	}
+	for k, n := range count {
+		f.gauge(BadMarks, float64(n), label{"host", k[0]}, label{"class", k[1]})
+	}
+}
+
+// OutcomeFailed is the outcome label of a failed check.
+const OutcomeFailed = "failed"
 
 // WriteText reads through c once and writes the text format (version
 // 0.0.4, what the textfile collector reads). Nothing is written when the
@@ -324,7 +400,7 @@ func lessLabels(a, b []label) bool {
 
 func writeHisto(b *strings.Builder, name string, labels []label, h *histo) {
 	le := func(bound string) []label { return append(labels[:len(labels):len(labels)], label{"le", bound}) }
-	for i, ub := range DurationBuckets {
+	for i, ub := range h.bounds {
 		writeSample(b, name+"_bucket", le(formatFloat(ub)), float64(h.buckets[i]))
 	}
 	writeSample(b, name+"_bucket", le("+Inf"), float64(h.count))
@@ -409,17 +485,29 @@ func HostLabel(id int64, servername string) string {
 }
 
 // StoreReader reads Data from s: the state classified under a fresh policy
-// (as `rffmpeg status` does) and the retained history without commands.
+// (as `rffmpeg status` does), the retained history without commands, and
+// the health history's windows, measured back from the policy's now.
 func StoreReader(s *state.Store, policy func() selector.Policy) Reader {
 	return func(ctx context.Context) (Data, error) {
-		v, err := selector.Load(ctx, s, policy())
+		p := policy()
+		v, err := selector.Load(ctx, s, p)
 		if err != nil {
 			return Data{}, err
 		}
-		jobs, err := s.History(ctx, state.HistoryQuery{OmitCommand: true})
-		if err != nil {
+		d := Data{View: v}
+		if d.Jobs, err = s.History(ctx, state.HistoryQuery{OmitCommand: true}); err != nil {
 			return Data{}, err
 		}
-		return Data{View: v, Jobs: jobs}, nil
+		now := p.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if d.Checks, err = s.Health(ctx, state.HealthQuery{Kind: state.HealthCheck, Since: now.Add(-CheckWindow)}); err != nil {
+			return Data{}, err
+		}
+		if d.Marks, err = s.Health(ctx, state.HealthQuery{Kind: state.HealthMark, Since: now.Add(-MarkWindow)}); err != nil {
+			return Data{}, err
+		}
+		return d, nil
 	}
 }

@@ -122,10 +122,21 @@ func TestMetricsFromStore(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			for _, c := range []state.CheckResult{
+				{HostID: 1, At: now.Add(-2 * time.Hour), Latency: 9 * time.Second, OK: true}, // out of the window
+				{HostID: 1, At: now.Add(-10 * time.Minute), Latency: 20 * time.Millisecond, OK: true},
+				{HostID: 1, At: now.Add(-5 * time.Minute), Latency: 40 * time.Millisecond, OK: true},
+				{HostID: 2, At: now.Add(-2 * time.Minute), Latency: time.Second, Reason: "timed out after 1s"},
+			} {
+				if err := s.RecordCheck(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
 			policy := func() selector.Policy {
 				return selector.Policy{Now: now, BadTTL: time.Hour, Dead: func(int, string, time.Time) bool { return false }}
 			}
 			mfs := parse(t, text(t, metrics.StoreReader(s, policy)))
+			checkHealth(t, mfs)
 			for _, c := range []struct {
 				name   string
 				labels map[string]string
@@ -160,6 +171,48 @@ func TestMetricsFromStore(t *testing.T) {
 			}
 			checkBuckets(t, mfs[metrics.JobDuration])
 		})
+	}
+}
+
+// checkHealth: the last hour's checks (two passed on gpu1, one failed on
+// gpu2) and the day's mark on gpu2.
+func checkHealth(t *testing.T, mfs map[string]*dto.MetricFamily) {
+	t.Helper()
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{metrics.CheckDuration, map[string]string{"host": "gpu1", "outcome": "ok"}, 2},
+		{metrics.CheckDuration, map[string]string{"host": "gpu2", "outcome": "failed"}, 1},
+		{metrics.LastCheckTook, map[string]string{"host": "gpu1"}, 0.04},
+		{metrics.BadMarks, map[string]string{"host": "gpu2", "class": "connect"}, 1},
+	} {
+		if got, ok := value(t, mfs, c.name, c.labels); !ok || got != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
+	}
+	if _, ok := value(t, mfs, metrics.LastCheckTook, map[string]string{"host": "gpu2"}); ok {
+		t.Errorf("gpu2 has a last passed check's latency, but none passed")
+	}
+	mf := mfs[metrics.CheckDuration]
+	if mf.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("%s is a %v, want a histogram", metrics.CheckDuration, mf.GetType())
+	}
+	for _, m := range mf.Metric {
+		if m.Label[0].GetValue() != "gpu1" {
+			continue
+		}
+		got := map[float64]uint64{}
+		for _, b := range m.Histogram.Bucket {
+			got[b.GetUpperBound()] = b.GetCumulativeCount()
+		}
+		if len(got) != len(metrics.CheckBuckets)+1 || got[0.01] != 0 || got[0.025] != 1 || got[0.05] != 2 || got[10] != 2 {
+			t.Errorf("gpu1's check buckets %v", got)
+		}
+		if sum := m.Histogram.GetSampleSum(); sum < 0.0599 || sum > 0.0601 {
+			t.Errorf("gpu1's check sum %v, want 0.06", sum)
+		}
 	}
 }
 
@@ -386,7 +439,7 @@ func exported() map[string]bool {
 	names := map[string]bool{}
 	for _, n := range metrics.Names() {
 		names[n] = true
-		if n == metrics.JobDuration {
+		if n == metrics.JobDuration || n == metrics.CheckDuration {
 			for _, suf := range []string{"_bucket", "_count", "_sum"} {
 				names[n+suf] = true
 			}

@@ -70,10 +70,11 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 	defer c.store.LockCheck(ctx, h.ID, c.env.Self.String(), c.o.Timeouts.CheckLock, c.o.Timeouts.CheckLock)()
 	// A failure is written before the locks go (defers run last in, first
 	// out): a call waiting for them must find it, not check again.
+	var began time.Time // the check's start: its latency goes to the health history
 	defer func() {
 		if !ok && out.mark {
 			dbCtx, cancel := c.dbContext(ctx)
-			c.store.RecordCheckFailure(dbCtx, h.ID, out.reason, c.env.Now())
+			c.store.RecordCheck(dbCtx, c.checkResult(h, began, out.reason))
 			cancel()
 		}
 	}()
@@ -90,7 +91,7 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 		// how it is reached).
 		return c.hostAccess(ctx, h), outcome{}, true
 	}
-	mode = state.AccessWrapper
+	mode, began = state.AccessWrapper, time.Now()
 	ffmpeg := c.o.RemoteFFmpeg
 	if h.FFmpeg != "" {
 		ffmpeg = h.FFmpeg // the host's own (rffmpeg set HOST ffmpeg=…)
@@ -113,9 +114,15 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 	// Best effort, bounded: a failed write only means the next call checks
 	// again.
 	dbCtx, cancel = c.dbContext(ctx)
-	c.store.MarkChecked(dbCtx, h.ID, c.env.Now())
+	c.store.RecordCheck(dbCtx, c.checkResult(h, began, ""))
 	cancel()
 	return mode, outcome{}, true
+}
+
+// checkResult is a check of h that began then, passed unless failed says why.
+func (c *call) checkResult(h selector.HostView, began time.Time, failed string) state.CheckResult {
+	return state.CheckResult{HostID: h.ID, At: c.env.Now(), Latency: time.Since(began), OK: failed == "", Reason: failed,
+		Owner: c.env.Self.String(), PID: c.env.Self.PID}
 }
 
 // runRemote runs the job on a remote host and tells the host's failures

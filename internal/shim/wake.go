@@ -68,6 +68,7 @@ func (c *call) wake(ctx context.Context, id int64) {
 		return
 	}
 	w.lastCheck = now
+	began := time.Now()
 	if r := c.env.Runner.Check(ctx, c.sshFor(h), c.hostFFmpeg(h), c.o.Timeouts.Check); r.Code != 0 {
 		c.log.Debugf("%s not awake yet: %s", hostLabel(hv), r.Reason)
 		return
@@ -78,5 +79,5 @@ func (c *call) wake(ctx context.Context, id int64) {
 	if _, err := c.store.ClearByKey(dbCtx, h.Key(), true); err != nil {
 		c.log.Warnf("%v", err)
 	}
-	c.store.MarkChecked(dbCtx, id, c.env.Now())
+	c.store.RecordCheck(dbCtx, c.checkResult(hv, began, "")) // the check that found it awake
 }

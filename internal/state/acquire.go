@@ -181,7 +181,10 @@ func (s *Store) markBad(ctx context.Context, tx *sql.Tx, hostID int64, c Claim, 
 	if _, err := s.insertState(ctx, tx, hostID, c, StateBad, reason); err != nil {
 		return err
 	}
-	return s.setHostExtra(ctx, tx, hostID, `last_error = ?, last_error_at = ?, checked_at = NULL`, reason, ms(c.Now))
+	if err := s.setHostExtra(ctx, tx, hostID, `last_error = ?, last_error_at = ?, checked_at = NULL`, reason, ms(c.Now)); err != nil {
+		return err
+	}
+	return s.recordMark(ctx, tx, hostID, c, reason) // its row in the health history (health.go)
 }
 
 // MarkBad records that a host failed (a check, or its SSH connection).

@@ -140,7 +140,7 @@ func (postgresDialect) ourSchema() []string {
 }
 
 // ourTables are the tables rffmpeg-go adds, dropped by init with the original's.
-var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks", "rffmpeg_path_maps", "rffmpeg_progress"}
+var ourTables = []string{"rffmpeg_hosts", "rffmpeg_processes", "rffmpeg_states", "rffmpeg_schema", "rffmpeg_jobs", "rffmpeg_access", "rffmpeg_queue", "rffmpeg_machines", "rffmpeg_problems", "rffmpeg_checks", "rffmpeg_path_maps", "rffmpeg_progress", "rffmpeg_health"}
 
 // movedColumns are the columns an earlier rffmpeg-go added to the original's
 // tables (schema version 2), with the table that holds them now and the
@@ -202,10 +202,13 @@ var migrations = []migration{
 	// Version 11 (progress.go): running jobs' progress and kill requests;
 	// CREATE TABLE IF NOT EXISTS, so it may sit at any position.
 	{"running jobs' progress and kill requests (rffmpeg_progress)", createProgress},
+	// Version 12 (health.go): each host's checks and bad marks over time;
+	// CREATE ... IF NOT EXISTS, so it may sit at any position.
+	{"hosts' checks and bad marks over time (rffmpeg_health)", createHealth},
 }
 
 // SchemaVersion is the version a fully migrated database has.
-const SchemaVersion = 11
+const SchemaVersion = 12
 
 // moveToOurTables creates our tables, copies what version 2 kept in the
 // original's tables into them and drops those columns, so the original's

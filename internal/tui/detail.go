@@ -35,6 +35,7 @@ type hostHistory struct {
 	failures []state.JobRecord // the last failed jobs, newest first
 	load     []int             // peak jobs at once per bucket over the last hour
 	at       time.Time         // the load's end (when it was read)
+	health   hostHealth        // checks and bad marks over time (health.go)
 	err      error
 	loaded   bool
 }
@@ -73,6 +74,7 @@ func loadHostHistory(ctx context.Context, ops Ops, k state.HostKey, running []st
 			return hostHistoryMsg{host: k, err: err, loaded: true}
 		}
 		h.load = peakPerBucket(jobSpans(window, running, now), now, sparkSpan, buckets)
+		h.health = loadHealth(ctx, ops, k, now)
 		return hostHistoryMsg(h)
 	}
 }
@@ -138,10 +140,13 @@ func (d hostDetailView) lines(f frame, h *selector.HostView) []string {
 		field("wake-on-lan", escape.Line(h.WoLMAC)+" via "+escape.Line(orDefault(h.WoLAddr)))
 	}
 	field("added", when(h.Created, f.now))
-	field("checked", when(h.CheckedAt, f.now))
+	field("checked", when(h.CheckedAt, f.now)+d.hist.health.lastCheckTook())
 	out = append(out, badLines(f, h)...)
 	out = append(out, d.loadLines(f, h)...)
 	out = append(out, runningLines(f, h)...)
+	if !h.IsLocal() { // a local host is never checked nor marked bad
+		out = append(out, d.hist.health.lines(f, max(f.w-44, 10))...)
+	}
 	return append(out, d.historyLines(f)...)
 }
 

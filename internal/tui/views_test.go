@@ -128,6 +128,7 @@ func TestHostDetailWithHistory(t *testing.T) {
 	f := newFixture(t, 80, 24)
 	f.busyPool()
 	f.history()
+	f.health() // health_test.go
 	f.sync()
 	f.press("enter") // gpu1
 	if f.m.mode != modeDetail || !f.m.detail.hist.loaded || f.m.detail.hist.err != nil {
@@ -150,7 +151,7 @@ func TestHostDetailWithHistory(t *testing.T) {
 	}
 	golden(t, "detail-gpu1-scrolled", f.m)
 	screen := ansi.Strip(f.m.View().Content)
-	for _, want := range []string{"Recent failures (last 2)", "killed by root (uid 0)", "image, 2.0s, exit 1"} {
+	for _, want := range []string{"Recent failures (last 2)", "killed by root (uid 0)", "image, 2.0s, exit 1", "min 28ms · median 35ms · max 240ms"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("scrolled detail lacks %q:\n%s", want, screen)
 		}
