@@ -143,7 +143,9 @@ func TestShimUsesAgent(t *testing.T) {
 	}
 
 	marker := "agentkill" + strconv.Itoa(os.Getpid())
-	c := e.cmd("ffmpeg", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=60:size=64x48:rate=10", "-metadata", "title="+marker, "-f", "null", "-")
+	// -re: without it ffmpeg encodes the 60 s in well under a second, and
+	// the job may end before the poll below sees it.
+	c := e.cmd("ffmpeg", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc=duration=60:size=64x48:rate=10", "-metadata", "title="+marker, "-f", "null", "-")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
