@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -187,6 +188,62 @@ func TestStalledJobStopped(t *testing.T) {
 	for _, line := range []string{"Job stalled", "SIGTERM to remote PID " + strconv.Itoa(remote), "SIGKILL to remote PID " + strconv.Itoa(remote)} {
 		if !strings.Contains(e.logText(), line) {
 			t.Errorf("log lacks %q", line)
+		}
+	}
+}
+
+// A local fallback job whose stderr is a pipe (as a media server reads
+// it) reports its progress too: status --json shows an advancing position
+// and a speed under fallback_processes, every byte of stderr still reaches
+// the caller (the stats lines and ffmpeg's own last words on SIGTERM), and
+// the exit code is ffmpeg's.
+func TestFallbackProgress(t *testing.T) {
+	e := newEnv(t, nil, nil) // no hosts: every job runs here
+	e.mustCLI("init", "-y", "--no-root")
+	var stderr bytes.Buffer // read only after Wait, which waits for the copy
+	c := e.cmd("ffmpeg", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc=rate=10:duration=62.3", "-f", "null", "-")
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	pos := func() (progressJob, bool) {
+		var s struct {
+			Fallback []progressJob `json:"fallback_processes"`
+		}
+		if err := json.Unmarshal([]byte(e.mustCLI("status", "--json")), &s); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range s.Fallback {
+			if p.PID == c.Process.Pid && p.PositionSeconds != nil {
+				return p, true
+			}
+		}
+		return progressJob{}, false
+	}
+	var first, next progressJob
+	if !waitFor(15*time.Second, func() bool { var ok bool; first, ok = pos(); return ok }) {
+		t.Fatalf("no progress for the fallback job within 15 s:\n%s", e.logText())
+	}
+	if !waitFor(10*time.Second, func() bool {
+		var ok bool
+		next, ok = pos()
+		return ok && *next.PositionSeconds > *first.PositionSeconds
+	}) {
+		t.Fatalf("the position did not advance past %.1f s", *first.PositionSeconds)
+	}
+	if next.Speed == nil || *next.Speed < 0.2 || *next.Speed > 3 {
+		t.Errorf("speed %v of a -re job, want about 1", next.Speed)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	err := c.Wait()
+	if code := c.ProcessState.ExitCode(); code != 255 {
+		t.Errorf("exit %d (%v), want ffmpeg's 255 after SIGTERM", code, err)
+	}
+	out := stderr.String()
+	for _, want := range []string{"Input #0, lavfi", "frame=", "Exiting normally, received signal 15"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, out)
 		}
 	}
 }

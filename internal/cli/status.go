@@ -31,7 +31,7 @@ type jsonProcess struct {
 	// Frontend is the media server that runs the job (database.frontend_id,
 	// else hostname:machine-id); null for the original rffmpeg's rows.
 	Frontend *string `json:"frontend"`
-	// Progress (remote ffmpeg jobs; null until the job reported any).
+	// Progress (ffmpeg jobs whose stderr the shim reads; null until the job reported any).
 	PositionSeconds *float64   `json:"position_seconds"`
 	Speed           *float64   `json:"speed"`
 	FPS             *float64   `json:"fps"`

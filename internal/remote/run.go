@@ -28,11 +28,14 @@ type Spec struct {
 	// Forward sends a signal to the remote job (through ssh); it reports
 	// whether that worked. Remote only.
 	Forward func(sig syscall.Signal, pid int) bool
-	// OnPID is called with the remote job's PID once it is known.
+	// OnPID is called with the job's PID once it is known (a local job's
+	// own, a remote job's on its host).
 	OnPID func(pid int)
 	// Progress, when set, is called with each of ffmpeg's stats lines in
-	// the job's stderr (remote only; progress.go). It runs on the relay's
-	// goroutine after the bytes were passed on: it must not block.
+	// the job's stderr (progress.go). It runs on the relay's goroutine
+	// after the bytes were passed on: it must not block. A local job's
+	// stderr is relayed for it only where that cannot be told apart
+	// (relayStderr).
 	Progress func(Progress)
 	// SSH is the host's connection (remote only): with its master up, the
 	// job runs over the master's socket without an ssh client (mux.go);
@@ -94,8 +97,23 @@ func command(spec Spec) *exec.Cmd {
 func runLocal(spec Spec) (Result, error) {
 	cmd := command(spec)
 	cmd.Stderr = spec.Stderr
-	if err := cmd.Start(); err != nil {
+	var relay *stderrRelay
+	if relayStderr(spec) {
+		var err error
+		if relay, err = newStderrRelay(spec.Stderr, spec.Progress); err != nil {
+			return Result{Code: 1}, err
+		}
+		cmd.Stderr = relay.w
+	}
+	err := cmd.Start()
+	if relay != nil {
+		relay.started()
+	}
+	if err != nil {
 		return Result{Code: 127}, err
+	}
+	if spec.OnPID != nil {
+		spec.OnPID(cmd.Process.Pid)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -111,8 +129,11 @@ func runLocal(spec Spec) (Result, error) {
 			}
 		}
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	close(done)
+	if relay != nil {
+		relay.drain(localDrain)
+	}
 	if cmd.ProcessState == nil {
 		return Result{Code: 1}, err
 	}

@@ -18,9 +18,10 @@ import (
 // job's stream. The same goroutine flags a job whose position stopped
 // advancing and, when configured, stops it.
 //
-// A local job (the fallback, a localhost host, plain mode) has the
-// caller's stderr as its own — no copy passes through the shim — so it
-// reports no progress.
+// A local job (the fallback, a localhost host) is followed the same way
+// where its stderr can pass through the shim unnoticed (remote.Spec's
+// Progress: not to a terminal, not 2>&1); elsewhere it keeps the caller's
+// stderr as its own and reports no progress.
 
 // ProgressOptions are how progress is recorded and stalls are handled.
 type ProgressOptions struct {
@@ -56,6 +57,7 @@ type tracker struct {
 	cur      state.JobProgress
 	dirty    bool
 	pid      int // the remote job's PID, 0 until known
+	pidName  string // how the log names it: "remote PID" or "local PID"
 	stalled  bool
 	stopping bool
 }
@@ -67,7 +69,7 @@ func (c *call) track(signal func(sig syscall.Signal, pid int) bool) *tracker {
 		return nil
 	}
 	t := &tracker{c: c, signal: signal, done: make(chan struct{}), ended: make(chan struct{}),
-		cur: state.JobProgress{ProcessID: c.lease.ProcessID, PID: c.env.Self.PID}}
+		cur: state.JobProgress{ProcessID: c.lease.ProcessID, PID: c.env.Self.PID}, pidName: "remote PID"}
 	go t.loop()
 	return t
 }
@@ -179,14 +181,14 @@ func (t *tracker) stopStalled(pid int) {
 	if grace <= 0 {
 		grace = DefaultStopGrace
 	}
-	t.c.log.Warnf("Stopping the stalled job (commands.stop_stalled): SIGTERM to remote PID %d", pid)
+	t.c.log.Warnf("Stopping the stalled job (commands.stop_stalled): SIGTERM to %s %d", t.pidName, pid)
 	t.signal(syscall.SIGTERM, pid)
 	select {
 	case <-t.done:
 		return
 	case <-time.After(grace):
 	}
-	t.c.log.Warnf("The stalled job is still there after %s: SIGKILL to remote PID %d", grace, pid)
+	t.c.log.Warnf("The stalled job is still there after %s: SIGKILL to %s %d", grace, t.pidName, pid)
 	t.signal(syscall.SIGKILL, pid)
 }
 

@@ -140,8 +140,14 @@ func (c *call) say(format string, args ...any) {
 func (c *call) runLocal() int {
 	c.log.Infof("Running command on host 'localhost' (localhost)")
 	t0 := time.Now()
+	tr := c.track(func(sig syscall.Signal, pid int) bool { return syscall.Kill(pid, sig) == nil })
+	if tr != nil {
+		tr.pidName = "local PID"
+	}
 	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: append([]string{c.j.LocalProg}, c.j.Args...),
-		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals})
+		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals,
+		Progress: tr.progressFunc(), OnPID: tr.remotePID})
+	tr.stop()
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", c.j.LocalProg, err)
 		c.say("cannot run %s: %v", c.j.LocalProg, err)
