@@ -56,7 +56,7 @@ type tracker struct {
 	mu       sync.Mutex
 	cur      state.JobProgress
 	dirty    bool
-	pid      int // the remote job's PID, 0 until known
+	pid      int    // the remote job's PID, 0 until known
 	pidName  string // how the log names it: "remote PID" or "local PID"
 	stalled  bool
 	stopping bool
