@@ -187,28 +187,43 @@ func scanHosts(rows *sql.Rows, strict bool) ([]Host, []Malformed, error) {
 }
 
 // processSelect reads at most CmdReadLimit (65536) characters of a command.
-const processSelect = `SELECT p.id, p.host_id, p.process_id, substr(p.cmd, 1, 65536), x.started, x.owner, x.heartbeat
-	FROM processes p LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
-	ORDER BY p.id`
+const processSelect = processFrom + ` ORDER BY p.id`
+
+// processFrom is processSelect before its order, for a WHERE (see leanSnapshot).
+const processFrom = `SELECT p.id, p.host_id, p.process_id, substr(p.cmd, 1, 65536), x.started, x.owner, x.heartbeat
+	FROM processes p LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id`
 
 func scanProcess(rows *sql.Rows) (Process, problems, error) {
-	var pr Process
-	var id, host, pid, cmd, started, owner, hb any
-	if err := rows.Scan(&id, &host, &pid, &cmd, &started, &owner, &hb); err != nil {
-		return pr, nil, err
+	var v processValues
+	if err := rows.Scan(v.dest()...); err != nil {
+		return Process{}, nil, err
 	}
-	var p problems
-	pr.ID = p.wholeNumber("id", id)
-	pr.HostID = p.wholeNumber("host_id", host)
-	pr.PID = int(p.wholeNumber("process_id", pid))
-	pr.Cmd, pr.Owner = textOf(cmd), textOf(owner)
-	pr.Started, pr.Heartbeat = p.millis("started", started), p.millis("heartbeat", hb)
+	pr, p := v.read()
 	return pr, p, nil
 }
 
-const markSelect = `SELECT s.id, s.host_id, s.process_id, s.state, x.created, x.reason, x.owner
-	FROM states s LEFT JOIN rffmpeg_states x ON x.id = s.id AND x.host_id = s.host_id AND x.process_id = s.process_id
-	ORDER BY s.id`
+// processValues are a processSelect row's columns as read.
+type processValues struct{ id, host, pid, cmd, started, owner, hb any }
+
+func (v *processValues) dest() []any {
+	return []any{&v.id, &v.host, &v.pid, &v.cmd, &v.started, &v.owner, &v.hb}
+}
+
+func (v *processValues) read() (Process, problems) {
+	var pr Process
+	var p problems
+	pr.ID = p.wholeNumber("id", v.id)
+	pr.HostID = p.wholeNumber("host_id", v.host)
+	pr.PID = int(p.wholeNumber("process_id", v.pid))
+	pr.Cmd, pr.Owner = textOf(v.cmd), textOf(v.owner)
+	pr.Started, pr.Heartbeat = p.millis("started", v.started), p.millis("heartbeat", v.hb)
+	return pr, p
+}
+
+const markSelect = markFrom + ` ORDER BY s.id`
+
+const markFrom = `SELECT s.id, s.host_id, s.process_id, s.state, x.created, x.reason, x.owner
+	FROM states s LEFT JOIN rffmpeg_states x ON x.id = s.id AND x.host_id = s.host_id AND x.process_id = s.process_id`
 
 func scanMark(rows *sql.Rows) (Mark, problems, error) {
 	var m Mark

@@ -130,6 +130,11 @@ type Snapshot struct {
 	// the machines whose own capabilities were probed.
 	Queue    []Waiter
 	Machines []Machine
+	// Counted is, per host id (LocalHostID: the fallback), the jobs the
+	// store counted rather than read: other frontends' jobs alive by their
+	// lease (Options.Lease), in Acquire's snapshot only (see leanSnapshot);
+	// they are in neither Processes nor Marks. Nil from Snapshot.
+	Counted map[int64]int
 }
 
 // Backend is a kind of database.
@@ -606,7 +611,13 @@ func pgReason(err error) string {
 // BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
 // writers from any number of processes or frontends serialize.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	err := s.txOnce(ctx, fn)
+	return s.txLocking(ctx, false, fn)
+}
+
+// txLocking is tx; with lockLater, fn takes the PostgreSQL lock itself
+// (lockNow) after reads that need not hold it (see Acquire).
+func (s *Store) txLocking(ctx context.Context, lockLater bool, fn func(*sql.Tx) error) error {
+	err := s.txOnce(ctx, lockLater, fn)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%s stayed busy past the deadline: %w", s.opts.Describe(), err)
 	}
@@ -629,10 +640,10 @@ func (s *Store) readOnlyErr() error {
 // the server went away (a restart, a failover) is run again on a new
 // connection while ctx lets the caller wait: its effects were rolled back
 // with the connection.
-func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) txOnce(ctx context.Context, lockLater bool, fn func(*sql.Tx) error) error {
 	end := outageBound(ctx)
 	for try := 0; ; try++ {
-		err, committing := s.txAttempt(ctx, fn)
+		err, committing := s.txAttempt(ctx, lockLater, fn)
 		// A failed commit is not retried: it may have committed.
 		if err == nil || committing || s.d.name() != PostgreSQL || !transient(err) || ctx.Err() != nil || time.Now().After(end) {
 			return err
@@ -643,7 +654,7 @@ func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 }
 
-func (s *Store) txAttempt(ctx context.Context, fn func(*sql.Tx) error) (err error, committing bool) {
+func (s *Store) txAttempt(ctx context.Context, lockLater bool, fn func(*sql.Tx) error) (err error, committing bool) {
 	if err := s.readOnlyErr(); err != nil {
 		return err, false
 	}
@@ -656,9 +667,11 @@ func (s *Store) txAttempt(ctx context.Context, fn func(*sql.Tx) error) (err erro
 	if err != nil {
 		return err, false
 	}
-	if err := s.d.lock(ctx, t); err != nil {
-		t.Rollback()
-		return err, false
+	if !lockLater {
+		if err := s.d.lock(ctx, t); err != nil {
+			t.Rollback()
+			return err, false
+		}
 	}
 	if err := fn(t); err != nil {
 		t.Rollback()
