@@ -291,10 +291,6 @@ func benchOptions(b *testing.B, be state.Backend) state.Options {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		if os.Getenv("KEEPDB") != "" {
-			fmt.Println("kept", name)
-			return
-		}
 		db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`)
 		db.Close()
 	})
