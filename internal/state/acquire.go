@@ -78,12 +78,12 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 	var lease Lease
 	var d Decision
 	var snap Snapshot
-	err := s.txLocking(ctx, true, func(tx *sql.Tx) error {
+	err := s.txLocking(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
 		c := stamp(req.Claim)
 		f, lean := s.leanFor(c)
 		var err error
 		if lean && s.d.name() == PostgreSQL && req.Replace == nil && req.MarkBad == nil {
-			snap, d, err = s.decideEarly(ctx, tx, f, decide)
+			snap, d, err = s.decideEarly(ctx, conn, f, decide)
 		} else {
 			snap, d, err = s.decideLocked(ctx, tx, req, c, f, lean, decide)
 		}
@@ -118,7 +118,7 @@ func (s *Store) decideLocked(ctx context.Context, tx *sql.Tx, req AcquireRequest
 	var snap Snapshot
 	var err error
 	if lean {
-		snap, err = s.leanSnapshot(ctx, tx, f, true)
+		snap, err = s.leanSnapshot(ctx, tx, f)
 	} else {
 		snap, err = s.readSnapshot(ctx, tx)
 	}

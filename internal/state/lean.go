@@ -3,9 +3,13 @@ package state
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Selection reads only what it needs, and on PostgreSQL holds the write
@@ -73,60 +77,65 @@ func (f leanFilter) counted(d dialect) (string, []any) {
 		[]any{utf8.RuneCountInString(prefix), prefix, f.cutoff}
 }
 
-// leanSnapshot reads what selection needs (see above): hosts, the rows to
-// judge, the counts of the others (withCounts), the marks that are not
-// "active", the queue and the machines.
-func (s *Store) leanSnapshot(ctx context.Context, q querier, f leanFilter, withCounts bool) (Snapshot, error) {
-	var snap Snapshot
+// step is one statement of a read and what reads its result.
+type step struct {
+	query string // with ? placeholders
+	args  []any
+	scan  func(rowSource) error
+}
+
+// leanSteps are the reads of what selection needs (see above) into snap:
+// hosts, the rows to judge, the counts of the others (withCounts), the
+// marks that are not "active", the queue and the machines.
+func (s *Store) leanSteps(f leanFilter, withCounts bool, snap *Snapshot) []step {
 	expr, args := f.counted(s.d)
 	var bad []Malformed
-	read := func(query string, args []any, scan func(*sql.Rows) error) error {
-		rows, err := q.QueryContext(ctx, s.q(query), args...)
-		if err != nil {
-			return err
-		}
-		return scan(rows)
-	}
-	steps := []struct {
-		query string
-		args  []any
-		scan  func(*sql.Rows) error
-	}{
-		{hostSelect + ` ORDER BY h.id`, nil, func(rows *sql.Rows) (err error) {
+	steps := []step{
+		{hostSelect + ` ORDER BY h.id`, nil, func(rows rowSource) (err error) {
 			snap.Hosts, bad, err = scanHosts(rows, true)
 			snap.Malformed = append(snap.Malformed, bad...)
 			return err
 		}},
-		{processFrom + ` WHERE ` + expr + ` = 0 ORDER BY p.id`, args, func(rows *sql.Rows) (err error) {
+		{processFrom + ` WHERE ` + expr + ` = 0 ORDER BY p.id`, args, func(rows rowSource) (err error) {
 			snap.Processes, bad, err = scanAll(rows, "processes", scanProcess, func(p Process) int64 { return p.ID })
 			snap.Malformed = append(snap.Malformed, bad...)
 			return err
 		}},
-		{`SELECT p.host_id, count(*) FROM processes p JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
-			WHERE ` + expr + ` = 1 GROUP BY p.host_id`, args, func(rows *sql.Rows) (err error) {
-			snap.Counted, err = scanCounts(rows)
-			return err
-		}},
-		{markFrom + ` WHERE s.state IS NULL OR s.state <> '` + StateActive + `' ORDER BY s.id`, nil, func(rows *sql.Rows) (err error) {
+		{markFrom + ` WHERE s.state IS NULL OR s.state <> '` + StateActive + `' ORDER BY s.id`, nil, func(rows rowSource) (err error) {
 			snap.Marks, bad, err = scanAll(rows, "states", scanMark, func(m Mark) int64 { return m.ID })
 			snap.Malformed = append(snap.Malformed, bad...)
 			return err
 		}},
-		{queueSelect, nil, func(rows *sql.Rows) (err error) {
+		{queueSelect, nil, func(rows rowSource) (err error) {
 			snap.Queue, bad, err = scanAll(rows, "rffmpeg_queue", scanWaiter, func(w Waiter) int64 { return w.ID })
 			snap.Malformed = append(snap.Malformed, bad...)
 			return err
 		}},
-		{machineSelect, nil, func(rows *sql.Rows) (err error) {
+		{machineSelect, nil, func(rows rowSource) (err error) {
 			snap.Machines, _, err = scanAll(rows, "rffmpeg_machines", scanMachine, func(Machine) int64 { return 0 })
 			return err
 		}},
 	}
-	for i, st := range steps {
-		if i == 2 && !withCounts {
-			continue
+	if withCounts {
+		steps = append(steps, step{`SELECT p.host_id, count(*) FROM processes p JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
+			WHERE ` + expr + ` = 1 GROUP BY p.host_id`, args, func(rows rowSource) (err error) {
+			snap.Counted, err = scanCounts(rows)
+			return err
+		}})
+	}
+	return steps
+}
+
+// leanSnapshot runs leanSteps one statement after the other (SQLite, and
+// a selection that reads under the lock).
+func (s *Store) leanSnapshot(ctx context.Context, q querier, f leanFilter) (Snapshot, error) {
+	var snap Snapshot
+	for _, st := range s.leanSteps(f, true, &snap) {
+		rows, err := q.QueryContext(ctx, s.q(st.query), st.args...)
+		if err != nil {
+			return Snapshot{}, err
 		}
-		if err := read(st.query, st.args, st.scan); err != nil {
+		if err := st.scan(rows); err != nil {
 			return Snapshot{}, err
 		}
 	}
@@ -135,16 +144,16 @@ func (s *Store) leanSnapshot(ctx context.Context, q querier, f leanFilter, withC
 
 // scanCounts reads host_id, count rows (a NULL host_id is the fallback's,
 // as a NULL reads everywhere else).
-func scanCounts(rows *sql.Rows) (map[int64]int, error) {
+func scanCounts(rows rowSource) (map[int64]int, error) {
 	defer rows.Close()
 	out := map[int64]int{}
 	for rows.Next() {
 		var host sql.NullInt64
-		var n int
+		var n int64
 		if err := rows.Scan(&host, &n); err != nil {
 			return nil, err
 		}
-		out[host.Int64] += n
+		out[host.Int64] += int(n)
 	}
 	return out, rows.Err()
 }
@@ -178,20 +187,20 @@ func stamp(c Claim) Claim {
 	return c
 }
 
-// decideEarly is selection on PostgreSQL (see above): the reads and a first
-// decision (to judge the rows) before the lock, then under it the live
-// count per host and the decision on it. The snapshot decided on holds the
-// rows judged dead (for the policy to reap them again) and the counts.
-func (s *Store) decideEarly(ctx context.Context, tx *sql.Tx, f leanFilter, decide func(Snapshot) Decision) (Snapshot, Decision, error) {
-	snap, err := s.leanSnapshot(ctx, tx, f, false)
-	if err != nil {
+// decideEarly is selection on PostgreSQL (see above): the reads, in one
+// round trip, and a first decision (to judge the rows) before the lock;
+// then the lock and the live count per host, in one round trip (the count
+// runs once the lock is held, on what was committed by then), and the
+// decision on those counts. The snapshot decided on holds the rows judged
+// dead (for the policy to reap them again) and the counts.
+func (s *Store) decideEarly(ctx context.Context, conn *sql.Conn, f leanFilter, decide func(Snapshot) Decision) (Snapshot, Decision, error) {
+	var snap Snapshot
+	if err := s.pipeline(ctx, conn, s.leanSteps(f, false, &snap)); err != nil {
 		return Snapshot{}, Decision{}, err
 	}
 	dead := decide(snap).ReapProcesses
-	if err := s.d.lock(ctx, tx); err != nil {
-		return Snapshot{}, Decision{}, err
-	}
-	if snap.Counted, err = s.countLive(ctx, tx, f, dead); err != nil {
+	lock := step{`SELECT pg_advisory_xact_lock(?), pg_notify('` + notifyChannel + `', '')`, []any{advisoryKey}, drain} // postgresDialect.lock
+	if err := s.pipeline(ctx, conn, []step{lock, countLive(f, dead, &snap.Counted)}); err != nil {
 		return Snapshot{}, Decision{}, err
 	}
 	gone := map[int64]bool{}
@@ -208,22 +217,67 @@ func (s *Store) decideEarly(ctx context.Context, tx *sql.Tx, f leanFilter, decid
 	return snap, decide(snap), nil
 }
 
-// countLive counts, per host, every job that is alive as far as this
-// selection knows (PostgreSQL, under the lock): every processes row but
-// those judged dead and other frontends' out of their lease (exactly the
-// rows owner.Checker judges by an expired lease).
-func (s *Store) countLive(ctx context.Context, tx *sql.Tx, f leanFilter, dead []int64) (map[int64]int, error) {
+// countLive is the statement counting, per host, every job that is alive
+// as far as this selection knows (PostgreSQL, under the lock): every
+// processes row but those judged dead and other frontends' out of their
+// lease (exactly the rows owner.Checker judges by an expired lease).
+func countLive(f leanFilter, dead []int64, into *map[int64]int) step {
 	prefix := f.self + "|"
 	if dead == nil {
 		dead = []int64{}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT p.host_id, count(*) FROM processes p
+	return step{`SELECT p.host_id, count(*) FROM processes p
 		LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
-		WHERE p.id <> ALL($1) AND (CASE WHEN x.owner <> '' AND length(x.owner) - length(replace(x.owner, '|', '')) = 2
-			AND substr(x.owner, 1, $2) <> $3 AND x.heartbeat >= 0 AND x.heartbeat < $4 THEN 0 ELSE 1 END) = 1
-		GROUP BY p.host_id`, dead, utf8.RuneCountInString(prefix), prefix, f.cutoff)
-	if err != nil {
-		return nil, err
+		WHERE p.id <> ALL(?) AND (CASE WHEN x.owner <> '' AND length(x.owner) - length(replace(x.owner, '|', '')) = 2
+			AND substr(x.owner, 1, ?) <> ? AND x.heartbeat >= 0 AND x.heartbeat < ? THEN 0 ELSE 1 END) = 1
+		GROUP BY p.host_id`, []any{dead, utf8.RuneCountInString(prefix), prefix, f.cutoff}, func(rows rowSource) (err error) {
+		*into, err = scanCounts(rows)
+		return err
+	}}
+}
+
+// drain reads a result nobody needs.
+func drain(rows rowSource) error {
+	defer rows.Close()
+	for rows.Next() {
 	}
-	return scanCounts(rows)
+	return rows.Err()
+}
+
+// pipeline sends steps in one round trip on the transaction's connection
+// (PostgreSQL: pgx's batch, on the connection database/sql holds for the
+// transaction) and reads each result in order. In a pipeline the server
+// still runs one statement after the other, each on what was committed
+// when it starts.
+func (s *Store) pipeline(ctx context.Context, conn *sql.Conn, steps []step) error {
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pipeline: not a pgx connection (%T)", dc)
+		}
+		b := &pgx.Batch{}
+		for _, st := range steps {
+			b.Queue(s.q(st.query), st.args...)
+		}
+		br := sc.Conn().SendBatch(ctx, b)
+		for _, st := range steps {
+			rows, err := br.Query()
+			if err == nil {
+				err = st.scan(pgxRows{rows})
+			}
+			if err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+}
+
+// pgxRows is a pipelined result as a rowSource.
+type pgxRows struct{ pgx.Rows }
+
+func (r pgxRows) Close() error {
+	r.Rows.Close()
+	return r.Rows.Err()
 }

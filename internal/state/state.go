@@ -611,12 +611,13 @@ func pgReason(err error) string {
 // BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
 // writers from any number of processes or frontends serialize.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.txLocking(ctx, false, fn)
+	return s.txLocking(ctx, false, func(_ *sql.Conn, t *sql.Tx) error { return fn(t) })
 }
 
 // txLocking is tx; with lockLater, fn takes the PostgreSQL lock itself
-// (lockNow) after reads that need not hold it (see Acquire).
-func (s *Store) txLocking(ctx context.Context, lockLater bool, fn func(*sql.Tx) error) error {
+// after reads that need not hold it, and gets the transaction's connection
+// to pipeline statements on (see Acquire and pipeline; otherwise nil).
+func (s *Store) txLocking(ctx context.Context, lockLater bool, fn func(*sql.Conn, *sql.Tx) error) error {
 	err := s.txOnce(ctx, lockLater, fn)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%s stayed busy past the deadline: %w", s.opts.Describe(), err)
@@ -640,7 +641,7 @@ func (s *Store) readOnlyErr() error {
 // the server went away (a restart, a failover) is run again on a new
 // connection while ctx lets the caller wait: its effects were rolled back
 // with the connection.
-func (s *Store) txOnce(ctx context.Context, lockLater bool, fn func(*sql.Tx) error) error {
+func (s *Store) txOnce(ctx context.Context, lockLater bool, fn func(*sql.Conn, *sql.Tx) error) error {
 	end := outageBound(ctx)
 	for try := 0; ; try++ {
 		err, committing := s.txAttempt(ctx, lockLater, fn)
@@ -654,7 +655,7 @@ func (s *Store) txOnce(ctx context.Context, lockLater bool, fn func(*sql.Tx) err
 	}
 }
 
-func (s *Store) txAttempt(ctx context.Context, lockLater bool, fn func(*sql.Tx) error) (err error, committing bool) {
+func (s *Store) txAttempt(ctx context.Context, lockLater bool, fn func(*sql.Conn, *sql.Tx) error) (err error, committing bool) {
 	if err := s.readOnlyErr(); err != nil {
 		return err, false
 	}
@@ -663,7 +664,16 @@ func (s *Store) txAttempt(ctx context.Context, lockLater bool, fn func(*sql.Tx) 
 		return err, false
 	}
 	defer unlock()
-	t, err := s.db.BeginTx(ctx, nil)
+	var c *sql.Conn
+	begin := s.db.BeginTx
+	if lockLater {
+		if c, err = s.db.Conn(ctx); err != nil {
+			return err, false
+		}
+		defer c.Close()
+		begin = c.BeginTx
+	}
+	t, err := begin(ctx, nil)
 	if err != nil {
 		return err, false
 	}
@@ -673,7 +683,7 @@ func (s *Store) txAttempt(ctx context.Context, lockLater bool, fn func(*sql.Tx) 
 			return err, false
 		}
 	}
-	if err := fn(t); err != nil {
+	if err := fn(c, t); err != nil {
 		t.Rollback()
 		return err, false
 	}
