@@ -35,8 +35,8 @@ type HostView struct {
 	State     string          // idle, active, bad or draining
 	Processes []state.Process // live jobs on it, as read
 	// Counted is how many more live jobs run on it than Processes holds:
-	// other frontends' jobs the store counted rather than read (see
-	// state.Snapshot.Counted; 0 outside the shim's selection).
+	// jobs the store counted rather than read (state.Snapshot.Counted: the
+	// shim's selection on PostgreSQL; 0 elsewhere). Use Running.
 	Counted  int
 	Load     int         // Running() / Weight, the original's "weighted count"
 	Bad      *state.Mark // the bad mark in force, if any

@@ -67,13 +67,14 @@ type AcquireRequest struct {
 // Acquire runs the selection policy and records the job on the chosen host in
 // one transaction holding the write lock, so simultaneous jobs see each
 // other and spread exactly as the policy says. It costs the same number of
-// statements whatever the number of hosts and jobs (a snapshot in a few
-// reads, set-based deletes; see TestAcquireStatementsConstant). With a
-// lease (Options.Lease) it reads only what selection needs, and on
-// PostgreSQL reads most of it before taking the lock (see lean.go): decide
-// must then judge rows with that lease (as setup.Policy does), and may be
-// called twice. A zero Claim.Now stamps the rows with the time the
-// transaction runs.
+// round trips whatever the number of hosts and jobs (a snapshot in a few
+// reads, set-based deletes; see TestAcquireStatementsConstant). On
+// PostgreSQL with a lease (Options.Lease) it reads only what selection
+// needs, most of it before taking the lock (see lean.go): decide must then
+// judge rows with that lease (as setup.Policy does), and may be called
+// twice (the first decision's ReapProcesses say which rows it judged dead;
+// the second, on exact counts, is the one carried out). A zero Claim.Now
+// stamps the rows with the time the transaction runs.
 func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Snapshot) Decision) (Lease, Decision, Snapshot, error) {
 	var lease Lease
 	var d Decision
@@ -82,7 +83,7 @@ func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Sna
 		c := stamp(req.Claim)
 		f, lean := s.leanFor(c)
 		var err error
-		if lean && s.d.name() == PostgreSQL && req.Replace == nil && req.MarkBad == nil {
+		if lean && req.Replace == nil && req.MarkBad == nil {
 			snap, d, err = s.decideEarly(ctx, conn, f, decide)
 		} else {
 			snap, d, err = s.decideLocked(ctx, tx, req, c, f, lean, decide)

@@ -130,10 +130,10 @@ type Snapshot struct {
 	// the machines whose own capabilities were probed.
 	Queue    []Waiter
 	Machines []Machine
-	// Counted is, per host id (LocalHostID: the fallback), the jobs the
-	// store counted rather than read: other frontends' jobs alive by their
-	// lease (Options.Lease), in Acquire's snapshot only (see leanSnapshot);
-	// they are in neither Processes nor Marks. Nil from Snapshot.
+	// Counted is, per host id (LocalHostID: the fallback), the live jobs
+	// the store counted rather than read (they are not in Processes), in
+	// Acquire's snapshot on PostgreSQL only (see lean.go). Nil from
+	// Snapshot.
 	Counted map[int64]int
 }
 
