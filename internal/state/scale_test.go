@@ -299,7 +299,7 @@ func benchOptions(b *testing.B, be state.Backend) state.Options {
 	return o
 }
 
-// The lean selection (Options.Lease set: other frontends' live jobs
+// The lean selection (PostgreSQL with Options.Lease set: other frontends' live jobs
 // counted in SQL, not read; on PostgreSQL most reads before the lock)
 // decides exactly as the selection that reads every row, on a pool with
 // every kind of row: this frontend's live and dead jobs, other frontends'
