@@ -210,6 +210,15 @@ func (s *Store) insertState(ctx context.Context, tx *sql.Tx, hostID int64, c Cla
 }
 
 func (s *Store) release(ctx context.Context, tx *sql.Tx, l Lease) error {
+	if s.d.name() == PostgreSQL {
+		// The five deletes in one statement: one round trip, not five,
+		// while the lock that every frontend's selections wait for is
+		// held (data-modifying WITHs all run, read or not).
+		_, err := tx.ExecContext(ctx, `WITH p AS (DELETE FROM processes WHERE id = $1),
+			x AS (DELETE FROM rffmpeg_processes WHERE id = $1), g AS (DELETE FROM rffmpeg_progress WHERE id = $1),
+			s AS (DELETE FROM states WHERE id = $2) DELETE FROM rffmpeg_states WHERE id = $2`, l.ProcessID, l.StateID)
+		return err
+	}
 	return s.reap(ctx, tx, []int64{l.ProcessID}, []int64{l.StateID})
 }
 

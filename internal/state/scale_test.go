@@ -439,3 +439,41 @@ func mixedPool(t *testing.T, o state.Options, s *state.Store, self rowner.Identi
 	}
 	return live
 }
+
+// Release deletes a job's rows from all five tables that hold them (on
+// PostgreSQL in one statement, for the lock's sake), and no other job's.
+func TestReleaseDeletesEveryRow(t *testing.T) {
+	forEach(t, func(t *testing.T, o state.Options) {
+		s := initStore(t, o)
+		h, err := s.AddHost(ctx, "h1", "", 1, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var leases []state.Lease
+		for pid := range 2 {
+			c := state.Claim{PID: 100 + pid, Owner: "fe|boot|1", Cmd: "ffmpeg", Now: now}
+			l, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: c}, func(state.Snapshot) state.Decision { return state.Decision{HostID: h.ID} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetProgress(ctx, state.JobProgress{ProcessID: l.ProcessID, PID: 100 + pid, Frames: 1, At: now}); err != nil {
+				t.Fatal(err)
+			}
+			leases = append(leases, l)
+		}
+		if err := s.Release(ctx, leases[0]); err != nil {
+			t.Fatal(err)
+		}
+		raw := statetest.Raw(t, o)
+		defer raw.Close()
+		for _, table := range []string{"processes", "rffmpeg_processes", "rffmpeg_progress", "states", "rffmpeg_states"} {
+			var got int
+			if err := raw.QueryRow(`SELECT count(*) FROM ` + table).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != 1 {
+				t.Errorf("%s: %d rows after releasing one of two jobs, want 1", table, got)
+			}
+		}
+	})
+}
