@@ -34,6 +34,11 @@ type workerJob struct {
 	Jobs     int           // goroutines in this process, one acquisition each
 	Hold     time.Duration // how long each holds its lease
 	Retry    time.Duration // wait policy: how often a waiter tries again
+	// Frontends: each worker process is a frontend of its own (owners
+	// frontend|boot|start) and Opts has a lease, so the store counts the
+	// other frontends' jobs rather than reading them (state's lean
+	// selection; on PostgreSQL its reads before the lock).
+	Frontends bool
 }
 
 // workerResult counts where this process's jobs went.
@@ -94,6 +99,9 @@ func worker(spec string) int {
 // wait, try again every job.Retry with the queue row; hold the lease; release.
 func acquireOne(ctx context.Context, s *state.Store, rules selector.Rules, g int, job workerJob) (int64, bool, bool, error) {
 	req := state.AcquireRequest{Claim: state.Claim{PID: os.Getpid(), Owner: fmt.Sprintf("worker-%d-%d", os.Getpid(), g), Cmd: "ffmpeg -i x"}}
+	if job.Frontends {
+		req.Claim.Owner = fmt.Sprintf("fe%d|boot|%d", os.Getpid(), g)
+	}
 	waited := false
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -212,12 +220,23 @@ func TestCapacityUnderConcurrency(t *testing.T) {
 		t.Skip("-short")
 	}
 	for _, b := range statetest.Backends(t) {
-		for _, whenFull := range []string{"fallback", "reject"} {
-			t.Run(b.Name+"/"+whenFull, func(t *testing.T) {
+		for _, c := range []struct {
+			whenFull  string
+			frontends bool
+		}{{"fallback", false}, {"reject", false}, {"fallback", true}, {"reject", true}} {
+			whenFull := c.whenFull
+			name := b.Name + "/" + whenFull
+			if c.frontends {
+				name += "/frontends"
+			}
+			t.Run(name, func(t *testing.T) {
 				o := b.New(t)
 				s, limits := capacityPool(t, o)
+				if c.frontends {
+					o.Lease = time.Minute
+				}
 				const procs, perProc = 8, 25 // 200 acquisitions
-				res, peaks := runWorkers(t, o, workerJob{Opts: o, WhenFull: whenFull, Jobs: perProc, Hold: 80 * time.Millisecond}, procs)
+				res, peaks := runWorkers(t, o, workerJob{Opts: o, WhenFull: whenFull, Jobs: perProc, Hold: 80 * time.Millisecond, Frontends: c.frontends}, procs)
 				if len(res.Errors) > 0 {
 					t.Fatalf("%d errors, first: %s", len(res.Errors), res.Errors[0])
 				}
@@ -266,45 +285,54 @@ func TestWaitQueueUnderConcurrency(t *testing.T) {
 		t.Skip("-short")
 	}
 	for _, b := range statetest.Backends(t) {
-		t.Run(b.Name, func(t *testing.T) {
-			o := b.New(t)
-			s, limits := capacityPool(t, o)
-			const procs, perProc = 4, 10
-			stopQ := make(chan struct{})
-			queuePeak := make(chan int, 1)
-			go func() {
-				peak := 0
-				for {
-					select {
-					case <-stopQ:
-						queuePeak <- peak
-						return
-					case <-time.After(5 * time.Millisecond):
+		for _, frontends := range []bool{false, true} {
+			name := b.Name
+			if frontends {
+				name += "/frontends"
+			}
+			t.Run(name, func(t *testing.T) {
+				o := b.New(t)
+				s, limits := capacityPool(t, o)
+				if frontends {
+					o.Lease = time.Minute
+				}
+				const procs, perProc = 4, 10
+				stopQ := make(chan struct{})
+				queuePeak := make(chan int, 1)
+				go func() {
+					peak := 0
+					for {
+						select {
+						case <-stopQ:
+							queuePeak <- peak
+							return
+						case <-time.After(5 * time.Millisecond):
+						}
+						if snap, err := s.Snapshot(context.Background()); err == nil && len(snap.Queue) > peak {
+							peak = len(snap.Queue)
+						}
 					}
-					if snap, err := s.Snapshot(context.Background()); err == nil && len(snap.Queue) > peak {
-						peak = len(snap.Queue)
+				}()
+				res, peaks := runWorkers(t, o, workerJob{Opts: o, WhenFull: "wait", Jobs: perProc, Hold: 40 * time.Millisecond, Retry: 15 * time.Millisecond, Frontends: frontends}, procs)
+				close(stopQ)
+				qp := <-queuePeak
+				if len(res.Errors) > 0 {
+					t.Fatalf("%d errors, first: %s", len(res.Errors), res.Errors[0])
+				}
+				t.Logf("results %v; %d waited; peak rows %v; queue peak %d", res.Hosts, res.Waited, peaks, qp)
+				for id, max := range limits {
+					if peaks[id] > max {
+						t.Errorf("host %d: %d jobs at once, max_jobs %d", id, peaks[id], max)
 					}
 				}
-			}()
-			res, peaks := runWorkers(t, o, workerJob{Opts: o, WhenFull: "wait", Jobs: perProc, Hold: 40 * time.Millisecond, Retry: 15 * time.Millisecond}, procs)
-			close(stopQ)
-			qp := <-queuePeak
-			if len(res.Errors) > 0 {
-				t.Fatalf("%d errors, first: %s", len(res.Errors), res.Errors[0])
-			}
-			t.Logf("results %v; %d waited; peak rows %v; queue peak %d", res.Hosts, res.Waited, peaks, qp)
-			for id, max := range limits {
-				if peaks[id] > max {
-					t.Errorf("host %d: %d jobs at once, max_jobs %d", id, peaks[id], max)
+				if res.Hosts[0] != 0 || res.None != 0 || res.Waited == 0 || qp == 0 {
+					t.Errorf("want every job on a host after waiting: host 0 %d, refused %d, waited %d, queue peak %d", res.Hosts[0], res.None, res.Waited, qp)
 				}
-			}
-			if res.Hosts[0] != 0 || res.None != 0 || res.Waited == 0 || qp == 0 {
-				t.Errorf("want every job on a host after waiting: host 0 %d, refused %d, waited %d, queue peak %d", res.Hosts[0], res.None, res.Waited, qp)
-			}
-			snap, _ := s.Snapshot(context.Background())
-			if len(snap.Queue) != 0 || len(snap.Processes) != 0 {
-				t.Errorf("left: %d queued, %d processes", len(snap.Queue), len(snap.Processes))
-			}
-		})
+				snap, _ := s.Snapshot(context.Background())
+				if len(snap.Queue) != 0 || len(snap.Processes) != 0 {
+					t.Errorf("left: %d queued, %d processes", len(snap.Queue), len(snap.Processes))
+				}
+			})
+		}
 	}
 }

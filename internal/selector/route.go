@@ -50,14 +50,14 @@ func (r Route) Refusal() string {
 }
 
 // Full reports whether a host runs as many jobs as it may.
-func (h HostView) Full() bool { return h.MaxJobs > 0 && len(h.Processes) >= h.MaxJobs }
+func (h HostView) Full() bool { return h.MaxJobs > 0 && h.Running() >= h.MaxJobs }
 
 // Capacity is "running/max_jobs" for display ("2/4"; "2/-" with no limit).
 func (h HostView) Capacity() string {
 	if h.MaxJobs <= 0 {
-		return strconv.Itoa(len(h.Processes)) + "/-"
+		return strconv.Itoa(h.Running()) + "/-"
 	}
-	return strconv.Itoa(len(h.Processes)) + "/" + strconv.Itoa(h.MaxJobs)
+	return strconv.Itoa(h.Running()) + "/" + strconv.Itoa(h.MaxJobs)
 }
 
 // Has is what the host can do as far as routing knows: its probed
@@ -219,7 +219,7 @@ func pick(hosts []HostView, cands []int, reserved map[int64]int) (int, Reason, b
 		best, bestLoad := -1, 0
 		for _, i := range tiers[pr] {
 			h := hosts[i]
-			n := len(h.Processes) + reserved[h.ID]
+			n := h.Running() + reserved[h.ID]
 			if h.MaxJobs > 0 && n >= h.MaxJobs {
 				continue
 			}

@@ -33,17 +33,27 @@ type Policy struct {
 type HostView struct {
 	state.Host
 	State     string          // idle, active, bad or draining
-	Processes []state.Process // live jobs on it
-	Load      int             // len(Processes) / Weight, the original's "weighted count"
-	Bad       *state.Mark     // the bad mark in force, if any
-	BadUntil  time.Time       // when that mark expires (zero: when its writer ends)
+	Processes []state.Process // live jobs on it, as read
+	// Counted is how many more live jobs run on it than Processes holds:
+	// jobs the store counted rather than read (state.Snapshot.Counted: the
+	// shim's selection on PostgreSQL; 0 elsewhere). Use Running.
+	Counted  int
+	Load     int         // Running() / Weight, the original's "weighted count"
+	Bad      *state.Mark // the bad mark in force, if any
+	BadUntil time.Time   // when that mark expires (zero: when its writer ends)
 }
+
+// Running is how many live jobs run on the host, read or counted.
+func (h HostView) Running() int { return len(h.Processes) + h.Counted }
 
 // View is a classified snapshot.
 type View struct {
 	Hosts    []HostView
 	Fallback []state.Process // jobs run by the local fallback (host 0)
-	Orphans  []state.Process // live jobs whose host was removed
+	// FallbackCounted: more fallback jobs, counted rather than read (see
+	// HostView.Counted).
+	FallbackCounted int
+	Orphans         []state.Process // live jobs whose host was removed
 	// Rows to delete: processes whose writer is dead, bad marks that expired,
 	// "active" states rows whose job is gone.
 	DeadProcesses []int64
@@ -109,21 +119,21 @@ func (p Policy) Classify(snap state.Snapshot) View {
 	known := map[int64]bool{}
 	for _, h := range snap.Hosts {
 		known[h.ID] = true
-		hv := HostView{Host: h, Processes: byHost[h.ID]}
-		hv.Load = len(hv.Processes) / h.Weight
+		hv := HostView{Host: h, Processes: byHost[h.ID], Counted: snap.Counted[h.ID]}
+		hv.Load = hv.Running() / h.Weight
 		switch {
 		case bad[h.ID] != nil && !h.IsLocal(): // a local host is never bad
 			hv.State, hv.Bad, hv.BadUntil = state.StateBad, bad[h.ID], badUntil[h.ID]
 		case h.Drain:
 			hv.State = state.StateDraining
-		case len(hv.Processes) > 0:
+		case hv.Running() > 0:
 			hv.State = state.StateActive
 		default:
 			hv.State = state.StateIdle
 		}
 		v.Hosts = append(v.Hosts, hv)
 	}
-	v.Fallback = byHost[state.LocalHostID]
+	v.Fallback, v.FallbackCounted = byHost[state.LocalHostID], snap.Counted[state.LocalHostID]
 	for id, prs := range byHost {
 		if id != state.LocalHostID && !known[id] {
 			v.Orphans = append(v.Orphans, prs...)

@@ -56,9 +56,9 @@ func needsHost(r selector.Route) bool {
 
 // poolOf summarizes a classified snapshot.
 func poolOf(v selector.View) Pool {
-	p := Pool{Hosts: len(v.Hosts), Queued: len(v.Queue), Fallback: len(v.Fallback)}
+	p := Pool{Hosts: len(v.Hosts), Queued: len(v.Queue), Fallback: len(v.Fallback) + v.FallbackCounted}
 	for _, h := range v.Hosts {
-		p.Running += len(h.Processes)
+		p.Running += h.Running()
 		switch h.State {
 		case state.StateBad:
 			p.Bad++

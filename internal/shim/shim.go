@@ -379,7 +379,7 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 		if chosen.ID == state.LocalHostID {
 			c.log.Debugf("Chose %s: %s", hostLabel(chosen), why)
 		} else {
-			c.log.Debugf("Chose %s: %s (%d running, weight %d)", hostLabel(chosen), why, len(chosen.Processes), chosen.Weight)
+			c.log.Debugf("Chose %s: %s (%d running, weight %d)", hostLabel(chosen), why, chosen.Running(), chosen.Weight)
 		}
 	}
 	return lease, d, chosen, route, err

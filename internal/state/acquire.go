@@ -67,85 +67,129 @@ type AcquireRequest struct {
 // Acquire runs the selection policy and records the job on the chosen host in
 // one transaction holding the write lock, so simultaneous jobs see each
 // other and spread exactly as the policy says. It costs the same number of
-// statements whatever the number of hosts and jobs (a snapshot in five
-// reads, set-based deletes; see TestAcquireStatementsConstant). A zero
-// Claim.Now stamps the rows with the time the transaction runs.
+// round trips whatever the number of hosts and jobs (a snapshot in a few
+// reads, set-based deletes; see TestAcquireStatementsConstant). On
+// PostgreSQL with a lease (Options.Lease) it reads only what selection
+// needs, most of it before taking the lock (see lean.go): decide must then
+// judge rows with that lease (as setup.Policy does), and may be called
+// twice (the first decision's ReapProcesses say which rows it judged dead;
+// the second, on exact counts, is the one carried out). A zero Claim.Now
+// stamps the rows with the time the transaction runs.
 func (s *Store) Acquire(ctx context.Context, req AcquireRequest, decide func(Snapshot) Decision) (Lease, Decision, Snapshot, error) {
 	var lease Lease
 	var d Decision
 	var snap Snapshot
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		c := req.Claim
-		if c.Now.IsZero() {
-			// Stamped when the transaction runs, not when the call began
-			// to wait for it: a heartbeat already older than the lease
-			// would make a live job look dead to other frontends.
-			c.Now = time.Now()
-		}
-		if req.Replace != nil {
-			if err := s.release(ctx, tx, *req.Replace); err != nil {
-				return err
-			}
-		}
-		if b := req.MarkBad; b != nil {
-			if err := s.markBad(ctx, tx, b.HostID, c, b.Reason); err != nil {
-				return err
-			}
-		}
+	err := s.txLocking(ctx, true, func(conn *sql.Conn, tx *sql.Tx) error {
+		c := stamp(req.Claim)
+		f, lean := s.leanFor(c)
 		var err error
-		if snap, err = s.readSnapshot(ctx, tx); err != nil {
+		if lean && req.Replace == nil && req.MarkBad == nil {
+			snap, d, err = s.decideEarly(ctx, conn, f, decide)
+		} else {
+			snap, d, err = s.decideLocked(ctx, tx, req, c, f, lean, decide)
+		}
+		if err != nil {
 			return err
 		}
-		d = decide(snap)
-		if err := s.reap(ctx, tx, d.ReapProcesses, d.ReapMarks); err != nil {
-			return err
-		}
-		if err := s.reapQueue(ctx, tx, d.ReapQueue); err != nil {
-			return err
-		}
-		if d.Wait {
-			stamped := req
-			stamped.Claim = c
-			lease.Waiting, err = s.wait(ctx, tx, stamped)
-			return err
-		}
-		if req.Waiting != 0 {
-			if err := s.reapQueue(ctx, tx, []int64{req.Waiting}); err != nil {
-				return err
-			}
-		}
-		if len(d.ReapProcesses)+len(d.ReapMarks) > 0 {
-			// Rare (a writer died), so the sweep of our rows whose base
-			// row the original deleted rides along here.
-			if err := s.reapOrphans(ctx, tx); err != nil {
-				return err
-			}
-		}
-		if d.None {
-			return nil
-		}
-		lease.HostID = d.HostID
-		if s.d.name() == PostgreSQL {
-			lease.ProcessID, lease.StateID, err = s.recordPostgres(ctx, tx, d.HostID, c)
-			return err
-		}
-		now := ms(c.Now)
-		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO processes (host_id, process_id, cmd) VALUES (?, ?, ?) RETURNING id`),
-			d.HostID, c.PID, c.Cmd).Scan(&lease.ProcessID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rffmpeg_processes (id, host_id, process_id, started, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?)`+
-			` ON CONFLICT (id) DO UPDATE SET host_id = excluded.host_id, process_id = excluded.process_id, started = excluded.started, owner = excluded.owner, heartbeat = excluded.heartbeat`),
-			lease.ProcessID, d.HostID, c.PID, now, c.Owner, now); err != nil {
-			return err
-		}
-		lease.StateID, err = s.insertState(ctx, tx, d.HostID, c, StateActive, "")
+		lease, err = s.carryOut(ctx, tx, req, c, d, lean)
 		return err
 	})
 	if err != nil {
 		return Lease{}, Decision{}, Snapshot{}, fmt.Errorf("select host: %w", err)
 	}
 	return lease, d, snap, nil
+}
+
+// decideLocked takes the lock, gives up the replaced lease, records the
+// bad mark, then reads (leanly or every row) and decides.
+func (s *Store) decideLocked(ctx context.Context, tx *sql.Tx, req AcquireRequest, c Claim, f leanFilter, lean bool, decide func(Snapshot) Decision) (Snapshot, Decision, error) {
+	if err := s.d.lock(ctx, tx); err != nil {
+		return Snapshot{}, Decision{}, err
+	}
+	if req.Replace != nil {
+		if err := s.release(ctx, tx, *req.Replace); err != nil {
+			return Snapshot{}, Decision{}, err
+		}
+	}
+	if b := req.MarkBad; b != nil {
+		if err := s.markBad(ctx, tx, b.HostID, c, b.Reason); err != nil {
+			return Snapshot{}, Decision{}, err
+		}
+	}
+	var snap Snapshot
+	var err error
+	if lean {
+		snap, err = s.leanSnapshot(ctx, tx, f)
+	} else {
+		snap, err = s.readSnapshot(ctx, tx)
+	}
+	if err != nil {
+		return Snapshot{}, Decision{}, err
+	}
+	return snap, decide(snap), nil
+}
+
+// carryOut writes what the decision says: the reaps, the caller's place in
+// the queue, the job's rows.
+func (s *Store) carryOut(ctx context.Context, tx *sql.Tx, req AcquireRequest, c Claim, d Decision, lean bool) (Lease, error) {
+	var lease Lease
+	if err := s.reap(ctx, tx, d.ReapProcesses, d.ReapMarks); err != nil {
+		return lease, err
+	}
+	if err := s.reapQueue(ctx, tx, d.ReapQueue); err != nil {
+		return lease, err
+	}
+	var err error
+	if d.Wait {
+		stamped := req
+		stamped.Claim = c
+		lease.Waiting, err = s.wait(ctx, tx, stamped)
+		return lease, err
+	}
+	if req.Waiting != 0 {
+		if err := s.reapQueue(ctx, tx, []int64{req.Waiting}); err != nil {
+			return lease, err
+		}
+	}
+	if len(d.ReapProcesses)+len(d.ReapMarks) > 0 {
+		// Rare (a writer died), so the sweeps ride along here: the
+		// "active" rows of reaped jobs that a lean snapshot did not show
+		// the policy, and our rows whose base row the original deleted.
+		if lean && len(d.ReapProcesses) > 0 {
+			if err := s.sweepActive(ctx, tx); err != nil {
+				return lease, err
+			}
+		}
+		if err := s.reapOrphans(ctx, tx); err != nil {
+			return lease, err
+		}
+	}
+	if d.None {
+		return lease, nil
+	}
+	lease.HostID = d.HostID
+	lease.ProcessID, lease.StateID, err = s.record(ctx, tx, d.HostID, c)
+	return lease, err
+}
+
+// record writes a job's rows: processes and states (active), and ours
+// beside them.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, hostID int64, c Claim) (processID, stateID int64, err error) {
+	if s.d.name() == PostgreSQL {
+		return s.recordPostgres(ctx, tx, hostID, c)
+	}
+	now := ms(c.Now)
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO processes (host_id, process_id, cmd) VALUES (?, ?, ?) RETURNING id`),
+		hostID, c.PID, c.Cmd).Scan(&processID); err != nil {
+		return 0, 0, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rffmpeg_processes (id, host_id, process_id, started, owner, heartbeat) VALUES (?, ?, ?, ?, ?, ?)`+
+		` ON CONFLICT (id) DO UPDATE SET host_id = excluded.host_id, process_id = excluded.process_id, started = excluded.started, owner = excluded.owner, heartbeat = excluded.heartbeat`),
+		processID, hostID, c.PID, now, c.Owner, now); err != nil {
+		return 0, 0, err
+	}
+	stateID, err = s.insertState(ctx, tx, hostID, c, StateActive, "")
+	return processID, stateID, err
 }
 
 // insertState writes a states row the original can read, and ours beside it.
@@ -166,6 +210,15 @@ func (s *Store) insertState(ctx context.Context, tx *sql.Tx, hostID int64, c Cla
 }
 
 func (s *Store) release(ctx context.Context, tx *sql.Tx, l Lease) error {
+	if s.d.name() == PostgreSQL {
+		// The five deletes in one statement: one round trip, not five,
+		// while the lock that every frontend's selections wait for is
+		// held (data-modifying WITHs all run, read or not).
+		_, err := tx.ExecContext(ctx, `WITH p AS (DELETE FROM processes WHERE id = $1),
+			x AS (DELETE FROM rffmpeg_processes WHERE id = $1), g AS (DELETE FROM rffmpeg_progress WHERE id = $1),
+			s AS (DELETE FROM states WHERE id = $2) DELETE FROM rffmpeg_states WHERE id = $2`, l.ProcessID, l.StateID)
+		return err
+	}
 	return s.reap(ctx, tx, []int64{l.ProcessID}, []int64{l.StateID})
 }
 

@@ -337,7 +337,7 @@ func splitList(v any) []string {
 
 const machineSelect = `SELECT machine, capabilities, probed_at FROM rffmpeg_machines ORDER BY machine`
 
-func scanMachine(rows *sql.Rows) (Machine, problems, error) {
+func scanMachine(rows rowSource) (Machine, problems, error) {
 	var m Machine
 	var name, caps, at any
 	if err := rows.Scan(&name, &caps, &at); err != nil {

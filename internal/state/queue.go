@@ -29,7 +29,7 @@ type Waiter struct {
 
 const queueSelect = `SELECT id, process_id, owner, substr(cmd, 1, 65536), class, needs, since, heartbeat FROM rffmpeg_queue ORDER BY id`
 
-func scanWaiter(rows *sql.Rows) (Waiter, problems, error) {
+func scanWaiter(rows rowSource) (Waiter, problems, error) {
 	var w Waiter
 	var id, pid, owner, cmd, class, needs, since, hb any
 	if err := rows.Scan(&id, &pid, &owner, &cmd, &class, &needs, &since, &hb); err != nil {

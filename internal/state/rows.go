@@ -1,7 +1,6 @@
 package state
 
 import (
-	"database/sql"
 	"fmt"
 	"math"
 	"strconv"
@@ -31,6 +30,15 @@ func (m Malformed) String() string {
 // every row).
 const CmdReadLimit = 64 << 10
 
+// rowSource is a result being read: *sql.Rows, or a pipelined result on
+// PostgreSQL (see pipeline), whose values are pgx's own types.
+type rowSource interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
 // intOf reads an integer column: null reports SQL NULL, ok false a value
 // that is not a whole number.
 func intOf(v any) (n int64, null, ok bool) {
@@ -39,6 +47,10 @@ func intOf(v any) (n int64, null, ok bool) {
 		return 0, true, true
 	case int64:
 		return v, false, true
+	case int32: // pgx's own INTEGER, when pipelined
+		return int64(v), false, true
+	case int16:
+		return int64(v), false, true
 	case float64:
 		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
 			return int64(v), false, true
@@ -124,7 +136,7 @@ const hostSelect = `SELECT h.id, h.servername, h.hostname, h.weight, h.created, 
 	FROM hosts h LEFT JOIN rffmpeg_hosts x ON x.host_id = h.id AND x.servername = h.servername AND x.created = h.created`
 
 // scanHost reads one hostSelect row; the problems say why it cannot be used.
-func scanHost(rows *sql.Rows) (Host, problems, error) {
+func scanHost(rows rowSource) (Host, problems, error) {
 	var h Host
 	var id, servername, hostname, weight, created, drain, checked, lastErr, errAt any
 	var pr hostPropValues
@@ -168,7 +180,7 @@ func scanHost(rows *sql.Rows) (Host, problems, error) {
 // scanHosts reads hostSelect rows. strict leaves malformed rows out (and
 // reports them); otherwise they come back as well as they read, so that
 // remove, weight and drain can still name and fix them.
-func scanHosts(rows *sql.Rows, strict bool) ([]Host, []Malformed, error) {
+func scanHosts(rows rowSource, strict bool) ([]Host, []Malformed, error) {
 	defer rows.Close()
 	var out []Host
 	var bad []Malformed
@@ -187,30 +199,45 @@ func scanHosts(rows *sql.Rows, strict bool) ([]Host, []Malformed, error) {
 }
 
 // processSelect reads at most CmdReadLimit (65536) characters of a command.
-const processSelect = `SELECT p.id, p.host_id, p.process_id, substr(p.cmd, 1, 65536), x.started, x.owner, x.heartbeat
-	FROM processes p LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
-	ORDER BY p.id`
+const processSelect = processFrom + ` ORDER BY p.id`
 
-func scanProcess(rows *sql.Rows) (Process, problems, error) {
-	var pr Process
-	var id, host, pid, cmd, started, owner, hb any
-	if err := rows.Scan(&id, &host, &pid, &cmd, &started, &owner, &hb); err != nil {
-		return pr, nil, err
+// processFrom is processSelect before its order, for a WHERE (see leanSnapshot).
+const processFrom = `SELECT p.id, p.host_id, p.process_id, substr(p.cmd, 1, 65536), x.started, x.owner, x.heartbeat
+	FROM processes p LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id`
+
+func scanProcess(rows rowSource) (Process, problems, error) {
+	var v processValues
+	if err := rows.Scan(v.dest()...); err != nil {
+		return Process{}, nil, err
 	}
-	var p problems
-	pr.ID = p.wholeNumber("id", id)
-	pr.HostID = p.wholeNumber("host_id", host)
-	pr.PID = int(p.wholeNumber("process_id", pid))
-	pr.Cmd, pr.Owner = textOf(cmd), textOf(owner)
-	pr.Started, pr.Heartbeat = p.millis("started", started), p.millis("heartbeat", hb)
+	pr, p := v.read()
 	return pr, p, nil
 }
 
-const markSelect = `SELECT s.id, s.host_id, s.process_id, s.state, x.created, x.reason, x.owner
-	FROM states s LEFT JOIN rffmpeg_states x ON x.id = s.id AND x.host_id = s.host_id AND x.process_id = s.process_id
-	ORDER BY s.id`
+// processValues are a processSelect row's columns as read.
+type processValues struct{ id, host, pid, cmd, started, owner, hb any }
 
-func scanMark(rows *sql.Rows) (Mark, problems, error) {
+func (v *processValues) dest() []any {
+	return []any{&v.id, &v.host, &v.pid, &v.cmd, &v.started, &v.owner, &v.hb}
+}
+
+func (v *processValues) read() (Process, problems) {
+	var pr Process
+	var p problems
+	pr.ID = p.wholeNumber("id", v.id)
+	pr.HostID = p.wholeNumber("host_id", v.host)
+	pr.PID = int(p.wholeNumber("process_id", v.pid))
+	pr.Cmd, pr.Owner = textOf(v.cmd), textOf(v.owner)
+	pr.Started, pr.Heartbeat = p.millis("started", v.started), p.millis("heartbeat", v.hb)
+	return pr, p
+}
+
+const markSelect = markFrom + ` ORDER BY s.id`
+
+const markFrom = `SELECT s.id, s.host_id, s.process_id, s.state, x.created, x.reason, x.owner
+	FROM states s LEFT JOIN rffmpeg_states x ON x.id = s.id AND x.host_id = s.host_id AND x.process_id = s.process_id`
+
+func scanMark(rows rowSource) (Mark, problems, error) {
 	var m Mark
 	var id, host, pid, st, created, reason, owner any
 	if err := rows.Scan(&id, &host, &pid, &st, &created, &reason, &owner); err != nil {
@@ -226,7 +253,7 @@ func scanMark(rows *sql.Rows) (Mark, problems, error) {
 }
 
 // scanAll reads every row with scan, leaving malformed ones out.
-func scanAll[T any](rows *sql.Rows, table string, scan func(*sql.Rows) (T, problems, error), id func(T) int64) ([]T, []Malformed, error) {
+func scanAll[T any](rows rowSource, table string, scan func(rowSource) (T, problems, error), id func(T) int64) ([]T, []Malformed, error) {
 	defer rows.Close()
 	var out []T
 	var bad []Malformed

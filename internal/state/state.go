@@ -130,6 +130,11 @@ type Snapshot struct {
 	// the machines whose own capabilities were probed.
 	Queue    []Waiter
 	Machines []Machine
+	// Counted is, per host id (LocalHostID: the fallback), the live jobs
+	// the store counted rather than read (they are not in Processes), in
+	// Acquire's snapshot on PostgreSQL only (see lean.go). Nil from
+	// Snapshot.
+	Counted map[int64]int
 }
 
 // Backend is a kind of database.
@@ -606,7 +611,14 @@ func pgReason(err error) string {
 // BEGIN IMMEDIATE; PostgreSQL: an advisory transaction lock), so concurrent
 // writers from any number of processes or frontends serialize.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	err := s.txOnce(ctx, fn)
+	return s.txLocking(ctx, false, func(_ *sql.Conn, t *sql.Tx) error { return fn(t) })
+}
+
+// txLocking is tx; with lockLater, fn takes the PostgreSQL lock itself
+// after reads that need not hold it, and gets the transaction's connection
+// to pipeline statements on (see Acquire and pipeline; otherwise nil).
+func (s *Store) txLocking(ctx context.Context, lockLater bool, fn func(*sql.Conn, *sql.Tx) error) error {
+	err := s.txOnce(ctx, lockLater, fn)
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%s stayed busy past the deadline: %w", s.opts.Describe(), err)
 	}
@@ -629,10 +641,10 @@ func (s *Store) readOnlyErr() error {
 // the server went away (a restart, a failover) is run again on a new
 // connection while ctx lets the caller wait: its effects were rolled back
 // with the connection.
-func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) txOnce(ctx context.Context, lockLater bool, fn func(*sql.Conn, *sql.Tx) error) error {
 	end := outageBound(ctx)
 	for try := 0; ; try++ {
-		err, committing := s.txAttempt(ctx, fn)
+		err, committing := s.txAttempt(ctx, lockLater, fn)
 		// A failed commit is not retried: it may have committed.
 		if err == nil || committing || s.d.name() != PostgreSQL || !transient(err) || ctx.Err() != nil || time.Now().After(end) {
 			return err
@@ -643,7 +655,7 @@ func (s *Store) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 }
 
-func (s *Store) txAttempt(ctx context.Context, fn func(*sql.Tx) error) (err error, committing bool) {
+func (s *Store) txAttempt(ctx context.Context, lockLater bool, fn func(*sql.Conn, *sql.Tx) error) (err error, committing bool) {
 	if err := s.readOnlyErr(); err != nil {
 		return err, false
 	}
@@ -652,15 +664,26 @@ func (s *Store) txAttempt(ctx context.Context, fn func(*sql.Tx) error) (err erro
 		return err, false
 	}
 	defer unlock()
-	t, err := s.db.BeginTx(ctx, nil)
+	var c *sql.Conn
+	begin := s.db.BeginTx
+	if lockLater {
+		if c, err = s.db.Conn(ctx); err != nil {
+			return err, false
+		}
+		defer c.Close()
+		begin = c.BeginTx
+	}
+	t, err := begin(ctx, nil)
 	if err != nil {
 		return err, false
 	}
-	if err := s.d.lock(ctx, t); err != nil {
-		t.Rollback()
-		return err, false
+	if !lockLater {
+		if err := s.d.lock(ctx, t); err != nil {
+			t.Rollback()
+			return err, false
+		}
 	}
-	if err := fn(t); err != nil {
+	if err := fn(c, t); err != nil {
 		t.Rollback()
 		return err, false
 	}

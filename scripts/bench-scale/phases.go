@@ -426,7 +426,7 @@ func (r *result) print() {
 		r.P50, r.P99, r.Max)
 	trips := ""
 	if r.Backend == string(state.PostgreSQL) {
-		trips = fmt.Sprintf("; %.1f statements (round trips) per selection", r.Statements)
+		trips = fmt.Sprintf("; %.1f round trips per selection", r.Statements)
 	}
 	fmt.Printf("selection    one frontend alone: p50 %.2f ms, p99 %.2f ms%s\n", r.P50Alone, r.P99Alone, trips)
 	if r.CallMedian > 0 {
