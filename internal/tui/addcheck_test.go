@@ -111,7 +111,7 @@ func TestAddFormRefusesDeadHost(t *testing.T) {
 		t.Fatalf("after a failed check: mode %d, refused %q, checking %v", f.m.mode, f.m.form.refused, f.m.form.checking)
 	}
 	golden(t, "addform-refused", f.m)
-	if !strings.Contains(screenText(f.m), "✗ not added: "+deadReason) {
+	if !strings.Contains(screenText(f.m), "✗ 127.0.0.9 not added: "+deadReason) {
 		t.Errorf("the reason is not shown in full:\n%s", ansi.Strip(f.m.View().Content))
 	}
 	if got := f.hostnames(); len(got) != 0 {

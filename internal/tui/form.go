@@ -305,7 +305,7 @@ func (f addForm) view(st styles, width int, now time.Time) string {
 		para(st.dim.Render, "esc stops the check", 1)
 	case f.refused != "":
 		b.WriteString("\n")
-		para(st.formErr.Render, "✗ not added: "+escape.Line(f.refused), formReasonLines)
+		para(st.formErr.Render, "✗ "+escape.Line(f.checked)+" not added: "+escape.Line(f.refused), formReasonLines)
 		b.WriteString("\n")
 		para(st.dim.Render, "enter checks again; to add it anyway, tick “add without checking” (tab to it, space), then enter", 3)
 	case f.err != "":
