@@ -3,11 +3,12 @@
 // processes and the calls waiting for capacity, and the log; a host's
 // detail (with its load over the last hour from the job history), the job
 // history itself, and the doctor's report; with keys to add (checking the
-// host first, as `rffmpeg add` does), remove,
-// reweight, set max jobs and tags, drain and clear. It reads and writes
-// only through the state store's operations, naming hosts by the row the
-// user saw, and classifies hosts through the selector, so it never disagrees
-// with `rffmpeg status`.
+// host first, as `rffmpeg add` does), remove, reweight, set max jobs and
+// tags, drain and clear. It reads and writes only through the state
+// store's operations, naming hosts by the row the user saw, and classifies
+// hosts through the selector, so it never disagrees with `rffmpeg status`.
+// Reaching a host (the add form's check and probe, the doctor, kill) goes
+// through functions the caller wires in Config: no ssh here.
 //
 // The root model owns the data and the mode; each part of the screen is a
 // small child with its own update and view (hosts, processes with their
