@@ -203,23 +203,24 @@ func (m Model) checked(msg checkedMsg) (Model, tea.Cmd) {
 		m.form.finish()
 		m.form.err = msg.err.Error()
 	default:
-		return m, addHost(m.ctx, m.ops, m.cfg.Now, msg.run, msg.host, true, msg.version)
+		return m, addHost(msg.ctx, m.ops, m.cfg.Now, msg.run, msg.host, true, msg.version)
 	}
 	return m, nil
 }
 
 // formDone takes the add's result: the form closes and, for a checked
-// host, its capabilities are probed in the background.
+// host, its capabilities are probed in the background. A host added
+// although its check was stopped a moment too late closes the form too:
+// it must not go on saying nothing was added.
 func (m Model) formDone(msg formDoneMsg) (Model, tea.Cmd) {
-	current := m.mode == modeForm && msg.run == m.form.run
 	if msg.err != nil {
-		if current {
+		if m.mode == modeForm && msg.run == m.form.run {
 			m.form.finish()
 			m.form.err = msg.err.Error()
 		}
 		return m, nil
 	}
-	if current {
+	if m.mode == modeForm {
 		m.form.finish()
 		m.mode = modeNormal
 	}

@@ -58,6 +58,7 @@ type formDoneMsg struct {
 // checkedMsg is a check's result: err from the store (the values are
 // refused, no add anyway) or unreachable (the host did not answer).
 type checkedMsg struct {
+	ctx         context.Context // the check's: esc stops the add after it too
 	run         int
 	host        newHost
 	version     string
@@ -220,12 +221,12 @@ func (f *addForm) finish() {
 func checkHost(ctx context.Context, ops Ops, check func(context.Context, state.Host) (string, error), timeout time.Duration, run int, h newHost) tea.Cmd {
 	return func() tea.Msg {
 		if err := ops.CheckAdd(ctx, h.hostname, h.name, h.weight, state.HostProps{}); err != nil {
-			return checkedMsg{run: run, host: h, err: err}
+			return checkedMsg{ctx: ctx, run: run, host: h, err: err}
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		v, err := check(cctx, h.candidate())
-		return checkedMsg{run: run, host: h, version: v, err: err, unreachable: err != nil}
+		return checkedMsg{ctx: ctx, run: run, host: h, version: v, err: err, unreachable: err != nil}
 	}
 }
 
