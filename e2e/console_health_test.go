@@ -15,7 +15,7 @@ import (
 func TestConsoleDetailHealth(t *testing.T) {
 	r := needRig(t)
 	e := newEnv(t, r, nil)
-	e.mustCLI("add", "--no-check", "-n", "dead", "127.0.0.9") // nothing listens there
+	e.mustCLI("add", "--no-check", "-n", "dead", "127.0.0.9") // nothing listens there: add would refuse it
 	e.mustCLI("add", "-n", "live", "127.0.0.2")
 	res := e.run("ffmpeg", nil, "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=0.2", "-f", "null", "-")
 	if res.code != 0 {

@@ -83,7 +83,8 @@ func TestConsoleInRealTerminal(t *testing.T) {
 	s.keys("a")
 	s.waitScreen("Add a transcode host", 2*time.Second)
 	s.keys("-l", "keys.lan")
-	s.keys("Tab", "Tab", "BSpace", "2", "Enter")
+	// No ssh host here: tick "add without checking" (rffmpeg add --no-check).
+	s.keys("Tab", "Tab", "BSpace", "2", "Tab", "Space", "Enter")
 	// The row, not the form's input: the form is closed and the change feed
 	// has shown the new host.
 	if _, ok := s.waitScreen("2   keys.lan", 2*time.Second); !ok {

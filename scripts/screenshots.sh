@@ -31,6 +31,9 @@ rffmpeg:
     persist: $D
 CFG
 export RFFMPEG_CONFIG="$D/rffmpeg.yml"
+# The frontend the demo's rows name (a bad mark's "who"), as on a real
+# install, not this build machine's hostname.
+export RFFMPEG_FRONTEND_ID=jellyfin
 for _ in 1 2 3 4 5 6 7 8; do sleep 3600 & holders+=($!); done
 go build -o "$D/seed" ./scripts/seed
 PIDS=$(IFS=,; echo "${holders[*]}")
@@ -44,7 +47,7 @@ unshare --mount --propagation private bash -euc '
   "$D/seed" -db /var/lib/rffmpeg/rffmpeg.db -log /var/log/jellyfin/rffmpeg.log -pids "$PIDS"
   # The tmux server forks from here and keeps the namespace.
   tmux -L "$SOCK" -f /dev/null new-session -d -x "$W" -y "$H" \
-    "env RFFMPEG_CONFIG=$RFFMPEG_CONFIG TERM=xterm-256color COLORTERM=truecolor $BIN tui"
+    "env RFFMPEG_CONFIG=$RFFMPEG_CONFIG RFFMPEG_FRONTEND_ID=$RFFMPEG_FRONTEND_ID TERM=xterm-256color COLORTERM=truecolor $BIN tui"
 '
 wait_for() { for _ in $(seq 1 200); do tmux -L "$SOCK" capture-pane -p | grep -q "$1" && return 0; sleep 0.05; done; echo "timeout waiting for $1" >&2; exit 1; }
 render() { # render ANSI OUT SCALE: one captured screen as a PNG
@@ -83,7 +86,7 @@ mkdir -p screenshots
 wait_for "gpu-nvenc"
 # The bad host selected: its reason, who marked it and when, in full.
 tmux -L "$SOCK" send-keys j j
-wait_for "› ssh: connect to host"
+wait_for "› connection refused: ssh"
 sleep 0.3
 shot main
 # The processes: the running jobs, and the call waiting for a full host.
@@ -97,8 +100,20 @@ tmux -L "$SOCK" send-keys BTab k k Enter
 wait_for "peak "
 sleep 0.3
 shot detail
+# old-i5, the bad host, in detail, scrolled to its health: the last
+# hour's checks (the timeout that marked it, the refusals since) and the
+# day's bad marks with who set them and why.
 # (esc and the next key apart: together they read as alt+key)
 tmux -L "$SOCK" send-keys Escape
+sleep 0.2
+tmux -L "$SOCK" send-keys j j Enter
+wait_for "Bad marks, last day"
+for _ in 1 2 3 4; do tmux -L "$SOCK" send-keys PageDown; done
+sleep 0.3
+shot detail-health
+tmux -L "$SOCK" send-keys Escape
+sleep 0.2
+tmux -L "$SOCK" send-keys k k
 sleep 0.2
 tmux -L "$SOCK" send-keys h
 wait_for "last finished first"
@@ -112,6 +127,18 @@ wait_for "Add a transcode host"
 tmux -L "$SOCK" send-keys -l "gpu 4"
 sleep 0.3
 shot add-form
+# A host that does not answer (nothing at 192.168.1.40 here: ssh times
+# out after remote.connect_timeout): checked, then refused with the reason.
+tmux -L "$SOCK" send-keys BSpace BSpace BSpace BSpace BSpace
+tmux -L "$SOCK" send-keys -l "192.168.1.40"
+tmux -L "$SOCK" send-keys Tab
+tmux -L "$SOCK" send-keys -l "gpu-new"
+tmux -L "$SOCK" send-keys Tab Enter
+wait_for "checking 192.168.1.40"
+shot add-checking
+wait_for "not added"
+sleep 0.2
+shot add-refused
 tmux -L "$SOCK" send-keys Escape
 sleep 0.3
 tmux -L "$SOCK" send-keys "?"

@@ -13,6 +13,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/selector"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
+	"github.com/rffmpeg/rffmpeg/internal/state"
 	"github.com/rffmpeg/rffmpeg/internal/tui"
 )
 
@@ -36,6 +37,11 @@ func (a *app) console(c *config.Config, o cli.TUIOptions) error {
 		Policy:   func(now time.Time) selector.Policy { return setup.Policy(c, now, owner.Self()) },
 		LogPath:  func(now time.Time) string { return logging.Path(lo, now) },
 		Now:      time.Now,
+
+		// The add form checks a host and probes it as `rffmpeg add` does.
+		CheckHost:    func(ctx context.Context, h state.Host) (string, error) { return setup.HostVersion(ctx, c, h) },
+		CheckTimeout: setup.CheckTimeout(c),
+		ProbeHost:    func(ctx context.Context, h state.Host) ([]string, error) { return setup.ProbeHost(ctx, c, h) },
 	})
 }
 

@@ -137,10 +137,17 @@ func oneOff(c *config.Config, h state.Host) remote.SSH {
 	return s
 }
 
+// CheckTimeout bounds HostVersion: the connect timeout, then time for the
+// remote ffmpeg (or the agent) to answer. The console shows it while it
+// waits.
+func CheckTimeout(c *config.Config) time.Duration {
+	return time.Duration(c.Remote.ConnectTimeout)*time.Second + 10*time.Second
+}
+
 // HostVersion runs host h's own ffmpeg -version (the shim's check) and
 // returns its first line, bounded by the connect timeout and a margin.
 func HostVersion(ctx context.Context, c *config.Config, h state.Host) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.Remote.ConnectTimeout)*time.Second+10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout(c))
 	defer cancel()
 	ffmpeg, _ := Programs(c, h)
 	s := oneOff(c, h)

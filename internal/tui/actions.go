@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -169,14 +170,66 @@ func (m Model) formKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.mode = modeNormal
 		m.setStatus("add cancelled", false)
 	case accepted:
-		ops, ctx, now := m.ops, m.ctx, m.cfg.Now
-		return m, func() tea.Msg {
-			a, err := ops.AddHost(ctx, h.hostname, h.name, h.weight, now())
-			return formDoneMsg{text: fmt.Sprintf("added host %s (%s) with id %d and weight %d",
-				escape.Line(a.Servername), escape.Line(a.Hostname), a.ID, a.Weight), err: err}
+		// Unchecked when asked to (the box ticked), or for a localhost
+		// host, which runs here without ssh (as `rffmpeg add` does).
+		if h.noCheck || m.cfg.CheckHost == nil || h.candidate().IsLocal() {
+			return m, addHost(m.ctx, m.ops, m.cfg.Now, m.form.run, h, false, "")
 		}
+		timeout := m.cfg.CheckTimeout
+		if timeout <= 0 {
+			timeout = defaultCheckTimeout
+		}
+		ctx, run := m.form.startCheck(m.ctx, h, m.cfg.Now(), timeout)
+		return m, checkHost(ctx, m.ops, m.cfg.CheckHost, timeout, run, h)
 	}
 	return m, cmd
+}
+
+// defaultCheckTimeout bounds a check when the caller set no bound.
+const defaultCheckTimeout = 15 * time.Second
+
+// checked takes a check's result: a host that answered is added; one that
+// did not keeps the form open with the reason and the way to add it
+// anyway; values the store refuses are the form's error.
+func (m Model) checked(msg checkedMsg) (Model, tea.Cmd) {
+	if m.mode != modeForm || !m.form.checking || msg.run != m.form.run {
+		return m, nil // stopped, or the form is gone
+	}
+	switch {
+	case msg.unreachable:
+		m.form.finish()
+		m.form.refused = msg.err.Error()
+	case msg.err != nil:
+		m.form.finish()
+		m.form.err = msg.err.Error()
+	default:
+		return m, addHost(msg.ctx, m.ops, m.cfg.Now, msg.run, msg.host, true, msg.version)
+	}
+	return m, nil
+}
+
+// formDone takes the add's result: the form closes and, for a checked
+// host, its capabilities are probed in the background. A host added
+// although its check was stopped a moment too late closes the form too:
+// it must not go on saying nothing was added.
+func (m Model) formDone(msg formDoneMsg) (Model, tea.Cmd) {
+	if msg.err != nil {
+		if m.mode == modeForm && msg.run == m.form.run {
+			m.form.finish()
+			m.form.err = msg.err.Error()
+		}
+		return m, nil
+	}
+	if m.mode == modeForm {
+		m.form.finish()
+		m.mode = modeNormal
+	}
+	if msg.probe && m.cfg.ProbeHost != nil {
+		m.setStatus(msg.text+"; probing its capabilities…", false)
+		return m, probeHost(m.ctx, m.ops, m.cfg.ProbeHost, m.cfg.Now, msg.host)
+	}
+	m.setStatus(msg.text, false)
+	return m, nil
 }
 
 // mainKey handles the main view's keys: moving around, then the writes.
@@ -206,7 +259,7 @@ func (m Model) mainKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	case keyIs(msg, k.PageDown):
 		m.log.scrollBy(-max(m.logHeight()-1, 1))
 	case keyIs(msg, k.Add):
-		m.form, m.mode = newAddForm(), modeForm
+		m.form, m.mode = newAddForm(m.cfg.CheckHost != nil), modeForm
 		return m, m.form.focus(0)
 	case keyIs(msg, k.Filter):
 		m.mode = modeFilter

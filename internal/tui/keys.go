@@ -15,7 +15,7 @@ type keyMap struct {
 	Sort, SortReverse, Level, Detail, ForceQuit       key.Binding
 	History, MaxJobs, Tags, Doctor, Kill              key.Binding
 	// The add form.
-	FormNext, FormPrev, FormSubmit, FormCancel key.Binding
+	FormNext, FormPrev, FormSubmit, FormCancel, FormToggle, CheckStop key.Binding
 	// A confirmation: only y says yes; enter takes the default, no.
 	Yes, No key.Binding
 	// The weight input and the process filter.
@@ -64,6 +64,8 @@ func newKeyMap() keyMap {
 		FormPrev:   b([]string{"shift+tab", "up"}, "shift+tab/↑", "previous field"),
 		FormSubmit: b([]string{"enter"}, "enter", "next field / add"),
 		FormCancel: b([]string{"esc"}, "esc", "cancel"),
+		FormToggle: b([]string{"space"}, "space", "tick / untick"),
+		CheckStop:  b([]string{"esc"}, "esc", "stop the check"),
 
 		Yes: b([]string{"y", "Y"}, "y", "yes"),
 		No:  b([]string{"n", "N", "esc", "enter"}, "n/esc/enter", "no"),
@@ -98,6 +100,8 @@ type keyContext struct {
 	doctor    bool // the doctor can run (wired by the caller)
 	job       bool // a running job (not a queued call) is selected in the processes pane
 	kill      bool // killing can run (wired by the caller)
+	// The add form: a check runs; the checkbox has the focus.
+	checking, onCheckbox bool
 }
 
 // enable switches every binding on or off for c.
@@ -128,7 +132,10 @@ func (k *keyMap) enable(c keyContext) {
 	set(main && c.focus != paneLog, &k.Sort, &k.SortReverse)
 	set(main && c.focus == paneLog, &k.Level)
 	set(main && c.focus == paneLog || views, &k.PageUp, &k.PageDown)
-	set(c.mode == modeForm, &k.FormNext, &k.FormPrev, &k.FormSubmit, &k.FormCancel)
+	form := c.mode == modeForm && !c.checking
+	set(form, &k.FormNext, &k.FormPrev, &k.FormSubmit, &k.FormCancel)
+	set(form && c.onCheckbox, &k.FormToggle)
+	set(c.mode == modeForm && c.checking, &k.CheckStop)
 	set(c.mode == modeConfirm, &k.Yes, &k.No)
 	set(c.mode == modeWeight, &k.WeightSet, &k.WeightCancel)
 	set(c.mode == modeFilter, &k.FilterKeep, &k.FilterClear)
@@ -145,7 +152,7 @@ func (k *keyMap) enable(c keyContext) {
 // the last two.
 func (k keyMap) ShortHelp() []key.Binding {
 	return []key.Binding{
-		k.FormSubmit, k.FormNext, k.FormCancel, k.Yes, k.No, k.WeightSet, k.WeightCancel,
+		k.FormSubmit, k.FormToggle, k.FormNext, k.FormCancel, k.CheckStop, k.Yes, k.No, k.WeightSet, k.WeightCancel,
 		k.FilterKeep, k.FilterClear, k.InputNext, k.InputCancel, k.HelpClose, k.DetailClose, k.HistoryClose, k.FailedOnly, k.DoctorClose,
 		k.Tab, k.Filter, k.Level, k.Remove, k.WeightUp, k.Drain, k.ClearBad, k.Doctor, k.History, k.Add, k.Help, k.Quit,
 	}

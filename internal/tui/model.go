@@ -2,11 +2,13 @@
 // with their state, capacity, tags, hardware and bad marks, the running
 // processes and the calls waiting for capacity, and the log; a host's
 // detail (with its load over the last hour from the job history), the job
-// history itself, and the doctor's report; with keys to add, remove,
-// reweight, set max jobs and tags, drain and clear. It reads and writes
-// only through the state store's operations, naming hosts by the row the
-// user saw, and classifies hosts through the selector, so it never disagrees
-// with `rffmpeg status`.
+// history itself, and the doctor's report; with keys to add (checking the
+// host first, as `rffmpeg add` does), remove, reweight, set max jobs and
+// tags, drain and clear. It reads and writes only through the state
+// store's operations, naming hosts by the row the user saw, and classifies
+// hosts through the selector, so it never disagrees with `rffmpeg status`.
+// Reaching a host (the add form's check and probe, the doctor, kill) goes
+// through functions the caller wires in Config: no ssh here.
 //
 // The root model owns the data and the mode; each part of the screen is a
 // small child with its own update and view (hosts, processes with their
@@ -49,6 +51,16 @@ type Config struct {
 	// returns its report; nil: the console offers no doctor. It runs in a
 	// command, never on the UI's goroutine: it can take seconds per host.
 	Doctor func(ctx context.Context, hosts []string) doctor.Report
+	// CheckHost reaches a host before the add form adds it, as `rffmpeg
+	// add` does (ssh with the host's own port and user, its ffmpeg
+	// -version or the agent's version request), and returns what it runs
+	// or why it cannot be reached. It runs in a command, bounded by
+	// CheckTimeout. Nil: the form adds without a check.
+	CheckHost    func(ctx context.Context, h state.Host) (string, error)
+	CheckTimeout time.Duration
+	// ProbeHost probes a host the form added after checking it, for its
+	// capabilities (the console records them); nil: no probe.
+	ProbeHost func(ctx context.Context, h state.Host) ([]string, error)
 }
 
 type pane int
@@ -109,8 +121,9 @@ type Model struct {
 	doc     doctorView
 	help    helpScreen
 
-	status    string
-	statusErr bool
+	status     string
+	statusErr  bool
+	statusWarn bool // the status is a warning (a failed probe), not a result
 
 	// A re-read of the open history or detail is under way (viewBusy); a
 	// change seen meanwhile asks for one more when it lands (viewStale).
@@ -128,7 +141,7 @@ func New(cfg Config) Model {
 	m := Model{cfg: cfg, ctx: ctx, cancel: cancel, keys: newKeyMap(), dark: true, st: newStyles(true, false),
 		hosts: hostsPane{sort: unsorted()}, procs: procsPane{sort: unsorted(), filter: newFilterInput("pid, host or command")},
 		log: logPane{search: newFilterInput("text in the log")}, weight: newWeightInput(),
-		form: newAddForm(), prop: newPropInput(), w: 80, h: 24}
+		form: newAddForm(false), prop: newPropInput(), w: 80, h: 24}
 	m.settle()
 	return m
 }
@@ -148,7 +161,13 @@ func (m Model) followLog() tea.Cmd {
 	return followLog(m.ctx, pathAt, m.log.pos)
 }
 
-func (m *Model) setStatus(text string, isErr bool) { m.status, m.statusErr = text, isErr }
+func (m *Model) setStatus(text string, isErr bool) {
+	m.status, m.statusErr, m.statusWarn = text, isErr, false
+}
+
+// setWarning shows a warning on the status line: something went wrong
+// that undoes nothing (a new host's capability probe).
+func (m *Model) setWarning(text string) { m.status, m.statusErr, m.statusWarn = text, false, true }
 
 // settle keeps the selections inside the data and the keys true to the
 // context; it runs after every change.
@@ -164,7 +183,7 @@ func (m Model) keyContext(r hostRow, ok bool) keyContext {
 	return keyContext{mode: m.mode, helpShown: m.help.shown, focus: m.focus, connected: m.ops != nil, readOnly: m.cfg.ReadOnly,
 		host: ok && !r.fallback, row: ok, bad: ok && !r.fallback && r.host.Bad != nil,
 		rows: len(m.view.Hosts) > 0 || len(m.view.Fallback) > 0 || len(m.view.Orphans) > 0, doctor: m.cfg.Doctor != nil,
-		job: m.selectedJob() != nil, kill: m.cfg.Kill != nil}
+		job: m.selectedJob() != nil, kill: m.cfg.Kill != nil, checking: m.form.checking, onCheckbox: m.form.canCheck && m.form.at == formNoCheck}
 }
 
 func (m Model) reload() tea.Cmd {
@@ -255,13 +274,16 @@ func (m Model) data(msg tea.Msg) (Model, tea.Cmd) {
 		if msg.err != nil {
 			m.setStatus(msg.err.Error(), true)
 		}
+	case checkedMsg:
+		return m.checked(msg)
 	case formDoneMsg:
-		if msg.err != nil {
-			m.form.err = msg.err.Error()
-			return m, nil
+		return m.formDone(msg)
+	case probedMsg:
+		if text, warn := msg.text(); warn {
+			m.setWarning(text)
+		} else {
+			m.setStatus(text, false)
 		}
-		m.mode = modeNormal
-		m.setStatus(msg.text, false)
 	}
 	return m, nil
 }

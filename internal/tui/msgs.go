@@ -20,6 +20,10 @@ type Ops interface {
 	Snapshot(ctx context.Context) (state.Snapshot, error)
 	Reap(ctx context.Context, processes, marks []int64) error
 	AddHost(ctx context.Context, hostname, name string, weight int, now time.Time) (state.Host, error)
+	// CheckAdd says whether AddHost would refuse the values, without
+	// writing: the add form asks before it spends seconds reaching a host.
+	CheckAdd(ctx context.Context, hostname, name string, weight int, p state.HostProps) error
+	SetCapabilities(ctx context.Context, k state.HostKey, caps []string, now time.Time) (state.Host, error)
 	RemoveHostByKey(ctx context.Context, k state.HostKey) (state.Host, error)
 	SetWeightByKey(ctx context.Context, k state.HostKey, weight int) (state.Host, error)
 	AddWeightByKey(ctx context.Context, k state.HostKey, delta int) (state.Host, error)

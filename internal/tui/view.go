@@ -152,7 +152,7 @@ func (m Model) render() string {
 	case m.mode == modeDoctor:
 		out = append(out, m.doc.view(f, body)...)
 	case m.mode == modeForm:
-		form := m.form.view(m.st, m.w)
+		form := m.form.view(m.st, m.w, f.now)
 		out = append(out, m.hostsPane(f, max(body-lipgloss.Height(form), 3))...)
 		out = append(out, form)
 	default:
@@ -288,6 +288,12 @@ func (m Model) statusLines(f frame) []string {
 		return []string{fit(m.prop.view(m.st), m.w)}
 	case m.status != "" && m.statusErr:
 		return f.wrapErr("✗ " + m.status)
+	case m.status != "" && m.statusWarn:
+		lines := wrap("⚠ "+escape.Line(m.status), m.w, detailLines)
+		for i, l := range lines {
+			lines[i] = m.st.draining.Render(fit(l, m.w))
+		}
+		return lines
 	case m.status != "":
 		return []string{m.st.status.Render(fit("✓ "+escape.Line(m.status), m.w))}
 	case m.dbErr != nil && m.haveAny:

@@ -2,7 +2,7 @@
 // four hosts that differ in hardware, capacity and tags (one bad with a
 // long reason, one draining), jobs running on them and on the fallback, a
 // call waiting for a full host, an hour of finished jobs in the history,
-// and a log. The running jobs, the bad mark and the waiting call belong to
+// an hour of health checks and a day of bad marks, and a log. The running jobs, the bad mark and the waiting call belong to
 // live holder processes (-pids), so the console does not reap them.
 package main
 
@@ -23,8 +23,9 @@ import (
 // the bad mark and the waiting call.
 const holders = 8
 
-// badReason is the bad host's reason, long enough to need the detail.
-const badReason = "ssh: connect to host 192.168.1.22 port 22: Connection refused (exit 255); the health check gave up after 2 attempts 1 s apart"
+// badReason is the bad host's reason, long enough to need the detail. It
+// begins as the shim's classified reasons do, so its class shows.
+const badReason = "connection refused: ssh: connect to host 192.168.1.22 port 22: Connection refused (exit 255); the check gave up after 2 attempts 1 s apart"
 
 type demoHost struct {
 	host, name string
@@ -66,9 +67,9 @@ func main() {
 			_, err = s.SetDrainByKey(ctx, added.Key(), true)
 			must(err)
 		}
-		must(s.MarkChecked(ctx, added.ID, now.Add(-2*time.Minute)))
 	}
 	history(ctx, s, now)
+	health(ctx, s, now)
 	running(ctx, s, now, pids, who)
 	must(s.MarkBad(ctx, 3, state.Claim{PID: pids[6], Owner: who[6], Now: now.Add(-17 * time.Second)}, badReason))
 	wait := state.Claim{PID: pids[7], Owner: who[7], Now: now.Add(-6 * time.Second),
@@ -188,6 +189,48 @@ func history(ctx context.Context, s *state.Store, now time.Time) {
 		}
 		must(s.RecordJob(ctx, r))
 	}
+}
+
+// health records what the shims' checks saw: every host checked every
+// few minutes over the last hour, each at its own latency (the NAS is
+// slow to answer); old-i5 timed out once 24 minutes ago and was marked
+// bad, answered again, and has refused connections for the last few
+// seconds (its current mark is written by main); earlier marks of the day on it. The
+// past marks' rows are cleared as the marks expired: only their history
+// stays.
+func health(ctx context.Context, s *state.Store, now time.Time) {
+	const frontend = "jellyfin|demo-boot|1"
+	base := []time.Duration{190 * time.Millisecond, 240 * time.Millisecond, 330 * time.Millisecond, 620 * time.Millisecond}
+	timedOut := "timed out after 1s (host frozen or unreachable)"
+	for id := int64(1); id <= int64(len(hosts)); id++ {
+		step := time.Duration(60+15*id) * time.Second
+		start, end := now.Add(-59*time.Minute+time.Duration(id)*40*time.Second), now.Add(-90*time.Second)
+		for i, at := 0, start; at.Before(end); i, at = i+1, at.Add(step) {
+			// A latency that wanders as a real one does: the host's own
+			// base, plus up to 60% depending on the minute.
+			jitter := time.Duration((i*7+int(id)*11)%13) * base[id-1] / 20
+			c := state.CheckResult{HostID: id, At: at, Latency: base[id-1] + jitter, OK: true, Owner: frontend, PID: 30000 + i*13 + int(id)}
+			if id == 3 && at.After(now.Add(-26*time.Minute)) && at.Before(now.Add(-22*time.Minute)) {
+				c.OK, c.Latency, c.Reason = false, time.Second, timedOut
+			}
+			must(s.RecordCheck(ctx, c))
+		}
+	}
+	marks := []struct {
+		ago    time.Duration
+		reason string
+	}{
+		{21*time.Hour + 12*time.Minute, "unreachable: no route to host 192.168.1.22"},
+		{9*time.Hour + 3*time.Minute, "authentication failed (permission denied)"},
+		{24*time.Minute + 10*time.Second, timedOut},
+	}
+	for i, m := range marks {
+		must(s.MarkBad(ctx, 3, state.Claim{PID: 30500 + i*211, Owner: frontend, Now: now.Add(-m.ago)}, m.reason))
+	}
+	_, err := s.ClearByKey(ctx, state.HostKey{ID: 3, Servername: hosts[2].name}, true)
+	must(err)
+	// The check that found it refusing, just before main marks it.
+	must(s.RecordCheck(ctx, state.CheckResult{HostID: 3, At: now.Add(-18 * time.Second), Latency: 4 * time.Millisecond, Reason: badReason, Owner: frontend, PID: 30999}))
 }
 
 func writeLog(path string, now time.Time, pids []int) {
