@@ -122,6 +122,11 @@ type call struct {
 	// are keyed to them); stall is why the shim stopped the job itself.
 	lease state.Lease
 	stall stallStop
+	// This machine's capabilities as the last selection found them
+	// (probe.go); localProbed: the call probed or refreshed them already.
+	local       localProbe
+	localKnown  bool
+	localProbed bool
 }
 
 func (c *call) stdout() *os.File {
@@ -187,11 +192,6 @@ func (c *call) run(ctx context.Context) int {
 	defer c.store.Close()
 	defer c.waitHook()
 	req := c.request()
-	if c.probeLocal(ctx) {
-		// The first selection's wait starts after this machine's probe.
-		cancel()
-		dbCtx, cancel = c.dbContext(ctx)
-	}
 	var waitStart time.Time
 	tries := 0                // selections made, waits for capacity included
 	var endMaster *remote.SSH // a master to end beside the next selection
@@ -229,6 +229,16 @@ func (c *call) run(ctx context.Context) int {
 		// mark the host bad again (a woken host's cleared mark would come
 		// back on every turn, and it would never be taken).
 		req.Replace, req.MarkBad = nil, nil
+		if c.local == localFirst {
+			// Nothing was recorded: probe this machine, then select
+			// again (with a wait of its own) knowing what it can do.
+			c.probeLocal(ctx)
+			attempt--
+			continue
+		}
+		if c.local == localRefresh {
+			c.refreshLocal(c.localKnown)
+		}
 		if d.None {
 			c.log.Errorf("Not running: %s", route.Why)
 			c.say("%s", route.Refusal())
@@ -355,6 +365,9 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 	var chosen selector.HostView
 	var route selector.Route
 	lease, d, snap, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
+		if c.local, c.localKnown = c.localProbeOf(snap); c.local == localFirst {
+			return state.Decision{None: true} // records nothing; run probes first
+		}
 		var d state.Decision
 		d, chosen, route = pol.PlanRoute(snap)
 		return d
