@@ -57,7 +57,10 @@ type Env struct {
 	Now     func() time.Time
 	Self    owner.Identity   // this process (read once per call)
 	Signals <-chan os.Signal // the signals to forward (see Signals)
-	Dir     string           // the caller's working directory, where the remote command runs
+	// SignalsReady, when not nil, is closed once Signals catches them
+	// (CatchSignals); a job starts only then.
+	SignalsReady <-chan struct{}
+	Dir          string // the caller's working directory, where the remote command runs
 	// Nice is the shim's nice value at start (see Nice): a caller's
 	// `nice ffmpeg …` lowers the remote job's priority too.
 	Nice int
@@ -129,6 +132,15 @@ type call struct {
 	localProbed bool
 }
 
+// signals are the signals to forward, once they are caught (see
+// CatchSignals): a job must not start before.
+func (c *call) signals() <-chan os.Signal {
+	if c.env.SignalsReady != nil {
+		<-c.env.SignalsReady
+	}
+	return c.env.Signals
+}
+
 func (c *call) stdout() *os.File {
 	if c.j.StdoutToStderr {
 		return c.s.Stderr
@@ -146,7 +158,7 @@ func (c *call) runLocal() int {
 	c.log.Infof("Running command on host 'localhost' (localhost)")
 	t0 := time.Now()
 	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: append([]string{c.j.LocalProg}, c.j.Args...),
-		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals})
+		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.signals()})
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", c.j.LocalProg, err)
 		c.say("cannot run %s: %v", c.j.LocalProg, err)
@@ -400,7 +412,7 @@ func (c *call) wait(ctx context.Context, route selector.Route, queued int64) (in
 		c.wake(ctx, route.Wake) // wake.go
 	}
 	select {
-	case sig := <-c.env.Signals:
+	case sig := <-c.signals():
 		dbCtx, cancel := c.dbContext(context.Background())
 		c.store.LeaveQueue(dbCtx, queued)
 		cancel()
