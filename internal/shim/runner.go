@@ -118,12 +118,14 @@ func Nice() int {
 
 // NewEnv is the environment of a real call in this process: real
 // processes, the clock, this process's identity, caught signals, working
-// directory and nice value. now nil means time.Now.
-func NewEnv(log *logging.Logger, now func() time.Time) Env {
+// directory and nice value. now nil means time.Now; self is this process
+// as the configuration names its frontend (setup.Self: reading it costs
+// a few files, so it is read once).
+func NewEnv(log *logging.Logger, now func() time.Time, self owner.Identity) Env {
 	if now == nil {
 		now = time.Now
 	}
 	cwd, _ := os.Getwd()
 	sigs, ready := CatchSignals()
-	return Env{Log: log, Runner: Exec{}, Now: now, Self: owner.Self(), Signals: sigs, SignalsReady: ready, Dir: cwd, Nice: Nice()}
+	return Env{Log: log, Runner: Exec{}, Now: now, Self: self, Signals: sigs, SignalsReady: ready, Dir: cwd, Nice: Nice()}
 }
