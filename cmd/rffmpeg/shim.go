@@ -28,7 +28,6 @@ func (a *app) shim(tool string, argv []string) int {
 func (a *app) runShim(c *config.Config, o shim.Options, j shim.Job) int {
 	log := a.logger(c)
 	defer log.Close()
-	env := shim.NewEnv(log, a.now)
-	env.Self = setup.Self(c) // its rows name the configured frontend
+	env := shim.NewEnv(log, a.now, setup.Self(c)) // its rows name the configured frontend
 	return shim.Run(context.Background(), o, env, j, shim.Streams{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr})
 }

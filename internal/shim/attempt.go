@@ -160,7 +160,7 @@ func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command, token st
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr,
 		// A warm master starts a job in milliseconds; a host that froze
 		// with its master up would hold the call forever.
-		StartTimeout: start, Signals: c.env.Signals, Progress: tr.progressFunc(),
+		StartTimeout: start, Signals: c.signals(), Progress: tr.progressFunc(),
 		Forward: func(sig syscall.Signal, pid int) bool {
 			c.log.Infof("Forwarding SIG%s to PID %d on host '%s'", remote.SignalName(sig), pid, h.Hostname)
 			return signal(sshc, pid, sig)
@@ -225,7 +225,7 @@ func (c *call) runPlain(h selector.HostView, sshc remote.SSH) outcome {
 	// as to a local job) end the session, and with it the remote job as far
 	// as the forced command lets it.
 	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: sshc.Argv(remote.Join(words), remote.Quiet(true)),
-		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals})
+		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.signals()})
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", sshc.Path, err)
 		c.say("cannot run %s: %v", sshc.Path, err)

@@ -137,44 +137,69 @@ func (c *call) probeAndStore(h selector.HostView, run setup.ScriptRunner, ffmpeg
 	return stored, true
 }
 
-// probeLocal makes sure this machine's capabilities are known (see above)
-// before the job is routed: they decide whether the fallback, a localhost
-// host or a class rule's `local` may take it. waited: the call waited for
-// a probe.
-func (c *call) probeLocal(ctx context.Context) (waited bool) {
-	if c.job.Tool == "" || c.j.Special || c.job.Class == jobclass.Capability {
-		return false
+// localProbe is what this machine's capabilities, as a selection's snapshot
+// shows them (Snapshot.Machines), ask of the call before its job is routed:
+// they decide whether the fallback, a localhost host or a class rule's
+// `local` may take it.
+type localProbe int
+
+const (
+	localFresh   localProbe = iota // known and fresh, or the call needs no probe
+	localRefresh                   // stale, or unknown while the job needs nothing: refresh beside a long job
+	localFirst                     // unknown and the job needs something: probe, then select again
+)
+
+// localProbeOf reads this machine's capabilities from snap (the selection's
+// own read, so the call spends no query on them); known: they were probed.
+func (c *call) localProbeOf(snap state.Snapshot) (p localProbe, known bool) {
+	if c.job.Tool == "" || c.j.Special || c.job.Class == jobclass.Capability || c.localProbed {
+		return localFresh, false
 	}
-	machine := c.env.Self.Machine
-	dbCtx, cancel := c.dbContext(ctx)
-	m, known, err := c.store.MachineCapabilities(dbCtx, machine)
-	cancel()
-	if err != nil {
-		c.log.Debugf("%v", err)
-		return false
+	var m state.Machine
+	for _, row := range snap.Machines {
+		if row.Machine == c.env.Self.Machine {
+			m = row
+			break
+		}
+	}
+	known = !m.ProbedAt.IsZero()
+	switch {
+	case known && c.env.Now().Sub(m.ProbedAt) < setup.ProbeMaxAge:
+		return localFresh, true
+	case known || c.job.Needs.Empty():
+		return localRefresh, known
+	}
+	return localFirst, false
+}
+
+// refreshLocal starts the refresh localRefresh asks for, beside a long
+// job; a claim in the database makes it one refresh for every frontend.
+func (c *call) refreshLocal(known bool) {
+	c.localProbed = true
+	if !c.longJob() {
+		return
 	}
 	now := c.env.Now()
-	ffmpeg := []string{c.o.LocalFFmpeg}
-	switch {
-	case known && now.Sub(m.ProbedAt) < setup.ProbeMaxAge:
-		return false
-	case known || c.job.Needs.Empty():
-		if c.longJob() && (!known || c.claim(func(ctx context.Context) (bool, error) {
-			return c.store.ClaimMachineProbe(ctx, machine, now.Add(-setup.ProbeMaxAge), now)
-		})) {
-			go c.probeMachine(ffmpeg, setup.ProbeTimeout)
-		}
-		return false
+	if !known || c.claim(func(ctx context.Context) (bool, error) {
+		return c.store.ClaimMachineProbe(ctx, c.env.Self.Machine, now.Add(-setup.ProbeMaxAge), now)
+	}) {
+		go c.probeMachine([]string{c.o.LocalFFmpeg}, setup.ProbeTimeout)
 	}
+}
+
+// probeLocal probes this machine before the job is routed (localFirst),
+// once per machine: a burst of calls finding it never probed waits for one
+// probe, and the others read its answer.
+func (c *call) probeLocal(ctx context.Context) {
+	c.localProbed = true
 	unlock := c.probeLock("local")
 	defer unlock()
-	dbCtx, cancel = c.dbContext(ctx)
-	_, known, _ = c.store.MachineCapabilities(dbCtx, machine)
+	dbCtx, cancel := c.dbContext(ctx)
+	_, known, _ := c.store.MachineCapabilities(dbCtx, c.env.Self.Machine)
 	cancel()
 	if !known {
-		c.probeMachine(ffmpeg, SyncProbeLimit)
+		c.probeMachine([]string{c.o.LocalFFmpeg}, SyncProbeLimit)
 	}
-	return true
 }
 
 // probeMachine probes this machine's ffmpeg and stores what it found.

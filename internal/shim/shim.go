@@ -57,7 +57,10 @@ type Env struct {
 	Now     func() time.Time
 	Self    owner.Identity   // this process (read once per call)
 	Signals <-chan os.Signal // the signals to forward (see Signals)
-	Dir     string           // the caller's working directory, where the remote command runs
+	// SignalsReady, when not nil, is closed once Signals catches them
+	// (CatchSignals); a job starts only then.
+	SignalsReady <-chan struct{}
+	Dir          string // the caller's working directory, where the remote command runs
 	// Nice is the shim's nice value at start (see Nice): a caller's
 	// `nice ffmpeg …` lowers the remote job's priority too.
 	Nice int
@@ -122,6 +125,20 @@ type call struct {
 	// are keyed to them); stall is why the shim stopped the job itself.
 	lease state.Lease
 	stall stallStop
+	// This machine's capabilities as the last selection found them
+	// (probe.go); localProbed: the call probed or refreshed them already.
+	local       localProbe
+	localKnown  bool
+	localProbed bool
+}
+
+// signals are the signals to forward, once they are caught (see
+// CatchSignals): a job must not start before.
+func (c *call) signals() <-chan os.Signal {
+	if c.env.SignalsReady != nil {
+		<-c.env.SignalsReady
+	}
+	return c.env.Signals
 }
 
 func (c *call) stdout() *os.File {
@@ -145,7 +162,7 @@ func (c *call) runLocal() int {
 		tr.pidName = "local PID"
 	}
 	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: append([]string{c.j.LocalProg}, c.j.Args...),
-		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.env.Signals,
+		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.signals(),
 		Progress: tr.progressFunc(), OnPID: tr.remotePID})
 	tr.stop()
 	if err != nil {
@@ -193,11 +210,6 @@ func (c *call) run(ctx context.Context) int {
 	defer c.store.Close()
 	defer c.waitHook()
 	req := c.request()
-	if c.probeLocal(ctx) {
-		// The first selection's wait starts after this machine's probe.
-		cancel()
-		dbCtx, cancel = c.dbContext(ctx)
-	}
 	var waitStart time.Time
 	tries := 0                // selections made, waits for capacity included
 	var endMaster *remote.SSH // a master to end beside the next selection
@@ -235,6 +247,16 @@ func (c *call) run(ctx context.Context) int {
 		// mark the host bad again (a woken host's cleared mark would come
 		// back on every turn, and it would never be taken).
 		req.Replace, req.MarkBad = nil, nil
+		if c.local == localFirst {
+			// Nothing was recorded: probe this machine, then select
+			// again (with a wait of its own) knowing what it can do.
+			c.probeLocal(ctx)
+			attempt--
+			continue
+		}
+		if c.local == localRefresh {
+			c.refreshLocal(c.localKnown)
+		}
 		if d.None {
 			c.log.Errorf("Not running: %s", route.Why)
 			c.say("%s", route.Refusal())
@@ -361,6 +383,9 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 	var chosen selector.HostView
 	var route selector.Route
 	lease, d, snap, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
+		if c.local, c.localKnown = c.localProbeOf(snap); c.local == localFirst {
+			return state.Decision{None: true} // records nothing; run probes first
+		}
 		var d state.Decision
 		d, chosen, route = pol.PlanRoute(snap)
 		return d
@@ -393,7 +418,7 @@ func (c *call) wait(ctx context.Context, route selector.Route, queued int64) (in
 		c.wake(ctx, route.Wake) // wake.go
 	}
 	select {
-	case sig := <-c.env.Signals:
+	case sig := <-c.signals():
 		dbCtx, cancel := c.dbContext(context.Background())
 		c.store.LeaveQueue(dbCtx, queued)
 		cancel()
