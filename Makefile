@@ -7,8 +7,12 @@ GO      ?= go
 
 .PHONY: build install uninstall test demo bench bench-scale screenshots clean
 
+# The commit from git, as the packages record it (not Go's VCS stamping,
+# which fails a build where git refuses the tree, e.g. another user's clone).
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rffmpeg ./cmd/rffmpeg
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.commit=$(COMMIT)" -o bin/rffmpeg ./cmd/rffmpeg
 
 install: build
 	install -D -m 0755 bin/rffmpeg $(DESTDIR)$(BINDIR)/rffmpeg

@@ -92,17 +92,13 @@ func (Exec) AgentGuard(s remote.SSH, pid int) (func(), error) {
 	return g.Release, nil
 }
 
-// agentRefused says whether a remote command was refused by `rffmpeg agent`.
-func agentRefused(code int, stderr []byte) bool {
-	return code == 126 && bytes.Contains(stderr, []byte("rffmpeg agent: refused"))
-}
 
 // probeAccess checks a host through p and finds how it is reached. ok
 // false: the host failed (out says why).
 func (c *call) probeAccess(ctx context.Context, p prober, sshc remote.SSH, ffmpeg string) (mode string, out outcome, ok bool) {
 	limit := c.o.Timeouts.Check
 	r := p.Probe(ctx, sshc, remote.Join([]string{ffmpeg, "-version"}), limit)
-	if agentRefused(r.Code, r.Stderr) {
+	if remote.AgentRefused(r.Code, string(r.Stderr)) {
 		v := p.Probe(ctx, sshc, remote.AgentVersion(), limit)
 		var ver struct {
 			Protocol string `json:"protocol"`

@@ -189,7 +189,7 @@ func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command, token st
 	if cl := remote.ClassOf(res); res.Started && !res.Lost && cl != remote.ClassOK {
 		c.log.Infof("Command on host '%s' ended: %s; the host is not to blame", h.Hostname, cl.Describe(res.Code))
 	}
-	if !res.Started && agentRefused(res.Code, []byte(res.Diag)) {
+	if !res.Started && remote.AgentRefused(res.Code, res.Diag) {
 		// Switched to the agent since its last check: not bad, but due
 		// for a check (which records the mode) when it is selected again.
 		ctx, cancel := c.dbContext(context.Background())
