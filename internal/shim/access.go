@@ -92,7 +92,6 @@ func (Exec) AgentGuard(s remote.SSH, pid int) (func(), error) {
 	return g.Release, nil
 }
 
-
 // probeAccess checks a host through p and finds how it is reached. ok
 // false: the host failed (out says why).
 func (c *call) probeAccess(ctx context.Context, p prober, sshc remote.SSH, ffmpeg string) (mode string, out outcome, ok bool) {
