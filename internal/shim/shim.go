@@ -247,15 +247,9 @@ func (c *call) run(ctx context.Context) int {
 		// mark the host bad again (a woken host's cleared mark would come
 		// back on every turn, and it would never be taken).
 		req.Replace, req.MarkBad = nil, nil
-		if c.local == localFirst {
-			// Nothing was recorded: probe this machine, then select
-			// again (with a wait of its own) knowing what it can do.
-			c.probeLocal(ctx)
-			attempt--
+		if c.localTurn(ctx) {
+			attempt-- // probing this machine is not a failed host
 			continue
-		}
-		if c.local == localRefresh {
-			c.refreshLocal(c.localKnown)
 		}
 		if d.None {
 			c.log.Errorf("Not running: %s", route.Why)
@@ -280,6 +274,21 @@ func (c *call) run(ctx context.Context) int {
 	}
 	c.log.Errorf("Gave up after %d hosts failed", c.o.MaxAttempts)
 	return 1
+}
+
+// localTurn acts on what a selection found of this machine's own
+// capabilities: never probed and needed (nothing was recorded: probe it,
+// and the caller selects again, with a wait of its own, knowing what it
+// can do), or due for a refresh beside the job. again says select again.
+func (c *call) localTurn(ctx context.Context) (again bool) {
+	switch c.local {
+	case localFirst:
+		c.probeLocal(ctx)
+		return true
+	case localRefresh:
+		c.refreshLocal(c.localKnown)
+	}
+	return false
 }
 
 // selectFailed ends a call whose selection failed: the database stayed
