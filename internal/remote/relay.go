@@ -2,6 +2,7 @@ package remote
 
 import (
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,12 +16,16 @@ import (
 //     two streams' bytes).
 //
 // A media server reads stderr through a pipe of its own: that is the case
-// this is for. If the caller closes its end, the relay closes the job's
-// end too, so the job sees the broken pipe it would have seen.
+// this is for. A caller slow to read holds the copy, as it would hold the
+// job. A caller that closed its end gets nothing more, and the job writes
+// on into the relay as ffmpeg (which ignores SIGPIPE) writes on into a
+// broken pipe; its progress is still read, so a healthy job is never
+// taken for a stalled one.
 
-// localDrain bounds the copy of what the job wrote before it ended. It
-// takes microseconds; only a process the job left behind, still holding
-// the pipe, makes the bound matter, and the relay lets go then.
+// localDrain bounds how long the copy waits, once the job ended, for bytes
+// that do not come: only a process the job left behind, still holding
+// the pipe, makes it wait; time spent writing to a slow caller does not
+// count.
 const localDrain = time.Second
 
 // relayStderr says whether a local job's stderr goes through the relay.
@@ -43,10 +48,12 @@ func relayStderr(spec Spec) bool {
 // stderrRelay copies a local job's stderr to the caller's, feeding the
 // progress tap after each write.
 type stderrRelay struct {
-	r, w *os.File // the pipe: the job writes w
-	out  *os.File
-	tap  *progressTap
-	done chan struct{}
+	r, w  *os.File // the pipe: the job writes w
+	out   *os.File
+	tap   *progressTap
+	idle  time.Duration // once ended: the wait for more bytes
+	ended atomic.Bool   // the job exited
+	done  chan struct{}
 }
 
 func newStderrRelay(out *os.File, progress func(Progress)) (*stderrRelay, error) {
@@ -54,7 +61,7 @@ func newStderrRelay(out *os.File, progress func(Progress)) (*stderrRelay, error)
 	if err != nil {
 		return nil, err
 	}
-	return &stderrRelay{r: r, w: w, out: out, tap: newProgressTap(progress), done: make(chan struct{})}, nil
+	return &stderrRelay{r: r, w: w, out: out, tap: newProgressTap(progress), idle: localDrain, done: make(chan struct{})}, nil
 }
 
 // started is called once the job started (or failed to): the job holds
@@ -68,32 +75,31 @@ func (r *stderrRelay) copy() {
 	defer close(r.done)
 	defer r.r.Close()
 	buf := make([]byte, 32*1024)
+	writing := true
 	for {
+		if r.ended.Load() {
+			r.r.SetReadDeadline(time.Now().Add(r.idle))
+		}
 		n, err := r.r.Read(buf)
 		if n > 0 {
-			if _, werr := r.out.Write(buf[:n]); werr != nil {
-				return // the caller's end is gone: the job's goes too
+			if writing {
+				// A failed write: the caller's end is gone; read on.
+				_, werr := r.out.Write(buf[:n])
+				writing = werr == nil
 			}
 			r.tap.feed(buf[:n])
 		}
 		if err != nil {
-			return
+			return // the end of the pipe, or the idle bound once ended
 		}
 	}
 }
 
-// drain waits for the copy to reach the pipe's end, at most limit.
-func (r *stderrRelay) drain(limit time.Duration) {
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case <-r.done:
-	case <-t.C:
-		// A process the job left holds the pipe. Closing the read end
-		// wakes the pending Read (os.Pipe's files use the runtime
-		// poller), and that process gets a broken pipe, as it would
-		// when the caller stopped reading.
-		r.r.Close()
-		<-r.done
-	}
+// drain is called once the job exited: it waits for the copy to pass on
+// everything the job wrote, however slowly the caller reads, and no
+// longer than idle for bytes that do not come.
+func (r *stderrRelay) drain() {
+	r.ended.Store(true)
+	r.r.SetReadDeadline(time.Now().Add(r.idle))
+	<-r.done
 }

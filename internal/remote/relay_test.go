@@ -84,9 +84,9 @@ func TestLocalRelayOnlyWhereInvisible(t *testing.T) {
 	outGot()
 }
 
-// A caller that stops reading stderr: the job gets the broken pipe it
-// would have got directly (sh dies of SIGPIPE) instead of blocking on a
-// full pipe nobody reads.
+// A caller that closed its stderr: the job writes on (ffmpeg ignores
+// SIGPIPE and keeps transcoding) and its progress is still read, so it is
+// never taken for a stalled job.
 func TestLocalRelayCallerGone(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -96,18 +96,35 @@ func TestLocalRelayCallerGone(t *testing.T) {
 	defer w.Close()
 	outW, outGot := pipeReader(t)
 	defer outGot()
-	done := make(chan Result, 1)
+	res, seen := localJob(t, `trap '' PIPE; for i in 1 2 3 4 5; do printf 'frame=%d fps=1 q=1 size=1kB time=00:00:0%d.00 bitrate=1 speed=1x\r' $i $i >&2; done`, outW, w)
+	if res.Code != 0 {
+		t.Errorf("exit %d, want 0", res.Code)
+	}
+	if len(seen) != 5 || seen[4].Position != 5*time.Second {
+		t.Errorf("progress after the caller closed stderr: %+v, want 5 lines up to 5 s", seen)
+	}
+}
+
+// A caller slow to read gets every byte of a job that has ended: the
+// bound after the job's end counts only waiting for bytes, not writing
+// them to the caller.
+func TestLocalRelaySlowCaller(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 1)
 	go func() {
-		res, _ := localJob(t, `while :; do echo "frame=1 time=00:00:01.00 speed=1x" >&2; done`, outW, w)
-		done <- res
+		time.Sleep(localDrain + 1500*time.Millisecond)
+		b, _ := io.ReadAll(r)
+		got <- len(b)
 	}()
-	select {
-	case res := <-done:
-		if res.Code != 128+13 {
-			t.Errorf("exit %d, want 141 (SIGPIPE)", res.Code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the job still runs 10 s after its caller closed stderr")
+	outW, outGot := pipeReader(t)
+	res, _ := localJob(t, `head -c 300000 /dev/zero >&2; exit 3`, outW, w)
+	w.Close()
+	outGot()
+	if n := <-got; n != 300000 || res.Code != 3 {
+		t.Errorf("the slow caller got %d of 300000 bytes, exit %d (want 3)", n, res.Code)
 	}
 }
 

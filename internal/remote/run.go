@@ -28,9 +28,13 @@ type Spec struct {
 	// Forward sends a signal to the remote job (through ssh); it reports
 	// whether that worked. Remote only.
 	Forward func(sig syscall.Signal, pid int) bool
-	// OnPID is called with the job's PID once it is known (a local job's
-	// own, a remote job's on its host).
+	// OnPID is called with the remote job's PID once it is known.
 	OnPID func(pid int)
+	// OnProcess is called with a local job's process once it started: a
+	// signal through it never reaches another process that took the PID
+	// after the job ended (os.Process uses a pidfd, and refuses once
+	// waited for).
+	OnProcess func(*os.Process)
 	// Progress, when set, is called with each of ffmpeg's stats lines in
 	// the job's stderr (progress.go). It runs on the relay's goroutine
 	// after the bytes were passed on: it must not block. A local job's
@@ -112,8 +116,8 @@ func runLocal(spec Spec) (Result, error) {
 	if err != nil {
 		return Result{Code: 127}, err
 	}
-	if spec.OnPID != nil {
-		spec.OnPID(cmd.Process.Pid)
+	if spec.OnProcess != nil {
+		spec.OnProcess(cmd.Process)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -132,7 +136,7 @@ func runLocal(spec Spec) (Result, error) {
 	err = cmd.Wait()
 	close(done)
 	if relay != nil {
-		relay.drain(localDrain)
+		relay.drain()
 	}
 	if cmd.ProcessState == nil {
 		return Result{Code: 1}, err

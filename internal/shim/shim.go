@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -157,13 +158,14 @@ func (c *call) say(format string, args ...any) {
 func (c *call) runLocal() int {
 	c.log.Infof("Running command on host 'localhost' (localhost)")
 	t0 := time.Now()
-	tr := c.track(func(sig syscall.Signal, pid int) bool { return syscall.Kill(pid, sig) == nil })
+	var job atomic.Pointer[os.Process]
+	tr := c.track(func(sig syscall.Signal, _ int) bool { p := job.Load(); return p != nil && p.Signal(sig) == nil })
 	if tr != nil {
 		tr.pidName = "local PID"
 	}
 	res, err := c.env.Runner.RunLocal(remote.Spec{Argv: append([]string{c.j.LocalProg}, c.j.Args...),
 		Stdin: c.s.Stdin, Stdout: c.stdout(), Stderr: c.s.Stderr, Signals: c.signals(),
-		Progress: tr.progressFunc(), OnPID: tr.remotePID})
+		Progress: tr.progressFunc(), OnProcess: func(p *os.Process) { job.Store(p); tr.remotePID(p.Pid) }})
 	tr.stop()
 	if err != nil {
 		c.log.Errorf("Cannot run %s: %v", c.j.LocalProg, err)
