@@ -189,13 +189,20 @@ func (s *Store) decideEarly(ctx context.Context, conn *sql.Conn, f leanFilter, d
 		return Snapshot{}, Decision{}, err
 	}
 	dead := decide(snap).ReapProcesses
+	if dead == nil {
+		dead = []int64{}
+	}
 	lock := step{`SELECT pg_advisory_xact_lock(?), pg_notify('` + notifyChannel + `', '')`, []any{advisoryKey}, drain} // postgresDialect.lock
-	if err := s.pipeline(ctx, conn, []step{lock, countLive(f, dead, &snap.Counted)}); err != nil {
+	var revived []int64
+	if err := s.pipeline(ctx, conn, []step{lock, countLive(f, dead, &snap.Counted), renewed(f, dead, &revived)}); err != nil {
 		return Snapshot{}, Decision{}, err
 	}
 	gone := map[int64]bool{}
 	for _, id := range dead {
 		gone[id] = true
+	}
+	for _, id := range revived {
+		delete(gone, id) // counted live, and not the policy's to reap
 	}
 	judged := snap.Processes
 	snap.Processes = nil
@@ -208,22 +215,50 @@ func (s *Store) decideEarly(ctx context.Context, conn *sql.Conn, f leanFilter, d
 }
 
 // countLive is the statement counting, per host, every job that is alive
-// as far as this selection knows (PostgreSQL, under the lock): every
-// processes row but those judged dead and other frontends' out of their
-// lease (exactly the rows owner.Checker judges by an expired lease).
+// as far as this selection knows (PostgreSQL, under the lock): another
+// frontend's by its lease, as it stands now (exactly the rows
+// owner.Checker judges by their lease: one judged dead before the lock
+// may have had a heartbeat since), every other row unless judged dead.
 func countLive(f leanFilter, dead []int64, into *map[int64]int) step {
-	prefix := f.self + "|"
-	if dead == nil {
-		dead = []int64{}
-	}
 	return step{`SELECT p.host_id, count(*) FROM processes p
 		LEFT JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
-		WHERE p.id <> ALL(?) AND (CASE WHEN x.owner <> '' AND length(x.owner) - length(replace(x.owner, '|', '')) = 2
-			AND substr(x.owner, 1, ?) <> ? AND x.heartbeat >= 0 AND x.heartbeat < ? THEN 0 ELSE 1 END) = 1
-		GROUP BY p.host_id`, []any{dead, utf8.RuneCountInString(prefix), prefix, f.cutoff}, func(rows rowSource) (err error) {
+		WHERE (CASE WHEN ` + leaseJudged + ` THEN x.heartbeat >= ? ELSE p.id <> ALL(?) END)
+		GROUP BY p.host_id`, append(f.leaseArgs(), f.cutoff, dead), func(rows rowSource) (err error) {
 		*into, err = scanCounts(rows)
 		return err
 	}}
+}
+
+// renewed is the statement finding, among the rows judged dead before the
+// lock, other frontends' whose heartbeat is within the lease now: a slow
+// frontend's heartbeat came in between. Those are neither reaped nor
+// left out of the count.
+func renewed(f leanFilter, dead []int64, into *[]int64) step {
+	return step{`SELECT p.id FROM processes p
+		JOIN rffmpeg_processes x ON x.id = p.id AND x.host_id = p.host_id AND x.process_id = p.process_id
+		WHERE p.id = ANY(?) AND ` + leaseJudged + ` AND x.heartbeat >= ?`, append(append([]any{dead}, f.leaseArgs()...), f.cutoff),
+		func(rows rowSource) error {
+			defer rows.Close()
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				*into = append(*into, id)
+			}
+			return rows.Err()
+		}}
+}
+
+// leaseJudged is the condition of a row owner.Checker judges by its lease
+// alone: another frontend's (an identity frontend|boot|start that is not
+// this frontend's) with a heartbeat. Its arguments: leanFilter.leaseArgs.
+const leaseJudged = `(x.owner <> '' AND length(x.owner) - length(replace(x.owner, '|', '')) = 2
+			AND substr(x.owner, 1, ?) <> ? AND x.heartbeat >= 0)`
+
+func (f leanFilter) leaseArgs() []any {
+	prefix := f.self + "|"
+	return []any{utf8.RuneCountInString(prefix), prefix}
 }
 
 // drain reads a result nobody needs.

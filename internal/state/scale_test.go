@@ -477,3 +477,74 @@ func TestReleaseDeletesEveryRow(t *testing.T) {
 		}
 	})
 }
+
+// A job another frontend holds, judged dead by its lease on the reads
+// before the lock, whose heartbeat comes in before the lock is taken (a
+// slow frontend): it is neither reaped nor left out of the count, so its
+// host (max_jobs 1) is full and the selection goes elsewhere.
+func TestLeanSelectionHeartbeatBeforeLock(t *testing.T) {
+	for _, b := range statetest.Backends(t) {
+		if b.Name != "postgresql" {
+			continue // the lean selection is PostgreSQL's (lean.go)
+		}
+		t.Run(b.Name, func(t *testing.T) {
+			at := time.Now()
+			o := b.New(t)
+			s := initStore(t, o)
+			one := 1
+			full, err := s.AddHostWith(ctx, "full", "", 1, state.HostProps{MaxJobs: &one}, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stale := state.Claim{PID: 12, Owner: "fe2|boot|7", Cmd: "ffmpeg", Now: at.Add(-2 * time.Minute)}
+			if _, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: stale}, func(state.Snapshot) state.Decision { return state.Decision{HostID: full.ID} }); err != nil {
+				t.Fatal(err)
+			}
+			o.Lease = time.Minute
+			lean, err := state.Open(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lean.Close()
+			raw := statetest.Raw(t, o)
+			defer raw.Close()
+			self := rowner.SelfAs("me")
+			chk := rowner.Checker{Self: self, Lease: time.Minute, Now: at, Starts: map[int]uint64{}}
+			pol := selector.Policy{Now: at, BadTTL: time.Minute, Fallback: true, Dead: chk.Dead}
+			calls := 0
+			var last state.Decision
+			_, _, _, err = lean.Acquire(ctx, state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: "ffmpeg -i new", Now: at}},
+				func(snap state.Snapshot) state.Decision {
+					calls++
+					if calls == 1 {
+						// Between the early reads and the lock: the heartbeat.
+						if _, err := raw.Exec(bind(o, `UPDATE rffmpeg_processes SET heartbeat = ? WHERE process_id = 12`), at.UnixMilli()); err != nil {
+							t.Fatal(err)
+						}
+					}
+					last = pol.Decide(snap)
+					return last
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != 2 {
+				t.Fatalf("decide called %d times, want 2 (before and under the lock)", calls)
+			}
+			if last.HostID == full.ID || len(last.ReapProcesses) != 0 {
+				t.Errorf("decided host %d reaping %v: the renewed job's host is full and its row live", last.HostID, last.ReapProcesses)
+			}
+			snap, err := s.Snapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := false
+			for _, p := range snap.Processes {
+				kept = kept || p.PID == 12
+			}
+			if !kept {
+				t.Errorf("the renewed job's row was reaped")
+			}
+		})
+	}
+}
