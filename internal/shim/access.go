@@ -162,8 +162,18 @@ func (c *call) recordAccess(ctx context.Context, h selector.HostView, was, mode 
 	}
 }
 
-// hostAccess is how a host is reached as recorded (the wrapper when the
-// runner cannot probe, or the store cannot say).
+// recordedAccess is how a host is reached as the selection read it (the
+// wrapper when the runner cannot probe).
+func (c *call) recordedAccess(h selector.HostView) string {
+	if _, ok := c.env.Runner.(prober); !ok {
+		return state.AccessWrapper
+	}
+	return h.Access
+}
+
+// hostAccess is how a host is reached as recorded now, after another call
+// checked it (the wrapper when the runner cannot probe, or the store
+// cannot say).
 func (c *call) hostAccess(ctx context.Context, h selector.HostView) string {
 	if _, ok := c.env.Runner.(prober); !ok {
 		return state.AccessWrapper

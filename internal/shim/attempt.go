@@ -33,7 +33,7 @@ func (c *call) attempt(ctx context.Context, h selector.HostView) outcome {
 		return outcome{code: 255, retry: true, mark: true, reason: "refused: " + why}
 	}
 	sshc := c.sshFor(h.Host)
-	mode := c.hostAccess(ctx, h)
+	mode := c.recordedAccess(h)
 	if c.stale(h.CheckedAt) {
 		m, out, ok := c.checkHost(ctx, h, sshc, mode)
 		if !ok {
@@ -44,7 +44,7 @@ func (c *call) attempt(ctx context.Context, h selector.HostView) outcome {
 	if out, ok := c.probeHost(ctx, h, sshc, mode); !ok {
 		return out // it lacks what the job needs: select again (probe.go)
 	}
-	defer c.mapPaths(ctx, h)() // opt-in per host (pathmap.go)
+	defer c.mapPaths(h)() // opt-in per host (pathmap.go)
 	switch mode {
 	case state.AccessAgent:
 		return c.runAgent(h, sshc)

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"context"
 	"strings"
 
 	"github.com/rffmpeg/rffmpeg/internal/remote"
@@ -53,10 +52,8 @@ func mapArg(a string, maps []state.PathMap) string {
 // mapPaths applies host h's path maps to the job's arguments for this
 // attempt and returns what puts them back (the next attempt may go to
 // another host, and the history keeps the command as the caller gave it).
-func (c *call) mapPaths(ctx context.Context, h selector.HostView) (restore func()) {
-	dbCtx, cancel := c.dbContext(ctx)
-	maps, err := c.store.PathMaps(dbCtx, h.ID)
-	cancel()
+func (c *call) mapPaths(h selector.HostView) (restore func()) {
+	maps, err := h.PathMaps() // read with the selection
 	if err != nil {
 		c.log.Warnf("Not mapping paths for %s: %v", hostLabel(h), err)
 	}

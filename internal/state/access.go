@@ -56,10 +56,17 @@ func (s *Store) HostAccess(ctx context.Context, hostID int64) (string, error) {
 		return AccessWrapper, nil
 	case err != nil:
 		return AccessWrapper, fmt.Errorf("read access mode of host %d: %w", hostID, err)
-	case mode != AccessAgent && mode != AccessPlain:
-		return AccessWrapper, nil // another tool's value: the default
 	}
-	return mode, nil
+	return accessMode(mode), nil
+}
+
+// accessMode is a stored mode as used: another tool's value, or none,
+// is the default.
+func accessMode(mode string) string {
+	if mode != AccessAgent && mode != AccessPlain {
+		return AccessWrapper
+	}
+	return mode
 }
 
 // SetHostAccess records how the host with this id is reached.

@@ -151,17 +151,9 @@ func (s *Store) SetPathMaps(ctx context.Context, ref string, m []PathMap) ([]Hos
 
 // PathMaps reads host id's path maps (none: nil).
 func (s *Store) PathMaps(ctx context.Context, id int64) ([]PathMap, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT m.map FROM rffmpeg_path_maps m JOIN hosts h ON h.id = m.host_id AND h.servername = m.servername WHERE m.host_id = ?`), id).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
-	case err != nil:
+	h, err := s.Host(ctx, id)
+	if err != nil {
 		return nil, fmt.Errorf("read path maps of host %d: %w", id, err)
 	}
-	m, err := ParsePathMaps(v)
-	if err != nil {
-		return nil, fmt.Errorf("host %d: %w", id, err)
-	}
-	return m, nil
+	return h.PathMaps()
 }

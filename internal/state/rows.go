@@ -129,22 +129,28 @@ func sane(t time.Time) time.Time {
 }
 
 // hostSelect reads hosts with our columns; a row of ours counts only while
-// its copies still match the host (see ourSchema).
+// its copies still match the host (see ourSchema). How each host is
+// reached and its path maps come with it: the shim needs both for the host
+// it chose, and reads them with the selection instead of one query each.
 const hostSelect = `SELECT h.id, h.servername, h.hostname, h.weight, h.created, x.drain, x.checked_at, x.last_error, x.last_error_at,
 	x.max_jobs, x.priority, x.tags, x.capabilities, x.probed_at, x.ffmpeg, x.ffprobe, x.wol_mac, x.wol_addr,
-	x.ssh_port, x.ssh_user
-	FROM hosts h LEFT JOIN rffmpeg_hosts x ON x.host_id = h.id AND x.servername = h.servername AND x.created = h.created`
+	x.ssh_port, x.ssh_user, a.mode, m.map
+	FROM hosts h LEFT JOIN rffmpeg_hosts x ON x.host_id = h.id AND x.servername = h.servername AND x.created = h.created
+	LEFT JOIN rffmpeg_access a ON a.host_id = h.id AND a.servername = h.servername
+	LEFT JOIN rffmpeg_path_maps m ON m.host_id = h.id AND m.servername = h.servername`
 
 // scanHost reads one hostSelect row; the problems say why it cannot be used.
 func scanHost(rows rowSource) (Host, problems, error) {
 	var h Host
 	var id, servername, hostname, weight, created, drain, checked, lastErr, errAt any
 	var pr hostPropValues
+	var access, pathMaps any
 	if err := rows.Scan(&id, &servername, &hostname, &weight, &created, &drain, &checked, &lastErr, &errAt,
 		&pr.maxJobs, &pr.priority, &pr.tags, &pr.caps, &pr.probedAt, &pr.ffmpeg, &pr.ffprobe, &pr.wolMAC, &pr.wolAddr,
-		&pr.sshPort, &pr.sshUser); err != nil {
+		&pr.sshPort, &pr.sshUser, &access, &pathMaps); err != nil {
 		return h, nil, err
 	}
+	h.Access, h.pathMaps = accessMode(textOf(access)), textOf(pathMaps)
 	var p problems
 	h.ID = p.wholeNumber("id", id)
 	h.Hostname = textOf(hostname)

@@ -89,6 +89,20 @@ type Host struct {
 	WoLAddr      string    // where the magic packet goes (host or host:port); "": the broadcast address
 	SSHPort      int       // this host's ssh port; 0: remote.args or ssh's own default
 	SSHUser      string    // this host's ssh user; "": remote.user
+	Access       string    // how it is reached: AccessWrapper unless a check recorded another mode
+	pathMaps     string    // rffmpeg set HOST path_map=…, as stored (see PathMaps)
+}
+
+// PathMaps are the host's path maps (none: nil), read with the host.
+func (h Host) PathMaps() ([]PathMap, error) {
+	if h.pathMaps == "" {
+		return nil, nil
+	}
+	m, err := ParsePathMaps(h.pathMaps)
+	if err != nil {
+		return nil, fmt.Errorf("host %d: %w", h.ID, err)
+	}
+	return m, nil
 }
 
 // IsLocal reports whether the host runs jobs on this machine without SSH
