@@ -52,7 +52,8 @@ func killJob(ctx context.Context, c *config.Config, pid int, jobID int64) (strin
 		return "", err
 	}
 	defer s.Close()
-	res, err := cli.KillJob(ctx, s, cli.KillRequest{PID: pid, JobID: jobID, By: cli.WhoAmI(os.LookupEnv).Killer(), Now: time.Now()})
+	res, err := cli.KillJob(ctx, s, cli.KillRequest{PID: pid, JobID: jobID, By: cli.WhoAmI(os.LookupEnv).Killer(), Now: time.Now(),
+		Self: setup.Self(c), Lease: setup.Lease(c)})
 	if err != nil {
 		return "", err
 	}

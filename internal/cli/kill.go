@@ -14,6 +14,7 @@ import (
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -56,6 +57,15 @@ type KillRequest struct {
 	By    string
 	Grace time.Duration // 0: DefaultKillGrace
 	Now   time.Time
+	// Self is this machine as its jobs are recorded (setup.Self: with
+	// database.frontend_id), Lease database.lease (setup.Lease).
+	Self  owner.Identity
+	Lease time.Duration
+	// Program is the executable a job's process must run to be signalled
+	// ("": this one). A row is data anyone who can write the database
+	// wrote: naming root's sshd with its real start time must not get it
+	// killed when an admin kills "that job" as root.
+	Program string
 }
 
 // KillResult is how a kill went.
@@ -91,16 +101,29 @@ func KillJob(ctx context.Context, s *state.Store, req KillRequest) (KillResult, 
 	if err != nil {
 		return KillResult{}, err
 	}
-	self := owner.Self()
+	self := req.Self
+	if self.Machine == "" {
+		self = owner.Self()
+	}
 	p, err := findJob(snap, req, self)
 	if err != nil {
 		return KillResult{}, err
 	}
 	res := KillResult{JobID: p.ID, PID: p.PID, HostID: p.HostID, Servername: serverName(snap, p.HostID), Command: p.Cmd, KilledBy: req.By}
-	chk := owner.Checker{Self: self, Lease: owner.Lease, Now: req.Now}
+	lease := req.Lease
+	if lease <= 0 {
+		lease = owner.Lease
+	}
+	chk := owner.Checker{Self: self, Lease: lease, Now: req.Now}
+	program := req.Program
+	if program == "" {
+		program = exeOf("self")
+	}
 	// A zombie is gone for our purpose: it runs nothing, and its parent
 	// (the media server) reaps it in its own time.
-	alive := func() bool { return !chk.Dead(p.PID, p.Owner, p.Heartbeat) && !zombie(p.PID) }
+	alive := func() bool {
+		return !chk.Dead(p.PID, p.Owner, p.Heartbeat) && !zombie(p.PID) && program != "" && exeOf(strconv.Itoa(p.PID)) == program
+	}
 	if !alive() {
 		return res, fmt.Errorf("PID %d no longer runs job %d (its row is left over; status reaps it): %w", p.PID, p.ID, ErrNoSuchJob)
 	}
@@ -185,6 +208,16 @@ func signalJob(pid int, sig syscall.Signal) error {
 		return fmt.Errorf("signal PID %d: not permitted (run rffmpeg kill as root or as the account that runs the media server)", pid)
 	}
 	return fmt.Errorf("signal PID %d: %w", pid, err)
+}
+
+// exeOf is the executable /proc/PROC runs ("": unknown); a binary replaced
+// since it started (an upgrade) counts as the same path.
+func exeOf(proc string) string {
+	exe, err := os.Readlink("/proc/" + proc + "/exe")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(exe, " (deleted)")
 }
 
 // zombie reports whether pid has exited and waits for its parent to reap it.
@@ -279,7 +312,8 @@ func (o *KillOptions) bind(pos []string) error {
 }
 
 func (x *verb) kill(o KillOptions) error {
-	req := KillRequest{By: killer(x.env.Who()), Grace: time.Duration(o.Grace) * time.Second, Now: x.env.Now()}
+	req := KillRequest{By: killer(x.env.Who()), Grace: time.Duration(o.Grace) * time.Second, Now: x.env.Now(),
+		Self: setup.Self(x.cfg), Lease: setup.Lease(x.cfg)}
 	n, _ := strconv.ParseInt(o.Target, 10, 64) // checked by bind
 	if o.ID {
 		req.JobID = n

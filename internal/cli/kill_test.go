@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,27 @@ import (
 // it exited (and was reaped).
 func startJob(t *testing.T, s *state.Store, script string) (pid int, lease state.Lease, ended chan struct{}) {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", script)
+	return recordJob(t, s, exec.Command("/bin/sh", "-c", script))
+}
+
+// startSelfJob is startJob with this test binary as the job, sleeping
+// (TestHelperSleep): the program `rffmpeg kill` signals only.
+func startSelfJob(t *testing.T, s *state.Store) (pid int, lease state.Lease, ended chan struct{}) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperSleep$")
+	cmd.Env = append(os.Environ(), "RFFMPEG_TEST_HELPER_SLEEP=1")
+	return recordJob(t, s, cmd)
+}
+
+// TestHelperSleep is the job of startSelfJob; run otherwise, it does nothing.
+func TestHelperSleep(t *testing.T) {
+	if os.Getenv("RFFMPEG_TEST_HELPER_SLEEP") == "1" {
+		time.Sleep(time.Minute)
+	}
+}
+
+func recordJob(t *testing.T, s *state.Store, cmd *exec.Cmd) (pid int, lease state.Lease, ended chan struct{}) {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +74,54 @@ func startJob(t *testing.T, s *state.Store, script string) (pid int, lease state
 	return pid, lease, ended
 }
 
+// runs waits until pid runs the program named name (found in $PATH) and
+// returns its path as /proc shows it.
+func runs(t *testing.T, pid int, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == want {
+			return want
+		}
+	}
+	t.Fatalf("PID %d does not run %s", pid, want)
+	return ""
+}
+
+// A row naming a process that runs another program than the job's (a row
+// forged by someone who can write the database, naming a process of
+// root's with its real start time) is refused and nothing is signalled.
+func TestKillRefusesAnotherProgram(t *testing.T) {
+	ctx := context.Background()
+	b := statetest.Backends(t)[0]
+	s, err := state.Init(ctx, b.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pid, _, ended := startJob(t, s, "exec sleep 60")
+	runs(t, pid, "sleep")
+	shell, _ := filepath.EvalSymlinks("/bin/sh")
+	for _, program := range []string{"", shell} { // this test binary; a shell
+		_, err := cli.KillJob(ctx, s, cli.KillRequest{PID: pid, By: "mallory", Grace: time.Second, Now: time.Now(), Program: program})
+		if !errors.Is(err, cli.ErrNoSuchJob) {
+			t.Errorf("program %q: %v, want ErrNoSuchJob", program, err)
+		}
+	}
+	select {
+	case <-ended:
+		t.Fatal("the process was signalled")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
 // TestKillJob signals real processes: one that ends on SIGTERM, one that
 // ignores it and needs SIGKILL; neither wrote a history row itself, so
 // the kill does, once, saying who killed it.
@@ -66,16 +135,19 @@ func TestKillJob(t *testing.T) {
 			}
 			defer s.Close()
 			for _, c := range []struct {
-				name, script string
-				byJobID      bool
-				signal       string
-				exit         int
+				name, script, program string
+				byJobID               bool
+				grace                 time.Duration
+				signal                string
+				exit                  int
 			}{
-				{"ends on TERM", "exec sleep 60", false, "TERM", 143},
-				{"ignores TERM", "trap '' TERM; while :; do sleep 0.05; done", true, "KILL", 137},
+				// A grace far above a loaded machine's TERM-to-exit time.
+				{"ends on TERM", "exec sleep 60", "sleep", false, 10 * time.Second, "TERM", 143},
+				{"ignores TERM", "trap '' TERM; while :; do sleep 0.05; done", "sh", true, 500 * time.Millisecond, "KILL", 137},
 			} {
 				pid, lease, ended := startJob(t, s, c.script)
-				req := cli.KillRequest{PID: pid, By: "alice", Grace: 500 * time.Millisecond, Now: time.Now()}
+				program := runs(t, pid, c.program)
+				req := cli.KillRequest{PID: pid, By: "alice", Grace: c.grace, Now: time.Now(), Program: program}
 				if c.byJobID {
 					req.PID, req.JobID = 0, lease.ProcessID
 				}
@@ -127,7 +199,7 @@ func TestKillVerbJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pid, lease, ended := startJob(t, s, "exec sleep 60")
+	pid, lease, ended := startSelfJob(t, s)
 	var out, errb lockedBuffer
 	env := testEnv(map[string]string{"RFFMPEG_CONFIG": filepath.Join(dir, "rffmpeg.yml"), "SUDO_USER": "bob"}, &out, &errb)
 	if code := cli.Main([]string{"kill", "--json", "--grace", "5", strconv.Itoa(pid)}, env); code != 0 {
