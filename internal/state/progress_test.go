@@ -203,21 +203,29 @@ func TestWatchSeesProgress(t *testing.T) {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		ch := s.Watch(wctx, 20*time.Millisecond)
-		time.Sleep(200 * time.Millisecond) // the first poll notes the version
-		for len(ch) > 0 {
-			<-ch
-		}
-		p := state.JobProgress{ProcessID: l.ProcessID, PID: 500, Position: time.Second, HasPosition: true, At: now, AdvancedAt: now}
-		if err := s.SetProgress(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-ch:
-			if err != nil {
+		// Watch starts listening (PostgreSQL: a connection and LISTEN) in
+		// its own time; a write before that goes unheard. So write until
+		// one is heard, each write a new position, within a coarse bound.
+		deadline := time.Now().Add(10 * time.Second)
+		for i := 1; ; i++ {
+			for len(ch) > 0 {
+				<-ch
+			}
+			p := state.JobProgress{ProcessID: l.ProcessID, PID: 500, Position: time.Duration(i) * time.Second, HasPosition: true, At: now, AdvancedAt: now}
+			if err := s.SetProgress(ctx, p); err != nil {
 				t.Fatal(err)
 			}
-		case <-time.After(3 * time.Second):
-			t.Fatal("Watch did not report a progress write")
+			select {
+			case err := <-ch:
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Watch reported none of the progress writes of 10 s")
+			}
 		}
 	})
 }
