@@ -281,13 +281,9 @@ func guessClass(cmd string) string {
 	return "other"
 }
 
-// killer is the name the history records for who ran the command: the
-// admin behind sudo, else the user.
 // Killer is who a kill is recorded as: the admin behind sudo, else the
 // user.
-func (w Who) Killer() string { return killer(w) }
-
-func killer(w Who) string {
+func (w Who) Killer() string {
 	if w.SudoUser != "" {
 		return w.SudoUser
 	}
@@ -312,7 +308,7 @@ func (o *KillOptions) bind(pos []string) error {
 }
 
 func (x *verb) kill(o KillOptions) error {
-	req := KillRequest{By: killer(x.env.Who()), Grace: time.Duration(o.Grace) * time.Second, Now: x.env.Now(),
+	req := KillRequest{By: x.env.Who().Killer(), Grace: time.Duration(o.Grace) * time.Second, Now: x.env.Now(),
 		Self: setup.Self(x.cfg), Lease: setup.Lease(x.cfg)}
 	n, _ := strconv.ParseInt(o.Target, 10, 64) // checked by bind
 	if o.ID {

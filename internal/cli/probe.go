@@ -73,7 +73,7 @@ func (x *verb) probeNew(s *state.Store, h state.Host, version string) {
 		return
 	}
 	if _, err := s.SetCapabilities(x.ctx, h.Key(), caps, x.env.Now()); err != nil {
-		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %v\n", err)
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(err.Error()))
 		return
 	}
 	fmt.Fprintf(x.env.Stdout, "Capabilities of %s: %s\n", label, escape.Line(describeCaps(caps)))
@@ -91,7 +91,7 @@ func (x *verb) probeMachine(s *state.Store) {
 		return
 	}
 	if err := s.SetMachineCapabilities(x.ctx, machine, caps, x.env.Now()); err != nil {
-		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %v\n", err)
+		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(err.Error()))
 		return
 	}
 	fmt.Fprintf(x.env.Stdout, "Capabilities of this machine (%s, the fallback and localhost hosts): %s\n", escape.Line(machine), escape.Line(describeCaps(caps)))

@@ -92,10 +92,7 @@ func (c *call) checkHost(ctx context.Context, h selector.HostView, sshc remote.S
 		return c.hostAccess(ctx, h), outcome{}, true
 	}
 	mode, began = state.AccessWrapper, time.Now()
-	ffmpeg := c.o.RemoteFFmpeg
-	if h.FFmpeg != "" {
-		ffmpeg = h.FFmpeg // the host's own (rffmpeg set HOST ffmpeg=…)
-	}
+	ffmpeg := c.hostFFmpeg(h.Host) // the host's own (rffmpeg set HOST ffmpeg=…)
 	if p, ok := c.env.Runner.(prober); ok {
 		m, out, ok := c.probeAccess(ctx, p, sshc, ffmpeg)
 		if !ok {

@@ -63,10 +63,12 @@ type tracker struct {
 }
 
 // track starts following the job whose rows are c.lease; signal reaches
-// the remote job. Nil when there is nothing to record to.
+// the remote job. Nil (no goroutine, no ticker) when there is nothing to
+// record to or the call prints no stats line: ffprobe, ffmpeg -version
+// and the other special flags (most of a library scan's calls).
 func (c *call) track(signal func(sig syscall.Signal, pid int) bool) *tracker {
-	if c.store == nil || c.lease.ProcessID == 0 {
-		return nil
+	if c.store == nil || c.lease.ProcessID == 0 || c.j.As == "ffprobe" || c.j.Special {
+		return nil // nothing to record to, or a call that prints no stats line
 	}
 	t := &tracker{c: c, signal: signal, done: make(chan struct{}), ended: make(chan struct{}),
 		cur: state.JobProgress{ProcessID: c.lease.ProcessID, PID: c.env.Self.PID}, pidName: "remote PID"}

@@ -480,15 +480,14 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 	return out.code
 }
 
-// bounded runs a write at the end of a call, waiting at most ReleaseWait:
-// the job is over and its exit code known, so a database held by someone
-// else must not hold the caller. What is not written is reaped later (the
-// rows' writer is dead by then).
 // reportProblems records what this call worked around, where status and
 // the console show it: the admin reading them is rarely the service account
 // that cannot write its log or use its socket directory. Only calls with a
 // problem write (the healthy path stays one transaction).
 func (c *call) reportProblems(ctx context.Context) {
+	if c.log.Err() == nil && c.o.SocketErr == nil {
+		return // the healthy path: no map, no string
+	}
 	uid := " (uid " + strconv.Itoa(os.Geteuid()) + ")"
 	for source, err := range map[string]error{"log file" + uid: c.log.Err(), "ssh sockets" + uid: c.o.SocketErr} {
 		if err != nil {
@@ -513,6 +512,10 @@ func (c *call) record(h selector.HostView, out outcome) state.JobRecord {
 		Duration: c.env.Now().Sub(c.started), ExitCode: out.code, Failure: failure}
 }
 
+// bounded runs a write at the end of a call, waiting at most ReleaseWait:
+// the job is over and its exit code known, so a database held by someone
+// else must not hold the caller. What is not written is reaped later (the
+// rows' writer is dead by then).
 func (c *call) bounded(write func(context.Context) error) {
 	wait := c.o.ReleaseWait
 	if c.j.Special {

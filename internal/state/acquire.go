@@ -248,19 +248,6 @@ func (s *Store) MarkBad(ctx context.Context, hostID int64, c Claim, reason strin
 	return nil
 }
 
-// RecordCheckFailure records why a check of a host failed, at once (its
-// bad mark follows with the caller's next selection): a call waiting for
-// the same check must see it before the checker lets go of the host.
-func (s *Store) RecordCheckFailure(ctx context.Context, hostID int64, reason string, now time.Time) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		return s.setHostExtra(ctx, tx, hostID, `last_error = ?, last_error_at = ?, checked_at = NULL`, reason, ms(now))
-	})
-	if err != nil {
-		return fmt.Errorf("record failed check of host %d: %w", hostID, err)
-	}
-	return nil
-}
-
 // MarkChecked records a successful health check of a host.
 func (s *Store) MarkChecked(ctx context.Context, hostID int64, now time.Time) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error { return s.setHostExtra(ctx, tx, hostID, `checked_at = ?`, ms(now)) })

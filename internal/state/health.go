@@ -135,9 +135,11 @@ func (s *Store) recordMark(ctx context.Context, tx *sql.Tx, hostID int64, c Clai
 		Frontend: frontendOf(c.Owner), PID: c.PID, Reason: reason})
 }
 
-// RecordCheck records a health check of a host: what MarkChecked (passed)
-// or RecordCheckFailure (failed) records, and the check's row in the
-// health history, in one transaction.
+// RecordCheck records a health check of a host, in one transaction: when
+// it passed (as MarkChecked), or why it failed, at once (its bad mark
+// follows with the caller's next selection: a call waiting for the same
+// check must see it before the checker lets go of the host), and the
+// check's row in the health history.
 func (s *Store) RecordCheck(ctx context.Context, c CheckResult) error {
 	e := HealthEvent{Kind: HealthCheck, At: c.At, OK: c.OK, Latency: max(c.Latency, 0),
 		Frontend: frontendOf(c.Owner), PID: c.PID}

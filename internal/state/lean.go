@@ -68,9 +68,8 @@ func (s *Store) leanFor(c Claim) (leanFilter, bool) {
 // at all: alive either way. A row out of its lease is read, for the policy
 // to reap; so is one without an owner (the original's: its PID is judged).
 func (f leanFilter) counted() (string, []any) {
-	prefix := f.self + "|"
 	return `(CASE WHEN x.owner <> '' AND substr(x.owner, 1, ?) <> ? AND (x.heartbeat IS NULL OR x.heartbeat >= ?) THEN 1 ELSE 0 END)`,
-		[]any{utf8.RuneCountInString(prefix), prefix, f.cutoff}
+		append(f.leaseArgs(), f.cutoff)
 }
 
 // step is one statement of a read and what reads its result.

@@ -29,7 +29,6 @@ type doctorView struct {
 type doctorMsg struct {
 	run    int
 	report doctor.Report
-	took   time.Duration
 }
 
 func runDoctor(ctx context.Context, fn func(context.Context, []string) doctor.Report, run int, hosts []string) tea.Cmd {
@@ -37,9 +36,7 @@ func runDoctor(ctx context.Context, fn func(context.Context, []string) doctor.Re
 		return nil
 	}
 	return func() tea.Msg {
-		t0 := time.Now()
-		r := fn(ctx, hosts)
-		return doctorMsg{run: run, report: r, took: time.Since(t0)}
+		return doctorMsg{run: run, report: fn(ctx, hosts)}
 	}
 }
 
