@@ -28,8 +28,8 @@ func TestImportDirections(t *testing.T) {
 		"wol":       {},
 		"selector":  {"state", "jobclass"},
 		"statetest": {"state", "selector"},
-		"tui":       {"state", "selector", "escape", "logging", "doctor"},
-		"cli":       {"config", "doctor", "escape", "logging", "metrics", "owner", "safefs", "selector", "setup", "state"},
+		"tui":       {"state", "selector", "jobclass", "escape", "logging", "doctor"},
+		"cli":       {"config", "doctor", "escape", "jobclass", "logging", "metrics", "owner", "safefs", "selector", "setup", "state"},
 		"metrics":   {"state", "selector"},
 		"testrig":   {},
 		"rig":       {"testrig"}, // testrig's command, for the demo and bench scripts

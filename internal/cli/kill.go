@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
@@ -274,9 +275,9 @@ func machineName(m string) string {
 func guessClass(cmd string) string {
 	switch {
 	case strings.HasPrefix(cmd, "ffprobe "):
-		return "probe"
+		return string(jobclass.Probe)
 	case strings.HasPrefix(cmd, "ffmpeg "):
-		return "transcode"
+		return string(jobclass.Transcode)
 	}
 	return "other"
 }

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/owner"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
 	"github.com/rffmpeg/rffmpeg/internal/state"
@@ -76,8 +76,8 @@ func (x *verb) probeNew(s *state.Store, h state.Host, version string) {
 		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(err.Error()))
 		return
 	}
-	fmt.Fprintf(x.env.Stdout, "Capabilities of %s: %s\n", label, escape.Line(describeCaps(caps)))
-	x.audit("probed %s: %s", label, describeCaps(caps))
+	fmt.Fprintf(x.env.Stdout, "Capabilities of %s: %s\n", label, escape.Line(jobclass.DescribeCaps(caps)))
+	x.audit("probed %s: %s", label, jobclass.DescribeCaps(caps))
 }
 
 // probeMachine probes this machine's fallback ffmpeg (a localhost host
@@ -94,13 +94,5 @@ func (x *verb) probeMachine(s *state.Store) {
 		fmt.Fprintf(x.env.Stderr, "rffmpeg: warning: %s\n", escape.Line(err.Error()))
 		return
 	}
-	fmt.Fprintf(x.env.Stdout, "Capabilities of this machine (%s, the fallback and localhost hosts): %s\n", escape.Line(machine), escape.Line(describeCaps(caps)))
-}
-
-// describeCaps lists capability tokens for a person.
-func describeCaps(caps []string) string {
-	if len(caps) == 0 {
-		return "no hardware, no external encoders"
-	}
-	return strings.Join(caps, ", ")
+	fmt.Fprintf(x.env.Stdout, "Capabilities of this machine (%s, the fallback and localhost hosts): %s\n", escape.Line(machine), escape.Line(jobclass.DescribeCaps(caps)))
 }

@@ -75,12 +75,7 @@ func (pv jobProgress) line(now time.Time, pr state.Process) string {
 	}
 	var parts []string
 	if p.HasProgress() {
-		pos := "--:--:--"
-		if p.HasPosition {
-			d := p.Position.Truncate(time.Second)
-			pos = fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
-		}
-		parts = append(parts, fmt.Sprintf("%s at %.2fx, %.0f fps", pos, p.Speed, p.FPS))
+		parts = append(parts, fmt.Sprintf("%s at %.2fx, %.0f fps", p.Clock(), p.Speed, p.FPS))
 		if p.Stalled(now, pv.stallAfter) {
 			parts = append(parts, "STALLED: no progress for "+now.Sub(p.AdvancedAt).Round(time.Second).String())
 		}

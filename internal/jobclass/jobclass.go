@@ -239,3 +239,11 @@ func oneFrame(o opts) bool {
 	}
 	return false
 }
+
+// DescribeCaps lists capability tokens for a person.
+func DescribeCaps(caps []string) string {
+	if len(caps) == 0 {
+		return "no hardware, no external encoders"
+	}
+	return strings.Join(caps, ", ")
+}

@@ -301,10 +301,7 @@ func collectHealth(f families, checks, marks []state.HealthEvent) {
 	}
 	count := map[[2]string]int{}
 	for _, e := range marks {
-		class := selector.FailureClass(e.Reason) // as status names it
-		if class == "" {
-			class = "other"
-		}
+		class := selector.MarkClass(e.Reason) // as status names it
 		count[[2]string{HostLabel(e.HostID, e.Servername), class}]++
 	}
 	for k, n := range count {

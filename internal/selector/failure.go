@@ -34,3 +34,12 @@ var failurePrefixes = []struct{ prefix, class string }{
 	{"remote program not found", state.FailRemoteMissing},
 	{"remote program not executable", state.FailRemoteNotExec},
 }
+
+// MarkClass is FailureClass for a display or a metric label: "other" where
+// no class is named.
+func MarkClass(reason string) string {
+	if c := FailureClass(reason); c != "" {
+		return c
+	}
+	return "other"
+}

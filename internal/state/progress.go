@@ -239,3 +239,12 @@ func (s *Store) ReleaseKilled(ctx context.Context, processID int64, pid int, rec
 	}
 	return ok, nil
 }
+
+// Clock is the job's position as HH:MM:SS ("--:--:--" when it has none).
+func (p JobProgress) Clock() string {
+	if !p.HasPosition {
+		return "--:--:--"
+	}
+	d := p.Position.Truncate(time.Second)
+	return fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60)
+}

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/rffmpeg/rffmpeg/internal/escape"
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -267,11 +268,7 @@ func (p probedMsg) text() (string, bool) {
 	if p.err != nil {
 		return fmt.Sprintf("%s: capability probe failed: %s; jobs are routed to it as if it could do anything", p.label, escape.Line(p.err.Error())), true
 	}
-	caps := "no hardware, no external encoders"
-	if len(p.caps) > 0 {
-		caps = strings.Join(p.caps, ", ")
-	}
-	return fmt.Sprintf("capabilities of %s: %s", p.label, escape.Line(caps)), false
+	return fmt.Sprintf("capabilities of %s: %s", p.label, escape.Line(jobclass.DescribeCaps(p.caps))), false
 }
 
 // formReasonLines is how many lines a refusal's reason may take in the

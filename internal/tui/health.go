@@ -56,15 +56,6 @@ func loadHealth(ctx context.Context, ops Ops, k state.HostKey, now time.Time) ho
 	return h
 }
 
-// markClass is the failure class a mark's reason names, as status says
-// it, or "other".
-func markClass(reason string) string {
-	if c := selector.FailureClass(reason); c != "" {
-		return c
-	}
-	return "other"
-}
-
 // latency is a duration as people read it: milliseconds, or seconds past one.
 func latency(d time.Duration) string {
 	if d >= time.Second {
@@ -170,7 +161,7 @@ func (h hostHealth) markLines(f frame) []string {
 		if e.Frontend != "" {
 			who = escape.Line(e.Frontend) + " " + who
 		}
-		out = append(out, f.row([]string{jobTime(e.At, f.now), f.st.bad.Render(markClass(e.Reason)), who, escape.Line(e.Reason)}, widths))
+		out = append(out, f.row([]string{jobTime(e.At, f.now), f.st.bad.Render(selector.MarkClass(e.Reason)), who, escape.Line(e.Reason)}, widths))
 	}
 	return out
 }

@@ -55,8 +55,7 @@ func (p procsPane) progressOf(now time.Time, pr state.Process) string {
 			parts = append(parts, fmt.Sprintf("%.2f×", jp.Speed))
 		}
 		if jp.HasPosition {
-			d := jp.Position.Truncate(time.Second)
-			parts = append(parts, fmt.Sprintf("%02d:%02d:%02d", int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60))
+			parts = append(parts, jp.Clock())
 		}
 	}
 	if len(parts) == 0 {
