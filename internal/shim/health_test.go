@@ -70,8 +70,12 @@ func TestChecksRecordHealth(t *testing.T) {
 func TestWakeCheckRecordsHealth(t *testing.T) {
 	w := newWorld(t, "rffmpeg:\n  commands:\n    fallback: false\n", "sleeper")
 	sleeper(t, w)
-	if code := w.call(&fake{checks: map[string]remote.CheckResult{}}, "-i", "in.mkv", "out.mp4"); code != 0 {
+	f := &fake{checks: map[string]remote.CheckResult{}, asleep: 1}
+	if code := w.call(f, "-i", "in.mkv", "out.mp4"); code != 0 {
 		t.Fatalf("exit %d\n%s", code, w.logText())
+	}
+	if f.asleep != 0 || !strings.Contains(w.logText(), "not awake yet") {
+		t.Fatalf("the wake loop never saw the host asleep:\n%s", w.logText())
 	}
 	evs, err := w.store.Health(context.Background(), state.HealthQuery{Kind: state.HealthCheck})
 	if err != nil {

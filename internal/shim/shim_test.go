@@ -30,6 +30,7 @@ type fake struct {
 	mu     sync.Mutex
 	calls  []string
 	checks map[string]remote.CheckResult // by host; absent: passes
+	asleep int // the first asleep checks fail (a host still waking)
 	// remote answers a job on a host; nil: started, exit 0.
 	remote    func(host string, spec remote.Spec) remote.Result
 	localCode int
@@ -78,6 +79,10 @@ func (f *fake) Check(ctx context.Context, s remote.SSH, program string, limit ti
 	time.Sleep(f.checkWait)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.asleep > 0 {
+		f.asleep--
+		return remote.CheckResult{Code: 255, Reason: "connection refused"}
+	}
 	return f.checks[s.Host]
 }
 
