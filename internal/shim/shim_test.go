@@ -30,7 +30,7 @@ type fake struct {
 	mu     sync.Mutex
 	calls  []string
 	checks map[string]remote.CheckResult // by host; absent: passes
-	asleep int // the first asleep checks fail (a host still waking)
+	asleep int                           // the first asleep checks fail (a host still waking)
 	// remote answers a job on a host; nil: started, exit 0.
 	remote    func(host string, spec remote.Spec) remote.Result
 	localCode int
