@@ -31,6 +31,7 @@ func (a *app) cli(args []string) int {
 		Version: version, Commit: commit,
 		RunJob: a.runJob,
 		TUI:    a.console,
+		Serve:  a.serve,
 	})
 }
 

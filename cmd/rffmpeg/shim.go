@@ -24,6 +24,13 @@ func (a *app) shim(tool string, argv []string) int {
 	return a.runShim(c, o, j)
 }
 
+// serve is cli.Env.Serve: the state helper, logging where the calls log.
+func (a *app) serve(ctx context.Context, c *config.Config, ready func(string)) error {
+	log := a.logger(c)
+	defer log.Close()
+	return shim.Serve(ctx, shim.FromConfig(c), log, ready)
+}
+
 // runShim runs a job through the shim's flow with this process's streams.
 func (a *app) runShim(c *config.Config, o shim.Options, j shim.Job) int {
 	log := a.logger(c)

@@ -45,6 +45,9 @@ type Env struct {
 	RunJob func(c *config.Config, prog string, args []string, stderrAsStdout bool) int
 	// TUI runs the console under configuration c until the user quits.
 	TUI func(c *config.Config, o TUIOptions) error
+	// Serve runs the state helper (`rffmpeg serve`) under configuration c
+	// until ctx ends; ready gets its socket's path once it listens.
+	Serve func(ctx context.Context, c *config.Config, ready func(path string)) error
 }
 
 // Exit codes of the admin CLI.

@@ -105,6 +105,7 @@ func stateCommands() []command {
 		killCommand(),
 		historyCommand(),
 		metricsCommand(),
+		serveCommand(),
 	}
 }
 

@@ -5,6 +5,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -46,6 +48,9 @@ const (
 // Config is the effective configuration. Field names follow the YAML keys.
 type Config struct {
 	Path string // the file read, "" when none was found
+	// Digest is the SHA-256 of the file's bytes (hex): with the environment
+	// (RFFMPEG_POSTGRES_*, libpq's PG*) it makes the configuration.
+	Digest string
 
 	Logging struct {
 		LogToFile     bool
@@ -275,7 +280,8 @@ func Load(env Env) (*Config, error) {
 // Parse builds the effective configuration from a file's bytes (nil: no file)
 // and the environment.
 func Parse(data []byte, env Env) (*Config, error) {
-	c := &Config{Sources: map[string]Source{}}
+	sum := sha256.Sum256(data)
+	c := &Config{Sources: map[string]Source{}, Digest: hex.EncodeToString(sum[:])}
 	fields := c.fields()
 	for _, f := range fields {
 		set(f, f.def)

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"sync"
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/config"
@@ -63,6 +64,8 @@ type Options struct {
 	// Progress: how a remote job's progress is recorded, and stalls
 	// (commands.stall_after, commands.stop_stalled).
 	Progress ProgressOptions
+	// KeeperKey is KeeperKey of the configuration (computed on first use).
+	KeeperKey func() string
 	// ConfigErr is why the configuration could not be loaded: the call then
 	// runs the local program with the defaults and says why in the log.
 	ConfigErr error
@@ -168,6 +171,7 @@ func FromConfig(c *config.Config) Options {
 		CheckInterval:   sec(c.Remote.CheckInterval),
 		Timeouts:        DeriveTimeouts(sec(c.Remote.ConnectTimeout), sshc.Shared()),
 		LockDir:         lockDir,
+		KeeperKey:       sync.OnceValue(func() string { return KeeperKey(c) }),
 		MaxAttempts:     16,
 		ReleaseWait:     2 * time.Second,
 		DBWait:          sec(c.Database.Wait),

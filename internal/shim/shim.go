@@ -10,6 +10,7 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -113,7 +114,11 @@ type call struct {
 	j     Job
 	s     Streams
 	store *state.Store
-	job   jobclass.Job // what the call is and needs (zero for rffmpeg run)
+	// keep is the state helper doing the hot path's database work (nil:
+	// none, or it stopped being of use; see keeper.go). store is then
+	// connected only when something else must be written.
+	keep *keeper
+	job  jobclass.Job // what the call is and needs (zero for rffmpeg run)
 	// started is when the call began: its history row's start (waits for
 	// the database and for capacity are part of what the caller saw).
 	started time.Time
@@ -180,6 +185,13 @@ func (c *call) runLocal() int {
 // must not hold the caller past it. ok false: the call ended with code.
 func (c *call) open(ctx context.Context) (dbCtx context.Context, cancel context.CancelFunc, code int, ok bool) {
 	dbCtx, cancel = c.dbContext(ctx)
+	if k := dialKeeper(c.o); k != nil {
+		if store, err := state.Connect(dbCtx, c.o.Store); err == nil {
+			c.store, c.keep = store, k
+			return dbCtx, cancel, 0, true
+		}
+		k.close()
+	}
 	store, err := state.Open(dbCtx, c.o.Store)
 	if err == nil {
 		c.store = store
@@ -209,7 +221,8 @@ func (c *call) run(ctx context.Context) int {
 	if !ok {
 		return code
 	}
-	defer c.store.Close()
+	defer func() { c.store.Close() }() // unkeep may replace it
+	defer c.keep.close()
 	defer c.waitHook()
 	req := c.request()
 	var waitStart time.Time
@@ -230,7 +243,7 @@ func (c *call) run(ctx context.Context) int {
 		tries++
 		giveUp := !waitStart.IsZero() && req.Claim.Now.Sub(waitStart) >= c.o.QueueTimeout
 		lease, d, chosen, route, err := c.acquire(dbCtx, req, giveUp)
-		busy := dbCtx.Err() != nil
+		busy := dbCtx.Err() != nil || errors.Is(err, errKeeperBusy)
 		cancel()
 		if endMaster != nil {
 			// Only now, with this call's next host recorded: ending the master
@@ -386,23 +399,29 @@ func (c *call) dbBusy(err error) int {
 // acquire selects a host and records the job on it in one transaction.
 // giveUp: the call waited long enough; place it as when_full: fallback.
 func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp bool) (state.Lease, state.Decision, selector.HostView, selector.Route, error) {
-	pol := c.o.Policy(req.Claim.Now, c.env.Self)
-	pol.Rules, pol.Job, pol.Machine, pol.Waiting = c.o.Rules, c.job, c.env.Self.Machine, req.Waiting
-	if giveUp {
-		pol.Rules.WhenFull = selector.FullFallback
-	}
 	var chosen selector.HostView
 	var route selector.Route
-	lease, d, snap, err := c.store.Acquire(ctx, req, func(snap state.Snapshot) state.Decision {
-		if c.local, c.localKnown = c.localProbeOf(snap); c.local == localFirst {
-			return state.Decision{None: true} // records nothing; run probes first
+	var lease state.Lease
+	var d state.Decision
+	var snap state.Snapshot
+	var err error
+	served := false
+	if c.keep != nil {
+		lease, d, chosen, route, snap.Malformed, err = c.keepAcquire(ctx, req, giveUp)
+		if served = !keeperFailed(err); !served {
+			if err = c.unkeep(ctx, err); err != nil {
+				return lease, d, chosen, route, err
+			}
 		}
-		var d state.Decision
-		d, chosen, route = pol.PlanRoute(snap)
-		return d
-	})
+	}
+	if !served {
+		lease, d, snap, err = c.store.Acquire(ctx, req, c.decider(c.policy(req, giveUp), &chosen, &route))
+	}
 	why := route.Why
 	if err == nil {
+		if served && c.o.OnDemand != "" && needsHost(route) {
+			snap, _ = c.store.Snapshot(ctx) // the hook is told the pool
+		}
 		c.onDemand(route, snap)
 	}
 	for _, m := range snap.Malformed {
@@ -419,6 +438,30 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 		}
 	}
 	return lease, d, chosen, route, err
+}
+
+// policy is the selection policy of this call's request.
+func (c *call) policy(req state.AcquireRequest, giveUp bool) selector.Policy {
+	pol := c.o.Policy(req.Claim.Now, c.env.Self)
+	pol.Rules, pol.Job, pol.Machine, pol.Waiting = c.o.Rules, c.job, c.env.Self.Machine, req.Waiting
+	if giveUp {
+		pol.Rules.WhenFull = selector.FullFallback
+	}
+	return pol
+}
+
+// decider is the decision for a snapshot under pol, as the store's Acquire
+// asks for it: it notes the host chosen, the route and what the snapshot
+// says of this machine's capabilities (c.local).
+func (c *call) decider(pol selector.Policy, chosen *selector.HostView, route *selector.Route) func(state.Snapshot) state.Decision {
+	return func(snap state.Snapshot) state.Decision {
+		if c.local, c.localKnown = c.localProbeOf(snap); c.local == localFirst {
+			return state.Decision{None: true} // records nothing; run probes first
+		}
+		var d state.Decision
+		d, *chosen, *route = pol.PlanRoute(snap)
+		return d
+	}
 }
 
 // wait sleeps before the next try of a call waiting for capacity, waking a
@@ -471,7 +514,7 @@ func (c *call) finish(lease state.Lease, h selector.HostView, out outcome) int {
 		c.reportProblems(ctx)
 		c.stopReason(ctx, &rec) // killed or stopped as stalled: say so
 		// The job's end and its history row in one transaction.
-		return c.store.ReleaseAndRecord(ctx, lease, rec)
+		return c.release(ctx, lease, rec)
 	})
 	c.log.Debugf("Recorded the job's end in %v", time.Since(t0).Round(time.Millisecond))
 	if out.dropMaster {

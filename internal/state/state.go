@@ -105,6 +105,13 @@ func (h Host) PathMaps() ([]PathMap, error) {
 	return m, nil
 }
 
+// PathMapsText is the host's path maps as stored; SetPathMapsText sets
+// them (a host read elsewhere and passed on, as the state helper does).
+func (h Host) PathMapsText() string { return h.pathMaps }
+
+// SetPathMapsText: see PathMapsText.
+func (h *Host) SetPathMapsText(s string) { h.pathMaps = s }
+
 // IsLocal reports whether the host runs jobs on this machine without SSH
 // (the original's rule: hostname localhost or 127.0.0.1).
 func (h Host) IsLocal() bool { return h.Hostname == "localhost" || h.Hostname == "127.0.0.1" }
@@ -252,6 +259,13 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+// KeepOpen keeps the store's connections while idle: a resident process
+// (the state helper) pays for connecting once.
+func (s *Store) KeepOpen() {
+	s.db.SetConnMaxIdleTime(0)
+	s.db.SetMaxIdleConns(2)
+}
+
 // Open opens an initialized rffmpeg database and migrates it forward. A
 // missing or foreign database is a clear error naming the fix.
 func Open(ctx context.Context, o Options) (*Store, error) {
@@ -264,6 +278,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Connect is Open without a statement: the first one connects (an SQLite
+// connection costs about a millisecond: the library's set-up, the schema
+// parsed, the WAL index rebuilt), and the schema is not checked. For a
+// shim whose database work a state helper does (shim.Serve): that process,
+// the same build, opened and migrated the database, and the shim needs a
+// connection of its own only off the hot path (a bad mark, progress), if
+// at all.
+func Connect(ctx context.Context, o Options) (*Store, error) {
+	if o.Backend == PostgreSQL {
+		return openPostgres(o)
+	}
+	return connect(ctx, o, false)
 }
 
 // Init creates the database (and the SQLite file) with the original's tables,
@@ -552,7 +580,8 @@ func Rebind(b Backend, query string) string {
 	return query
 }
 
-func connectPostgres(ctx context.Context, o Options) (*Store, error) {
+// openPostgres makes o's store without connecting.
+func openPostgres(o Options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(o.PostgresDSN())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %s", o.Describe(), pgReason(err))
@@ -569,6 +598,15 @@ func connectPostgres(ctx context.Context, o Options) (*Store, error) {
 	// hundreds of server connections (max_connections is 100 by default).
 	db.SetMaxOpenConns(2)
 	db.SetConnMaxIdleTime(time.Second)
+	return s, nil
+}
+
+func connectPostgres(ctx context.Context, o Options) (*Store, error) {
+	s, err := openPostgres(o)
+	if err != nil {
+		return nil, err
+	}
+	db := s.db
 	// "too many clients" is load, not failure: a 200-way library scan may
 	// briefly exceed max_connections; wait for a slot. A server restarting
 	// (refusing connections, starting up, shutting down) is waited for

@@ -1,0 +1,233 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rffmpeg/rffmpeg/internal/config"
+	"github.com/rffmpeg/rffmpeg/internal/jobclass"
+	"github.com/rffmpeg/rffmpeg/internal/owner"
+	"github.com/rffmpeg/rffmpeg/internal/selector"
+	"github.com/rffmpeg/rffmpeg/internal/state"
+)
+
+// The state helper (`rffmpeg serve`, Serve) is an optional process of the
+// service account that keeps the state database open: a call asks it to
+// select a host and record the job, and later to release the job and
+// write its history row, instead of opening the database itself (about a
+// millisecond of SQLite set-up, schema and WAL index per call, the pages
+// of the SQLite library in every call's memory) and queueing with
+// hundreds of other calls for the writers' lock. The helper runs the
+// call's own selection code (decider) on the call's inputs; what it
+// answers is what the call would have decided itself.
+//
+// Without a helper, or when it does not answer, refuses (another build of
+// rffmpeg, another configuration, a caller it cannot see), or fails
+// midway, the call does the work itself as before. Everything else a call
+// writes (bad marks, checks, progress, probes) it writes itself, through
+// a store it connects only when that happens.
+//
+// The socket lives in the private socket directory of the account (0700,
+// made and checked by setup.SocketDir); the helper serves only peers of
+// its own uid (SO_PEERCRED) whose PID is the one the request claims, and
+// a caller dials only a socket of its own uid.
+
+// KeeperSocket is the helper's socket name in the private directory.
+const KeeperSocket = "state.sock"
+
+// KeeperPath is where the state helper of o listens ("": nowhere, the
+// account has no private socket directory).
+func KeeperPath(o Options) string {
+	if o.LockDir == "" {
+		return ""
+	}
+	return filepath.Join(o.LockDir, KeeperSocket)
+}
+
+// KeeperKey identifies what a call and a helper must share for the helper
+// to answer for the call: the same build of rffmpeg (the executable's
+// file: an upgrade replaces it) and the same configuration (the file's
+// bytes and the environment it reads: RFFMPEG_POSTGRES_* and libpq's PG*,
+// which decide the database, and RFFMPEG_FRONTEND_ID).
+func KeeperKey(c *config.Config) string {
+	h := sha256.New()
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/exe", &st); err == nil {
+		fmt.Fprintf(h, "exe %d %d %d %d\n", st.Dev, st.Ino, st.Size, st.Mtim.Nano())
+	}
+	fmt.Fprintf(h, "config %s\n", c.Digest)
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "RFFMPEG_POSTGRES_") || strings.HasPrefix(kv, "RFFMPEG_FRONTEND_ID=") {
+			env = append(env, kv)
+		}
+	}
+	sort.Strings(env)
+	fmt.Fprintf(h, "%q", env)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// keepRequest is what a call asks the helper: "acquire" (a selection with
+// the call's inputs) or "release" (a finished job).
+type keepRequest struct {
+	Op   string
+	Key  string        // KeeperKey of the call
+	Wait time.Duration // how long the database may keep the call waiting
+	// acquire
+	Req         state.AcquireRequest
+	Job         jobclass.Job
+	Special     bool
+	Self        owner.Identity
+	GiveUp      bool
+	LocalProbed bool
+	// release
+	Lease  state.Lease
+	Record state.JobRecord
+}
+
+// keepReply is the helper's answer.
+type keepReply struct {
+	Refused string // not served: the call works on its own
+	Err     string // the store's error
+	Busy    bool   // the database stayed busy past the call's wait
+	// acquire
+	Lease      state.Lease
+	Decision   state.Decision
+	Chosen     selector.HostView
+	PathMaps   string // Chosen's (unexported in state.Host)
+	Route      selector.Route
+	Local      localProbe
+	LocalKnown bool
+	Malformed  []state.Malformed
+}
+
+// errKeeperBusy: the helper's database stayed busy past the call's wait.
+var errKeeperBusy = errors.New("the state helper's database stayed busy")
+
+// keeperDial bounds connecting to the helper: a local process that
+// accepts at once, or is not there.
+const keeperDial = 100 * time.Millisecond
+
+// keeper is a call's connection to the helper.
+type keeper struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// dialKeeper connects to the helper of o, or returns nil: no socket, not
+// a socket of this user, nobody listening.
+func dialKeeper(o Options) *keeper {
+	path := KeeperPath(o)
+	if path == "" {
+		return nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK || int(st.Uid) != os.Geteuid() {
+		return nil
+	}
+	c, err := net.DialTimeout("unix", path, keeperDial)
+	if err != nil {
+		return nil
+	}
+	return &keeper{conn: c, r: bufio.NewReader(c)}
+}
+
+func (k *keeper) close() {
+	if k != nil {
+		k.conn.Close()
+	}
+}
+
+// ask sends r and reads the answer within ctx's deadline (plus a margin
+// for the helper to say that the database stayed busy). A transport
+// error or a refusal means the helper is of no use to this call.
+func (k *keeper) ask(ctx context.Context, r keepRequest) (keepReply, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Minute)
+	}
+	r.Wait = time.Until(deadline)
+	k.conn.SetDeadline(deadline.Add(time.Second))
+	var a keepReply
+	if err := writeMsg(k.conn, &r); err != nil {
+		return a, err
+	}
+	if err := readMsg(k.r, &a); err != nil {
+		return a, err
+	}
+	switch {
+	case a.Refused != "":
+		return a, fmt.Errorf("refused: %s", a.Refused)
+	case a.Busy:
+		return a, errKeeperBusy
+	case a.Err != "":
+		return a, storeErr{a.Err}
+	}
+	return a, nil
+}
+
+// storeErr is the store's error, as the helper met it: the call would have
+// met it too, so it is not the helper's failure.
+type storeErr struct{ msg string }
+
+func (e storeErr) Error() string { return e.msg }
+
+// keeperFailed reports whether err says the helper is of no use to the
+// call (rather than that the database failed or stayed busy).
+func keeperFailed(err error) bool {
+	var se storeErr
+	return err != nil && !errors.Is(err, errKeeperBusy) && !errors.As(err, &se)
+}
+
+// keepAcquire is the selection through the helper.
+func (c *call) keepAcquire(ctx context.Context, req state.AcquireRequest, giveUp bool) (
+	state.Lease, state.Decision, selector.HostView, selector.Route, []state.Malformed, error) {
+	a, err := c.keep.ask(ctx, keepRequest{Op: "acquire", Key: c.o.KeeperKey(), Req: req, Job: c.job,
+		Special: c.j.Special, Self: c.env.Self, GiveUp: giveUp, LocalProbed: c.localProbed})
+	if err != nil {
+		return a.Lease, a.Decision, a.Chosen, a.Route, nil, err
+	}
+	a.Chosen.SetPathMapsText(a.PathMaps)
+	c.local, c.localKnown = a.Local, a.LocalKnown
+	c.log.Debugf("Selected through the state helper")
+	return a.Lease, a.Decision, a.Chosen, a.Route, a.Malformed, nil
+}
+
+// unkeep drops a helper that is of no use (why) and opens the database
+// for this call's own selection.
+func (c *call) unkeep(ctx context.Context, why error) error {
+	c.log.Debugf("State helper: %v; selecting without it", why)
+	c.keep.close()
+	c.keep = nil
+	store, err := state.Open(ctx, c.o.Store)
+	if err != nil {
+		return err
+	}
+	c.store.Close()
+	c.store = store
+	return nil
+}
+
+// release ends the job's rows and writes its history row: through the
+// helper when there is one that answers, else itself.
+func (c *call) release(ctx context.Context, lease state.Lease, rec state.JobRecord) error {
+	if k := c.keep; k != nil {
+		_, err := k.ask(ctx, keepRequest{Op: "release", Key: c.o.KeeperKey(), Self: c.env.Self, Lease: lease, Record: rec})
+		if !keeperFailed(err) {
+			return err
+		}
+		c.log.Debugf("State helper: %v; releasing without it", err)
+	}
+	return c.store.ReleaseAndRecord(ctx, lease, rec)
+}
