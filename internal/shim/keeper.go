@@ -46,6 +46,10 @@ import (
 // KeeperSocket is the helper's socket name in the private directory.
 const KeeperSocket = "state.sock"
 
+// HelperEnv set to "0" makes calls ignore a running helper (to measure
+// or rule it out).
+const HelperEnv = "RFFMPEG_STATE_HELPER"
+
 // KeeperPath is where the state helper of o listens ("": nowhere, the
 // account has no private socket directory).
 func KeeperPath(o Options) string {
@@ -129,7 +133,7 @@ type keeper struct {
 // a socket of this user, nobody listening.
 func dialKeeper(o Options) *keeper {
 	path := KeeperPath(o)
-	if path == "" {
+	if path == "" || os.Getenv(HelperEnv) == "0" {
 		return nil
 	}
 	var st syscall.Stat_t

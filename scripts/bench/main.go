@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/config"
 	"github.com/rffmpeg/rffmpeg/internal/remote"
 	"github.com/rffmpeg/rffmpeg/internal/setup"
+	"github.com/rffmpeg/rffmpeg/internal/shim"
 	"github.com/rffmpeg/rffmpeg/internal/testrig"
 )
 
@@ -39,8 +41,10 @@ func main() {
 	fmt.Printf("rffmpeg benchmark: %d calls per figure, median (min–max), on %s\n", *runs, hostInfo())
 	fmt.Printf("memory: peak RSS of the call and every process it starts, summed (median (min–max) of calls)\n")
 	fmt.Printf("load average at start: %s\n\n", loadAvg())
-	benchRemote(base)
-	benchFallback(base)
+	e, bare, barTrue := benchRemote(base)
+	benchRemoteHelper(e, bare, barTrue)
+	f := benchFallback(base)
+	benchFallbackHelper(f)
 	benchBusy(base)
 	benchBadHosts(base)
 	benchFaults(base, keys)
@@ -60,14 +64,14 @@ func loadAvg() string {
 // benchRemote: shim vs bare ssh over the same warm master, with the mux
 // path (default) and without it (RFFMPEG_SSH_MUX=0: an ssh client per
 // call), and the memory of each.
-func benchRemote(base []byte) {
-	e := install("one", base)
+func benchRemote(base []byte) (e inst, bareArgv, trueArgv []string) {
+	e = install("one", base)
 	e.cli("add", testrig.HostA)
 	e.call("ffmpeg", "-version") // check + master
 	c, err := config.Parse(must1(os.ReadFile(e.config)), os.LookupEnv)
 	must(err)
 	ssh := setup.SSH(c, testrig.HostA) // the shim's own socket path
-	bareArgv := ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
+	bareArgv = ssh.Argv(remote.Join([]string{"/usr/bin/ffmpeg", "-version"}), remote.Quiet(true))
 	noMux := e.with(remote.MuxEnv + "=0")
 	bare, shim, added := paired(func() { run(bareArgv...) }, func() { e.call("ffmpeg", "-version") })
 	fmt.Printf("remote  bare ssh ffmpeg -version (warm master)  %s\n", bare)
@@ -75,7 +79,7 @@ func benchRemote(base []byte) {
 		shim, ms(added), float64(shim.med)/float64(bare.med))
 	_, shimS, addedS := paired(func() { run(bareArgv...) }, func() { noMux.call("ffmpeg", "-version") })
 	fmt.Printf("remote  same, RFFMPEG_SSH_MUX=0 (ssh client)    %s   added %+.1f ms (paired median)\n", shimS, ms(addedS))
-	trueArgv := ssh.Argv("/bin/true", remote.Quiet(true))
+	trueArgv = ssh.Argv("/bin/true", remote.Quiet(true))
 	bareT, shimT, addedT := paired(func() { run(trueArgv...) }, func() { e.call("rffmpeg", "run", "/bin/true") })
 	fmt.Printf("remote  bare ssh /bin/true (warm master)        %s\n", bareT)
 	fmt.Printf("remote  rffmpeg run /bin/true (same master)     %s   added %+.1f ms (paired median), ratio %.2fx\n",
@@ -100,6 +104,50 @@ func benchRemote(base []byte) {
 		fmt.Printf("scan    200 ffprobe calls at once, MUX=%s: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s, %d ran locally (database busy)\n",
 			mux, mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, ", running on the fallback: ")-busy0)
 	}
+	return e, bareArgv, trueArgv
+}
+
+// benchRemoteHelper: the remote rows again with the state helper running
+// (rffmpeg serve), each against the bare ssh and against a call that
+// ignores the helper (RFFMPEG_STATE_HELPER=0), interleaved.
+func benchRemoteHelper(e inst, bareArgv, trueArgv []string) {
+	defer startHelper(e)()
+	alone := e.with(shim.HelperEnv + "=0")
+	for _, row := range []struct {
+		name string
+		bare []string
+		args []string
+	}{{"ffmpeg -version", bareArgv, []string{"ffmpeg", "-version"}}, {"run /bin/true", trueArgv, []string{"rffmpeg", "run", "/bin/true"}}} {
+		_, helped, added := paired(func() { run(row.bare...) }, func() { e.call(row.args[0], row.args[1:]...) })
+		_, _, gain := paired(func() { alone.call(row.args[0], row.args[1:]...) }, func() { e.call(row.args[0], row.args[1:]...) })
+		fmt.Printf("helper  rffmpeg %-16s (state helper)  %s   added %+.1f ms over bare ssh, %+.1f ms against no helper (paired medians)\n",
+			row.name, helped, ms(added), ms(gain))
+	}
+	n := min(*runs, 20)
+	fmt.Printf("memory  rffmpeg ffmpeg -version (remote, helper) %s  [target <= 12 MiB]\n", memStats(n, func() *exec.Cmd { return e.cmd("ffmpeg", "-version") }))
+	log := filepath.Join(e.dir, "rffmpeg.log")
+	busy0 := countLines(log, ", running on the fallback: ")
+	peak, pss, took := scanMemory(200, func() *exec.Cmd { return e.cmd("ffprobe", "-v", "error", "-show_format", media()) })
+	fmt.Printf("scan    200 ffprobe calls at once, MUX=1, state helper: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s, %d ran locally (database busy)\n",
+		mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, ", running on the fallback: ")-busy0)
+}
+
+// startHelper runs `rffmpeg serve` for i until the returned stop; it
+// returns once the helper's socket is there.
+func startHelper(i inst) (stop func()) {
+	c := i.cmd("rffmpeg", "serve")
+	must(c.Start())
+	sock := filepath.Join(i.dir, "rffmpeg-"+strconv.Itoa(os.Geteuid()), shim.KeeperSocket)
+	for t0 := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Lstat(sock); err == nil {
+			break
+		}
+		if time.Since(t0) > 10*time.Second {
+			c.Process.Kill()
+			panic("rffmpeg serve did not start")
+		}
+	}
+	return func() { c.Process.Signal(syscall.SIGTERM); c.Wait() }
 }
 
 // countLines is how many lines of the file at path contain substr.
@@ -120,7 +168,7 @@ func media() string {
 }
 
 // benchFallback: fallback vs direct exec.
-func benchFallback(base []byte) {
+func benchFallback(base []byte) inst {
 	f := install("fallback", base)
 	direct, fb, addedF := paired(func() { run("/usr/bin/ffmpeg", "-version") }, func() { f.call("ffmpeg", "-version") })
 	fmt.Printf("local   /usr/bin/ffmpeg -version                %s\n", direct)
@@ -135,6 +183,26 @@ func benchFallback(base []byte) {
 	n := min(*runs, 20)
 	fmt.Printf("memory  /usr/bin/ffmpeg -version                %s\n", memStats(n, func() *exec.Cmd { return exec.Command("/usr/bin/ffmpeg", "-version") }))
 	fmt.Printf("memory  rffmpeg fallback ffmpeg -version        %s\n", memStats(n, func() *exec.Cmd { return f.cmd("ffmpeg", "-version") }))
+	return f
+}
+
+// benchFallbackHelper: the fallback rows with the state helper running.
+func benchFallbackHelper(f inst) {
+	defer startHelper(f)()
+	alone := f.with(shim.HelperEnv + "=0")
+	for _, row := range []struct {
+		name   string
+		direct []string
+		args   []string
+	}{{"ffmpeg -version", []string{"/usr/bin/ffmpeg", "-version"}, []string{"ffmpeg", "-version"}},
+		{"run /bin/true", []string{"/bin/true"}, []string{"rffmpeg", "run", "/bin/true"}}} {
+		_, helped, added := paired(func() { run(row.direct...) }, func() { f.call(row.args[0], row.args[1:]...) })
+		_, _, gain := paired(func() { alone.call(row.args[0], row.args[1:]...) }, func() { f.call(row.args[0], row.args[1:]...) })
+		fmt.Printf("local   rffmpeg fallback %-15s (helper) %s   added %+.1f ms over direct exec, %+.1f ms against no helper (paired medians)  [target <= +3 ms]\n",
+			row.name, helped, ms(added), ms(gain))
+	}
+	n := min(*runs, 20)
+	fmt.Printf("memory  rffmpeg fallback ffmpeg -version, helper %s\n", memStats(n, func() *exec.Cmd { return f.cmd("ffmpeg", "-version") }))
 }
 
 // benchBusy: per-call time with 1, 4, 8 busy hosts.
