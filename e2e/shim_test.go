@@ -660,6 +660,25 @@ func TestShimOnPostgres(t *testing.T) {
 	warmBoth(t, e)
 	m := media(t, e.dir, 1)
 	const n = 40
+	probeBurst(t, e, m, n)
+	for _, h := range []string{"127.0.0.2", "127.0.0.3"} {
+		if !strings.Contains(e.logText(), "Running command on host '"+h+"'") {
+			t.Errorf("host %s never used", h)
+		}
+	}
+	// The same through the state helper, which keeps its connection.
+	startHelper(t, e)
+	served := strings.Count(e.logText(), "Selected through the state helper")
+	probeBurst(t, e, m, n)
+	if got := strings.Count(e.logText(), "Selected through the state helper") - served; got != n {
+		t.Errorf("%d of %d calls selected through the state helper on PostgreSQL", got, n)
+	}
+}
+
+// probeBurst runs n ffprobe calls at once; each must succeed, and no row
+// may be left.
+func probeBurst(t *testing.T, e *env, media string, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	failed := 0
@@ -667,7 +686,7 @@ func TestShimOnPostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := e.run("ffprobe", nil, "-v", "warning", "-print_format", "json", "-show_format", m)
+			res := e.run("ffprobe", nil, "-v", "warning", "-print_format", "json", "-show_format", media)
 			if res.code != 0 || !bytes.Contains(res.stdout, []byte(`"format_name"`)) {
 				mu.Lock()
 				failed++
@@ -682,11 +701,6 @@ func TestShimOnPostgres(t *testing.T) {
 	s := e.status()
 	if len(s.Hosts[0].Processes)+len(s.Hosts[1].Processes) != 0 {
 		t.Errorf("rows left on PostgreSQL")
-	}
-	for _, h := range []string{"127.0.0.2", "127.0.0.3"} {
-		if !strings.Contains(e.logText(), "Running command on host '"+h+"'") {
-			t.Errorf("host %s never used", h)
-		}
 	}
 }
 
