@@ -343,3 +343,38 @@ func TestKeeperKey(t *testing.T) {
 		})
 	}
 }
+
+// A database file replaced under a running helper (a restored backup) is
+// opened anew: the helper's answers go to the file calls read.
+func TestKeeperFollowsReplacedDatabase(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	hlog, _ := serveWorld(t, w, w.o)
+	if got := w.call(&fake{}); got != 0 {
+		t.Fatalf("exit %d", got)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Rename(w.o.Store.Path+suffix, w.o.Store.Path+".old"+suffix)
+	}
+	fresh, err := state.Init(context.Background(), w.o.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := fresh.AddHost(context.Background(), "gpu2", "", 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{}
+	if got := w.call(f); got != 0 {
+		t.Errorf("exit %d", got)
+	}
+	if calls := f.Calls(); len(calls) == 0 || calls[len(calls)-1] != "remote gpu2" {
+		t.Errorf("calls %q, want the new file's host gpu2", calls)
+	}
+	if !strings.Contains(hlog.String(), "was replaced; opened the new one") || !strings.Contains(w.logText(), "Selected through the state helper") {
+		t.Errorf("helper log:\n%s\ncall log:\n%s", hlog.String(), w.logText())
+	}
+	h, err := fresh.History(context.Background(), state.HistoryQuery{})
+	if err != nil || len(h) != 1 || h[0].Hostname != "gpu2" {
+		t.Errorf("the new file's history: %+v, %v", h, err)
+	}
+}

@@ -15,6 +15,10 @@ import (
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
+// maxKeepWait bounds what a request may wait for the database (a call
+// asks for its database.wait, seconds).
+const maxKeepWait = time.Minute
+
 // maxKeepBytes bounds a message (a request is a few hundred bytes, an
 // answer grows with the chosen host's running jobs).
 const maxKeepBytes = 16 << 20
@@ -49,10 +53,10 @@ func Serve(ctx context.Context, o Options, log *logging.Logger, ready func(path 
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	store.KeepOpen()
 	s := &keeperServer{o: o, key: o.KeeperKey(), store: store, log: log, turn: make(chan struct{}, 1),
 		conns: map[net.Conn]bool{}, refused: map[string]bool{}}
+	defer func() { s.store.Close() }() // sameFile may replace it
 	if o.Store.Backend != state.PostgreSQL {
 		if s.db, err = fileID(o.Store.Path); err != nil {
 			return err
@@ -68,12 +72,18 @@ func Serve(ctx context.Context, o Options, log *logging.Logger, ready func(path 
 	ready(path)
 	var wg sync.WaitGroup
 	for {
-		conn, err := ln.Accept()
+		conn, err := ln.AcceptUnix()
 		if err != nil {
-			break
+			if ctx.Err() != nil {
+				break
+			}
+			// Out of descriptors, say: calls work on their own meanwhile.
+			s.warnOnce("cannot accept calls: " + err.Error())
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); s.serve(conn.(*net.UnixConn)) }()
+		go func() { defer wg.Done(); s.serve(conn) }()
 	}
 	ln.Close() // removes the socket: new calls work on their own
 	s.shutdown()
@@ -167,7 +177,7 @@ func (s *keeperServer) handle(r keepRequest, pid int) (a keepReply, ok bool) {
 	if why := s.refusal(r, pid); why != "" {
 		return keepReply{Refused: why}, true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), min(r.Wait, maxKeepWait))
 	defer cancel()
 	select {
 	case s.turn <- struct{}{}:
@@ -180,6 +190,9 @@ func (s *keeperServer) handle(r keepRequest, pid int) (a keepReply, ok bool) {
 	s.mu.Unlock()
 	if closed {
 		return a, false
+	}
+	if why := s.sameFile(ctx); why != "" {
+		return keepReply{Refused: why}, true
 	}
 	switch r.Op {
 	case "acquire":
@@ -200,20 +213,50 @@ func (s *keeperServer) refusal(r keepRequest, pid int) string {
 			"(restart 'rffmpeg serve' after an upgrade or a configuration change)"
 	case r.Self.PID != pid:
 		why = fmt.Sprintf("the caller claims PID %d but is PID %d here (another PID namespace?)", r.Self.PID, pid)
-	case s.o.Store.Backend != state.PostgreSQL:
-		if id, err := fileID(s.o.Store.Path); err != nil || id != s.db {
-			why = "the database file " + s.o.Store.Path + " was replaced since this helper opened it (restart 'rffmpeg serve')"
-		}
 	}
 	if why != "" {
-		s.mu.Lock()
-		if !s.refused[why] {
-			s.refused[why] = true
-			s.log.Warnf("State helper: not answering: %s", why)
-		}
-		s.mu.Unlock()
+		s.warnOnce("not answering: " + why)
 	}
 	return why
+}
+
+// warnOnce logs a problem of the helper once: it is the admin's to fix.
+func (s *keeperServer) warnOnce(why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.refused[why] {
+		s.refused[why] = true
+		s.log.Warnf("State helper: %s", why)
+	}
+}
+
+// sameFile reopens the SQLite database when its file was replaced since
+// it was opened (a restored backup, a new 'init' by another tool): a
+// connection to the old file would write where nobody reads. It runs
+// holding turn. A database that cannot be reopened is refused.
+func (s *keeperServer) sameFile(ctx context.Context) string {
+	if s.o.Store.Backend == state.PostgreSQL {
+		return ""
+	}
+	if id, err := fileID(s.o.Store.Path); err == nil && id == s.db {
+		return ""
+	}
+	store, err := state.Open(ctx, s.o.Store)
+	if err == nil {
+		if s.db, err = fileID(s.o.Store.Path); err != nil {
+			store.Close()
+		}
+	}
+	if err != nil {
+		why := fmt.Sprintf("the database file %s was replaced and cannot be opened again: %v", s.o.Store.Path, err)
+		s.warnOnce("not answering: " + why)
+		return why
+	}
+	store.KeepOpen()
+	s.store.Close()
+	s.store = store
+	s.log.Infof("State helper: the database file %s was replaced; opened the new one", s.o.Store.Path)
+	return ""
 }
 
 // acquire runs the call's selection (decider) on the call's inputs.
