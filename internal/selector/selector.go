@@ -21,6 +21,11 @@ type Policy struct {
 	// Dead tells whether the writer of a row has ended (see package owner).
 	// Nil means every writer is alive.
 	Dead func(pid int, owner string, heartbeat time.Time) bool
+	// Leftover tells whether a job's row is the selecting call's own
+	// (its PID and owner identity): a call holds no job while it selects,
+	// so such a row is left from a selection whose answer it never got (a
+	// state helper's), and is reaped like a dead writer's. Nil: none.
+	Leftover func(pid int, owner string) bool
 
 	// Routing (see Route). All zero: the original's behaviour.
 	Rules   Rules
@@ -80,7 +85,7 @@ func (p Policy) Classify(snap state.Snapshot) View {
 	live := map[string]bool{} // pid|owner of live jobs
 	byHost := map[int64][]state.Process{}
 	for _, pr := range snap.Processes {
-		if p.dead(pr.PID, pr.Owner, pr.Heartbeat) {
+		if p.dead(pr.PID, pr.Owner, pr.Heartbeat) || p.Leftover != nil && p.Leftover(pr.PID, pr.Owner) {
 			v.DeadProcesses = append(v.DeadProcesses, pr.ID)
 			continue
 		}

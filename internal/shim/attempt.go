@@ -150,7 +150,7 @@ func (c *call) runRemote(h selector.HostView, sshc remote.SSH) outcome {
 func (c *call) runFramed(h selector.HostView, sshc remote.SSH, command, token string,
 	signal func(remote.SSH, int, syscall.Signal) bool, guard func(remote.SSH, int) (func(), error)) outcome {
 	release := func() {}
-	start := c.o.Timeouts.StartFor(len(h.Processes))
+	start := c.o.Timeouts.StartFor(h.Running())
 	tr := c.track(func(sig syscall.Signal, pid int) bool { return signal(sshc, pid, sig) })
 	res, err := c.env.Runner.RunRemote(remote.Spec{
 		Argv: sshc.Argv(command, remote.Quiet(true)), Remote: true, Token: token, SSH: sshc,

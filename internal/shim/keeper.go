@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -63,7 +62,7 @@ func KeeperPath(o Options) string {
 // to answer for the call: the same build of rffmpeg (the executable's
 // file: an upgrade replaces it) and the same configuration (the file's
 // bytes and the environment it reads: RFFMPEG_POSTGRES_* and libpq's PG*,
-// which decide the database, and RFFMPEG_FRONTEND_ID).
+// which decide the database, and RFFMPEG_FRONTEND_ID: keyEnv).
 func KeeperKey(c *config.Config) string {
 	h := sha256.New()
 	var st syscall.Stat_t
@@ -71,23 +70,28 @@ func KeeperKey(c *config.Config) string {
 		fmt.Fprintf(h, "exe %d %d %d %d\n", st.Dev, st.Ino, st.Size, st.Mtim.Nano())
 	}
 	fmt.Fprintf(h, "config %s\n", c.Digest)
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "RFFMPEG_POSTGRES_") || strings.HasPrefix(kv, "RFFMPEG_FRONTEND_ID=") {
-			env = append(env, kv)
-		}
+	for _, name := range keyEnv {
+		v, ok := os.LookupEnv(name)
+		fmt.Fprintf(h, "%s %t %q\n", name, ok, v)
 	}
-	sort.Strings(env)
-	fmt.Fprintf(h, "%q", env)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// keyEnv is the environment that decides the database and the frontend:
+// rffmpeg's own variables and those pgx (like libpq) reads.
+var keyEnv = []string{"RFFMPEG_POSTGRES_HOST", "RFFMPEG_POSTGRES_PORT", "RFFMPEG_POSTGRES_DB", "RFFMPEG_POSTGRES_USER",
+	"RFFMPEG_POSTGRES_PASS", "RFFMPEG_FRONTEND_ID", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
+	"PGPASSFILE", "PGSERVICE", "PGSERVICEFILE", "PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLKEY", "PGSSLCERT",
+	"PGSSLSNI", "PGSSLROOTCERT", "PGSSLPASSWORD", "PGSSLNEGOTIATION", "PGTARGETSESSIONATTRS", "PGTZ", "PGOPTIONS",
+	"PGMINPROTOCOLVERSION", "PGMAXPROTOCOLVERSION"}
 
 // keepRequest is what a call asks the helper: "acquire" (a selection with
 // the call's inputs) or "release" (a finished job).
 type keepRequest struct {
-	Op   string
-	Key  string        // KeeperKey of the call
-	Wait time.Duration // how long the database may keep the call waiting
+	Op     string
+	Key    string        // KeeperKey of the call
+	DBFile [2]uint64     // the SQLite file's device and inode as the call sees it (zero: PostgreSQL)
+	Wait   time.Duration // how long the database may keep the call waiting
 	// acquire
 	Req         state.AcquireRequest
 	Job         jobclass.Job
@@ -153,22 +157,38 @@ func (k *keeper) close() {
 	}
 }
 
-// ask sends r and reads the answer within ctx's deadline (plus a margin
-// for the helper to say that the database stayed busy). A transport
-// error or a refusal means the helper is of no use to this call.
-func (k *keeper) ask(ctx context.Context, r keepRequest) (keepReply, error) {
+// keeperAck bounds the helper's acknowledgement of a request, which it
+// sends as soon as it has read it: a helper that is stopped, frozen or
+// swapped out must not cost a call its database wait (the kernel still
+// accepts connections for it).
+const keeperAck = 500 * time.Millisecond
+
+// keeperMargin is how long before the call's deadline the helper answers
+// that the database stayed busy.
+const keeperMargin = 50 * time.Millisecond
+
+// ask sends r and reads the answer by ctx's deadline less reserve (time
+// kept for the call to do the work itself if the helper fails). A
+// transport error, a missing acknowledgement or a refusal means the
+// helper is of no use to this call (keeperFailed).
+func (k *keeper) ask(ctx context.Context, r keepRequest, reserve time.Duration) (keepReply, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Minute)
 	}
-	r.Wait = time.Until(deadline)
-	k.conn.SetDeadline(deadline.Add(time.Second))
+	deadline = deadline.Add(-reserve)
+	r.Wait = max(time.Until(deadline)-keeperMargin, 0)
 	var a keepReply
+	k.conn.SetDeadline(time.Now().Add(keeperAck))
 	if err := writeMsg(k.conn, &r); err != nil {
 		return a, err
 	}
+	if n, err := binary.ReadUvarint(k.r); err != nil || n != 0 {
+		return a, fmt.Errorf("no acknowledgement: %v", err)
+	}
+	k.conn.SetDeadline(deadline)
 	if err := readMsg(k.r, &a); err != nil {
-		return a, err
+		return a, lostAnswer{err}
 	}
 	switch {
 	case a.Refused != "":
@@ -180,6 +200,12 @@ func (k *keeper) ask(ctx context.Context, r keepRequest) (keepReply, error) {
 	}
 	return a, nil
 }
+
+// lostAnswer is a failure after the helper took a request: it may have
+// carried it out.
+type lostAnswer struct{ err error }
+
+func (e lostAnswer) Error() string { return "no answer: " + e.err.Error() }
 
 // storeErr is the store's error, as the helper met it: the call would have
 // met it too, so it is not the helper's failure.
@@ -197,8 +223,8 @@ func keeperFailed(err error) bool {
 // keepAcquire is the selection through the helper.
 func (c *call) keepAcquire(ctx context.Context, req state.AcquireRequest, giveUp bool) (
 	state.Lease, state.Decision, selector.HostView, selector.Route, []state.Malformed, error) {
-	a, err := c.keep.ask(ctx, keepRequest{Op: "acquire", Key: c.o.KeeperKey(), Req: req, Job: c.job,
-		Special: c.j.Special, Self: c.env.Self, GiveUp: giveUp, LocalProbed: c.localProbed})
+	a, err := c.keep.ask(ctx, keepRequest{Op: "acquire", Key: c.o.KeeperKey(), DBFile: c.dbFile(), Req: req, Job: c.job,
+		Special: c.j.Special, Self: c.env.Self, GiveUp: giveUp, LocalProbed: c.localProbed}, 0)
 	if err != nil {
 		return a.Lease, a.Decision, a.Chosen, a.Route, nil, err
 	}
@@ -208,10 +234,23 @@ func (c *call) keepAcquire(ctx context.Context, req state.AcquireRequest, giveUp
 	return a.Lease, a.Decision, a.Chosen, a.Route, a.Malformed, nil
 }
 
+// dbFile is the SQLite file's identity as this call sees it: the helper
+// must write the same file (a relative database.path, another mount
+// namespace would not).
+func (c *call) dbFile() [2]uint64 {
+	if c.o.Store.Backend == state.PostgreSQL {
+		return [2]uint64{}
+	}
+	id, _ := fileID(c.o.Store.Path)
+	return id
+}
+
 // unkeep drops a helper that is of no use (why) and opens the database
 // for this call's own selection.
 func (c *call) unkeep(ctx context.Context, why error) error {
 	c.log.Debugf("State helper: %v; selecting without it", why)
+	var lost lostAnswer
+	c.lostAnswer = errors.As(why, &lost)
 	c.keep.close()
 	c.keep = nil
 	store, err := state.Open(ctx, c.o.Store)
@@ -227,11 +266,17 @@ func (c *call) unkeep(ctx context.Context, why error) error {
 // helper when there is one that answers, else itself.
 func (c *call) release(ctx context.Context, lease state.Lease, rec state.JobRecord) error {
 	if k := c.keep; k != nil {
-		_, err := k.ask(ctx, keepRequest{Op: "release", Key: c.o.KeeperKey(), Self: c.env.Self, Lease: lease, Record: rec})
+		// Half the wait is kept for releasing without the helper.
+		deadline, _ := ctx.Deadline()
+		_, err := k.ask(ctx, keepRequest{Op: "release", Key: c.o.KeeperKey(), DBFile: c.dbFile(), Self: c.env.Self,
+			Lease: lease, Record: rec}, time.Until(deadline)/2)
 		if !keeperFailed(err) {
 			return err
 		}
 		c.log.Debugf("State helper: %v; releasing without it", err)
+		// The helper may have released the job before its answer was lost:
+		// one history row, not two.
+		return c.store.ReleaseAndRecordHeld(ctx, lease, rec)
 	}
 	return c.store.ReleaseAndRecord(ctx, lease, rec)
 }

@@ -40,6 +40,10 @@ func fill(v reflect.Value, n *int64) {
 		fill(s.Index(0), n)
 		fill(s.Index(1), n)
 		v.Set(s)
+	case reflect.Array:
+		for i := range v.Len() {
+			fill(v.Index(i), n)
+		}
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
 		fill(p.Elem(), n)
@@ -267,7 +271,7 @@ func TestKeeperChecksCaller(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := k.ask(ctx, keepRequest{Op: "acquire", Key: w.o.KeeperKey(), Self: self,
-		Req: state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: "x", Now: time.Now()}}})
+		Req: state.AcquireRequest{Claim: state.Claim{PID: self.PID, Owner: self.String(), Cmd: "x", Now: time.Now()}}}, 0)
 	if err == nil || !strings.Contains(err.Error(), "claims PID") || !keeperFailed(err) {
 		t.Errorf("a caller claiming another PID: %v", err)
 	}
@@ -376,5 +380,130 @@ func TestKeeperFollowsReplacedDatabase(t *testing.T) {
 	h, err := fresh.History(context.Background(), state.HistoryQuery{})
 	if err != nil || len(h) != 1 || h[0].Hostname != "gpu2" {
 		t.Errorf("the new file's history: %+v, %v", h, err)
+	}
+}
+
+// A helper stopped while calls go on, at moments spread over their steps:
+// every call's job is released exactly once (no row left, one history row
+// each), whether its requests were answered before the stop or not. One
+// call at a time: calls of one process share their identity, so concurrent
+// ones here would take each other's rows for their own (selector.Policy.Leftover).
+func TestKeeperStopMidCall(t *testing.T) {
+	for iter := range 8 {
+		w := newWorld(t, "", "gpu1")
+		_, stop := serveWorld(t, w, w.o)
+		f := &fake{remote: func(string, remote.Spec) remote.Result { return remote.Result{Started: true} }}
+		done := make(chan int)
+		stopped := make(chan struct{})
+		go func() {
+			n := 0
+			for after := 0; after < 3; n++ {
+				w.call(f, "-i", "x")
+				select {
+				case <-stopped:
+					after++
+				default:
+				}
+			}
+			done <- n
+		}()
+		time.Sleep(time.Duration(5+iter*7) * time.Millisecond)
+		stop()
+		close(stopped)
+		n := <-done
+		snap, err := w.store.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := w.history(); len(snap.Processes) != 0 || len(h) != n {
+			t.Errorf("stop after %d ms: %d process rows left, %d history rows, want 0 and %d",
+				5+iter*7, len(snap.Processes), len(h), n)
+		}
+	}
+}
+
+// A helper that accepts and never answers (stopped, swapped out: the
+// kernel still accepts for it) costs a call its acknowledgement wait, not
+// its database wait: the job runs on its host.
+func TestKeeperFrozen(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	ln, err := net.Listen("unix", KeeperPath(w.o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // never read, never answered
+		}
+	}()
+	f := &fake{}
+	t0 := time.Now()
+	if code := w.call(f, "-i", "x"); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if took := time.Since(t0); took > 3*time.Second {
+		t.Errorf("the call took %v past a frozen helper", took)
+	}
+	if got, want := f.Calls(), []string{"check gpu1", "remote gpu1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if log := w.logText(); !strings.Contains(log, "no acknowledgement") {
+		t.Errorf("log:\n%s", log)
+	}
+	if h := w.history(); len(h) != 1 {
+		t.Errorf("history has %d jobs, want 1", len(h))
+	}
+}
+
+// A helper that records a call's job and dies before it answers: the
+// call selects again on its own, and that selection reaps the row the
+// helper wrote for it (selector.Policy.Leftover) instead of counting it as
+// a job running on its host.
+func TestLostAnswerRowReaped(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	ln, err := net.Listen("unix", KeeperPath(w.o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var r keepRequest
+		if readMsg(bufio.NewReader(c), &r) != nil {
+			return
+		}
+		c.Write([]byte{0}) // taken
+		w.store.Acquire(context.Background(), r.Req, func(state.Snapshot) state.Decision { return state.Decision{HostID: 1} })
+	}()
+	running := -1
+	f := &fake{remote: func(string, remote.Spec) remote.Result {
+		snap, _ := w.store.Snapshot(context.Background())
+		running = len(snap.Processes)
+		return remote.Result{Started: true}
+	}}
+	if code := w.call(f, "-i", "x"); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if running != 1 {
+		t.Errorf("%d rows while the job ran, want its own only", running)
+	}
+	if got, want := w.hosts(), map[string]string{"gpu1": "idle"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("hosts %v, want %v", got, want)
+	}
+	if h := w.history(); len(h) != 1 {
+		t.Errorf("history has %d jobs, want 1", len(h))
+	}
+	if log := w.logText(); !strings.Contains(log, "no answer") {
+		t.Errorf("log:\n%s", log)
 	}
 }

@@ -20,8 +20,8 @@ import (
 const maxKeepWait = time.Minute
 
 // maxKeepBytes bounds a message (a request is a few hundred bytes, an
-// answer grows with the chosen host's running jobs).
-const maxKeepBytes = 16 << 20
+// answer a few KiB: a host, not its jobs).
+const maxKeepBytes = 1 << 20
 
 // keeperServer is the state helper (see keeper.go).
 type keeperServer struct {
@@ -33,11 +33,15 @@ type keeperServer struct {
 	// turn lets one request at a time use the store: the writes are
 	// serialized anyway, and waiting here costs no database retries.
 	turn chan struct{}
+	// inflight counts requests read and not yet answered: a stopping
+	// helper answers them before it hangs up (a call that lost the answer
+	// to a committed request would do it again).
+	inflight sync.WaitGroup
 
-	mu      sync.Mutex
-	closed  bool // set holding turn: no request starts any more
-	conns   map[net.Conn]bool
-	refused map[string]bool // reasons already logged
+	mu     sync.Mutex
+	closed bool // no request starts any more
+	conns  map[net.Conn]bool
+	warned map[string]bool // kinds of problems already logged
 }
 
 // Serve is the state helper, `rffmpeg serve`: it answers the calls of this
@@ -49,13 +53,18 @@ func Serve(ctx context.Context, o Options, log *logging.Logger, ready func(path 
 	if path == "" {
 		return fmt.Errorf("this account has no private socket directory (directories.persist): %v", o.SocketErr)
 	}
+	unlock, err := keeperLock(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	store, err := state.Open(ctx, o.Store)
 	if err != nil {
 		return err
 	}
 	store.KeepOpen()
 	s := &keeperServer{o: o, key: o.KeeperKey(), store: store, log: log, turn: make(chan struct{}, 1),
-		conns: map[net.Conn]bool{}, refused: map[string]bool{}}
+		conns: map[net.Conn]bool{}, warned: map[string]bool{}}
 	defer func() { s.store.Close() }() // sameFile may replace it
 	if o.Store.Backend != state.PostgreSQL {
 		if s.db, err = fileID(o.Store.Path); err != nil {
@@ -78,7 +87,7 @@ func Serve(ctx context.Context, o Options, log *logging.Logger, ready func(path 
 				break
 			}
 			// Out of descriptors, say: calls work on their own meanwhile.
-			s.warnOnce("cannot accept calls: " + err.Error())
+			s.warnOnce("accept", "cannot accept calls: "+err.Error())
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
@@ -92,32 +101,44 @@ func Serve(ctx context.Context, o Options, log *logging.Logger, ready func(path 
 	return nil
 }
 
-// shutdown waits for the request in hand, then closes every connection:
-// their calls release their jobs themselves.
+// shutdown lets no request start, answers those in hand, then closes every
+// connection: their calls release their jobs themselves.
 func (s *keeperServer) shutdown() {
-	s.turn <- struct{}{}
 	s.mu.Lock()
 	s.closed = true
+	s.mu.Unlock()
+	s.inflight.Wait()
+	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
 	}
 	s.mu.Unlock()
-	<-s.turn
+}
+
+// keeperLock makes this the one helper of the directory (two started at
+// once would both replace a dead helper's socket) for as long as it runs.
+func keeperLock(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state helper lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("a state helper already serves on %s", path)
+	}
+	return func() { f.Close() }, nil
 }
 
 // listenKeeper binds the helper's socket, replacing a stale one of this
-// user; anything else at the path is left alone.
+// user (its helper died: this one holds the lock); anything else at the
+// path is left alone.
 func listenKeeper(path string) (*net.UnixListener, error) {
 	var st syscall.Stat_t
 	if err := syscall.Lstat(path, &st); err == nil {
 		if st.Mode&syscall.S_IFMT != syscall.S_IFSOCK || int(st.Uid) != os.Geteuid() {
 			return nil, fmt.Errorf("%s exists and is not a socket of this account: leaving it alone", path)
 		}
-		if c, err := net.DialTimeout("unix", path, keeperDial); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("a state helper already serves on %s", path)
-		}
-		os.Remove(path) // its helper died
+		os.Remove(path)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -145,14 +166,50 @@ func (s *keeperServer) serve(conn *net.UnixConn) {
 	br := bufio.NewReader(conn)
 	for {
 		var r keepRequest
-		if err := readMsg(br, &r); err != nil {
+		if err := readMsg(br, &r); err != nil || !s.begin() {
 			return
 		}
-		a, ok := s.handle(r, pid)
-		if !ok || writeMsg(conn, &a) != nil {
+		ok := s.answer(conn, r, pid)
+		s.inflight.Done()
+		if !ok {
 			return
 		}
 	}
+}
+
+// begin counts a request in hand, unless the helper is stopping.
+func (s *keeperServer) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+// answer acknowledges r at once (the call knows the helper is alive),
+// works on it and writes the answer; ok false: hang up.
+func (s *keeperServer) answer(conn *net.UnixConn, r keepRequest, pid int) bool {
+	if _, err := conn.Write([]byte{0}); err != nil {
+		return false
+	}
+	a := s.handle(r, pid, func() bool { return gone(conn) })
+	return writeMsg(conn, &a) == nil
+}
+
+// gone reports whether the call hung up (it gave up waiting, and works on
+// its own): a request it no longer waits for must not be carried out.
+// Between a request and its answer a call sends nothing.
+func gone(conn *net.UnixConn) bool {
+	conn.SetReadDeadline(time.Now())
+	var b [1]byte
+	n, err := conn.Read(b[:])
+	conn.SetReadDeadline(time.Time{})
+	if ne, ok := err.(net.Error); ok && ne.Timeout() && n == 0 {
+		return false
+	}
+	return true
 }
 
 // peer is the caller's PID, when it is a process of this uid.
@@ -162,104 +219,116 @@ func (s *keeperServer) peer(conn *net.UnixConn) (int, bool) {
 		return 0, false
 	}
 	var cred *syscall.Ucred
-	raw.Control(func(fd uintptr) {
-		cred, err = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	})
-	if err != nil || int(cred.Uid) != os.Geteuid() {
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil || cerr != nil || cred == nil || int(cred.Uid) != os.Geteuid() {
 		return 0, false
 	}
 	return int(cred.Pid), true
 }
 
-// handle answers one request; ok false: hang up without an answer (the
-// helper is stopping).
-func (s *keeperServer) handle(r keepRequest, pid int) (a keepReply, ok bool) {
+// handle answers one request: refused, or carried out if the call still
+// waits (gone says it hung up).
+func (s *keeperServer) handle(r keepRequest, pid int, gone func() bool) keepReply {
 	if why := s.refusal(r, pid); why != "" {
-		return keepReply{Refused: why}, true
+		return keepReply{Refused: why}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), min(r.Wait, maxKeepWait))
 	defer cancel()
 	select {
 	case s.turn <- struct{}{}:
 	case <-ctx.Done():
-		return keepReply{Busy: true}, true
+		return keepReply{Busy: true}
 	}
 	defer func() { <-s.turn }()
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return a, false
+	if why := s.sameFile(ctx, r.DBFile); why != "" {
+		return keepReply{Refused: why}
 	}
-	if why := s.sameFile(ctx); why != "" {
-		return keepReply{Refused: why}, true
+	if gone() {
+		return keepReply{Refused: "the call hung up"}
 	}
 	switch r.Op {
 	case "acquire":
-		return s.acquire(ctx, r), true
+		return s.acquire(ctx, r)
 	case "release":
-		return replyOf(ctx, s.store.ReleaseAndRecord(ctx, r.Lease, r.Record)), true
+		return replyOf(ctx, s.store.ReleaseAndRecord(ctx, r.Lease, r.Record))
 	}
-	return keepReply{Refused: "unknown request " + strconv.Quote(r.Op)}, true
+	return keepReply{Refused: "unknown request " + strconv.Quote(r.Op)}
 }
 
 // refusal is why the helper must not answer r for the process pid ("":
-// it may). Each reason is logged once: it is the admin's to fix.
+// it may). Each kind of reason is logged once: it is the admin's to fix.
 func (s *keeperServer) refusal(r keepRequest, pid int) string {
-	why := ""
 	switch {
 	case r.Key != s.key:
-		why = "the call runs another build of rffmpeg or another configuration than this helper " +
+		why := "the call runs another build of rffmpeg or another configuration than this helper " +
 			"(restart 'rffmpeg serve' after an upgrade or a configuration change)"
+		s.warnOnce("key", "not answering: "+why)
+		return why
 	case r.Self.PID != pid:
-		why = fmt.Sprintf("the caller claims PID %d but is PID %d here (another PID namespace?)", r.Self.PID, pid)
+		s.warnOnce("pid", fmt.Sprintf("not answering calls from another PID namespace (a call claims PID %d and is PID %d here)", r.Self.PID, pid))
+		return fmt.Sprintf("the caller claims PID %d but is PID %d here (another PID namespace?)", r.Self.PID, pid)
 	}
-	if why != "" {
-		s.warnOnce("not answering: " + why)
-	}
-	return why
+	return ""
 }
 
-// warnOnce logs a problem of the helper once: it is the admin's to fix.
-func (s *keeperServer) warnOnce(why string) {
+// warnOnce logs a problem of the helper once per kind.
+func (s *keeperServer) warnOnce(kind, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.refused[why] {
-		s.refused[why] = true
+	if !s.warned[kind] {
+		s.warned[kind] = true
 		s.log.Warnf("State helper: %s", why)
 	}
 }
 
-// sameFile reopens the SQLite database when its file was replaced since
-// it was opened (a restored backup, a new 'init' by another tool): a
-// connection to the old file would write where nobody reads. It runs
-// holding turn. A database that cannot be reopened is refused.
-func (s *keeperServer) sameFile(ctx context.Context) string {
+// sameFile makes sure the helper writes the SQLite file the call reads
+// (call: its device and inode). A file replaced since the helper opened it
+// (a restored backup) is opened anew; a call that sees another file (a
+// relative database.path, another mount namespace) is refused. It runs
+// holding turn.
+func (s *keeperServer) sameFile(ctx context.Context, call [2]uint64) string {
 	if s.o.Store.Backend == state.PostgreSQL {
 		return ""
 	}
-	if id, err := fileID(s.o.Store.Path); err == nil && id == s.db {
-		return ""
+	if id, err := fileID(s.o.Store.Path); err != nil || id != s.db {
+		if why := s.reopen(ctx); why != "" {
+			return why
+		}
 	}
+	if call != s.db {
+		why := "the call's database file is not the one this helper opened (a relative database.path, or another mount namespace?)"
+		s.warnOnce("file", "not answering: "+why)
+		return why
+	}
+	return ""
+}
+
+// reopen opens the database file anew, replacing the store.
+func (s *keeperServer) reopen(ctx context.Context) string {
 	store, err := state.Open(ctx, s.o.Store)
+	var id [2]uint64
 	if err == nil {
-		if s.db, err = fileID(s.o.Store.Path); err != nil {
+		if id, err = fileID(s.o.Store.Path); err != nil {
 			store.Close()
 		}
 	}
 	if err != nil {
 		why := fmt.Sprintf("the database file %s was replaced and cannot be opened again: %v", s.o.Store.Path, err)
-		s.warnOnce("not answering: " + why)
+		s.warnOnce("reopen", "not answering: "+why)
 		return why
 	}
 	store.KeepOpen()
 	s.store.Close()
-	s.store = store
+	s.store, s.db = store, id
 	s.log.Infof("State helper: the database file %s was replaced; opened the new one", s.o.Store.Path)
 	return ""
 }
 
-// acquire runs the call's selection (decider) on the call's inputs.
+// acquire runs the call's selection (decider) on the call's inputs. The
+// chosen host's running jobs travel as a count: a call needs no more, and
+// their command lines (64 KiB each at most) could make the answer large.
 func (s *keeperServer) acquire(ctx context.Context, r keepRequest) keepReply {
 	c := &call{o: s.o, env: Env{Self: r.Self, Now: func() time.Time { return r.Req.Claim.Now }},
 		j: Job{Special: r.Special}, job: r.Job, localProbed: r.LocalProbed}
@@ -270,6 +339,7 @@ func (s *keeperServer) acquire(ctx context.Context, r keepRequest) keepReply {
 	}
 	a.Lease, a.Decision, a.Local, a.LocalKnown, a.Malformed = lease, d, c.local, c.localKnown, snap.Malformed
 	a.PathMaps = a.Chosen.PathMapsText()
+	a.Chosen.Counted, a.Chosen.Processes = a.Chosen.Running(), nil
 	return a
 }
 

@@ -118,7 +118,11 @@ type call struct {
 	// none, or it stopped being of use; see keeper.go). store is then
 	// connected only when something else must be written.
 	keep *keeper
-	job  jobclass.Job // what the call is and needs (zero for rffmpeg run)
+	// lostAnswer: a selection through the helper failed after the helper
+	// took it; it may have recorded the job, so the call's own selection
+	// reaps rows of this call (selector.Policy.Leftover).
+	lostAnswer bool
+	job        jobclass.Job // what the call is and needs (zero for rffmpeg run)
 	// started is when the call began: its history row's start (waits for
 	// the database and for capacity are part of what the caller saw).
 	started time.Time
@@ -444,6 +448,9 @@ func (c *call) acquire(ctx context.Context, req state.AcquireRequest, giveUp boo
 func (c *call) policy(req state.AcquireRequest, giveUp bool) selector.Policy {
 	pol := c.o.Policy(req.Claim.Now, c.env.Self)
 	pol.Rules, pol.Job, pol.Machine, pol.Waiting = c.o.Rules, c.job, c.env.Self.Machine, req.Waiting
+	if c.lostAnswer {
+		pol.Leftover = func(pid int, owner string) bool { return pid == req.Claim.PID && owner == req.Claim.Owner }
+	}
 	if giveUp {
 		pol.Rules.WhenFull = selector.FullFallback
 	}

@@ -13,7 +13,8 @@ import (
 // The state helper's wire format (keeper.go): a message is its length (an
 // unsigned varint) and the exported fields of a keepRequest or keepReply,
 // depth first in declaration order: integers as varints, strings and
-// slices with their length (a slice's plus one, 0 for nil), a pointer as a
+// slices with their length (a slice's plus one, 0 for nil), an array's
+// elements, a pointer as a
 // presence byte, a time as a presence byte and Unix nanoseconds. Both
 // sides are the same build (KeeperKey), so field order is the contract.
 //
@@ -44,6 +45,11 @@ func appendWire(b []byte, v reflect.Value) []byte {
 			return append(b, 0)
 		}
 		b = binary.AppendUvarint(b, uint64(v.Len())+1)
+		for i := range v.Len() {
+			b = appendWire(b, v.Index(i))
+		}
+		return b
+	case reflect.Array:
 		for i := range v.Len() {
 			b = appendWire(b, v.Index(i))
 		}
@@ -148,6 +154,10 @@ func (r *wireReader) decode(v reflect.Value) {
 			r.decode(s.Index(i))
 		}
 		v.Set(s)
+	case reflect.Array:
+		for i := range v.Len() {
+			r.decode(v.Index(i))
+		}
 	case reflect.Pointer:
 		if r.byte() == 1 {
 			p := reflect.New(v.Type().Elem())

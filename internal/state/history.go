@@ -176,6 +176,30 @@ func (s *Store) ReleaseAndRecord(ctx context.Context, l Lease, j JobRecord) erro
 	return nil
 }
 
+// ReleaseAndRecordHeld is ReleaseAndRecord for a lease that may have been
+// released already (by a state helper whose answer was lost): when the
+// job's processes row is gone it writes nothing, so the job keeps one
+// history row.
+func (s *Store) ReleaseAndRecordHeld(ctx context.Context, l Lease, j JobRecord) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var held int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM processes WHERE id = ?`), l.ProcessID).Scan(&held); err != nil {
+			return err
+		}
+		if held == 0 {
+			return nil
+		}
+		if err := s.release(ctx, tx, l); err != nil {
+			return err
+		}
+		return s.recordJob(ctx, tx, j)
+	})
+	if err != nil {
+		return fmt.Errorf("release and record job: %w", err)
+	}
+	return nil
+}
+
 const insertJob = `INSERT INTO rffmpeg_jobs (host_id, servername, hostname, frontend, class, cmd, pid,
 	started, duration_ms, exit_code, failure, killed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 

@@ -297,3 +297,44 @@ func BenchmarkReleaseAndRecord(b *testing.B) {
 		}
 	}
 }
+
+// ReleaseAndRecordHeld writes a job's end once: not again for a lease
+// already released (by a state helper whose answer was lost).
+func TestReleaseAndRecordHeld(t *testing.T) {
+	for _, b := range statetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			s, err := state.Init(ctx, b.New(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			h, err := s.AddHost(ctx, "gpu1", "", 1, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			claim := state.Claim{PID: 1, Owner: "x", Cmd: "ffmpeg", Now: time.Now()}
+			rec := state.JobRecord{HostID: h.ID, Class: "other", Command: "ffmpeg", Started: claim.Now}
+			for i, releasedBefore := range []bool{true, false} {
+				l, _, _, err := s.Acquire(ctx, state.AcquireRequest{Claim: claim}, statetest.LeastBusy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if releasedBefore {
+					if err := s.ReleaseAndRecord(ctx, l, rec); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.ReleaseAndRecordHeld(ctx, l, rec); err != nil {
+					t.Fatal(err)
+				}
+				jobs, err := s.History(ctx, state.HistoryQuery{})
+				if err != nil || len(jobs) != i+1 {
+					t.Errorf("released before: %v: %d history rows, want %d (%v)", releasedBefore, len(jobs), i+1, err)
+				}
+			}
+			if snap, _ := s.Snapshot(ctx); len(snap.Processes) != 0 {
+				t.Errorf("%d process rows left", len(snap.Processes))
+			}
+		})
+	}
+}
