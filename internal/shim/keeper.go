@@ -157,11 +157,17 @@ func (k *keeper) close() {
 	}
 }
 
-// keeperAck bounds the helper's acknowledgement of a request, which it
-// sends as soon as it has read it: a helper that is stopped, frozen or
-// swapped out must not cost a call its database wait (the kernel still
-// accepts connections for it).
+// keeperAck bounds the helper's first word on a request: its answer, or
+// (when the answer takes longer than keeperAckAfter: the database is
+// busy) an acknowledgement. A helper that is stopped, frozen or swapped
+// out must not cost a call its database wait (the kernel still accepts
+// connections for it).
 const keeperAck = 500 * time.Millisecond
+
+// keeperAckAfter is when the helper acknowledges a request it has not
+// answered yet. Not at once: an acknowledgement wakes the call once more,
+// which costs about as much as the helper saves.
+const keeperAckAfter = 100 * time.Millisecond
 
 // keeperMargin is how long before the call's deadline the helper answers
 // that the database stayed busy.
@@ -183,11 +189,17 @@ func (k *keeper) ask(ctx context.Context, r keepRequest, reserve time.Duration) 
 	if err := writeMsg(k.conn, &r); err != nil {
 		return a, err
 	}
-	if n, err := binary.ReadUvarint(k.r); err != nil || n != 0 {
-		return a, fmt.Errorf("no acknowledgement: %v", err)
+	// From here on the helper may have carried the request out, whatever
+	// fails (lostAnswer).
+	n, err := binary.ReadUvarint(k.r)
+	if err == nil && n == 0 { // acknowledged: the answer takes longer
+		k.conn.SetDeadline(deadline)
+		n, err = binary.ReadUvarint(k.r)
 	}
-	k.conn.SetDeadline(deadline)
-	if err := readMsg(k.r, &a); err != nil {
+	if err == nil {
+		err = readBody(k.r, n, &a)
+	}
+	if err != nil {
 		return a, lostAnswer{err}
 	}
 	switch {

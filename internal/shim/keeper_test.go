@@ -453,7 +453,7 @@ func TestKeeperFrozen(t *testing.T) {
 	if got, want := f.Calls(), []string{"check gpu1", "remote gpu1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
-	if log := w.logText(); !strings.Contains(log, "no acknowledgement") {
+	if log := w.logText(); !strings.Contains(log, "no answer") {
 		t.Errorf("log:\n%s", log)
 	}
 	if h := w.history(); len(h) != 1 {

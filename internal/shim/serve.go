@@ -188,13 +188,24 @@ func (s *keeperServer) begin() bool {
 	return true
 }
 
-// answer acknowledges r at once (the call knows the helper is alive),
-// works on it and writes the answer; ok false: hang up.
+// answer works on r and writes the answer, with an acknowledgement first
+// if that takes longer than keeperAckAfter (the call then knows the helper
+// is alive and waits on); ok false: hang up.
 func (s *keeperServer) answer(conn *net.UnixConn, r keepRequest, pid int) bool {
-	if _, err := conn.Write([]byte{0}); err != nil {
-		return false
-	}
+	var mu sync.Mutex
+	answered := false
+	ack := time.AfterFunc(keeperAckAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !answered {
+			conn.Write([]byte{0}) // a failure shows when the answer is written
+		}
+	})
 	a := s.handle(r, pid, func() bool { return gone(conn) })
+	ack.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	answered = true
 	return writeMsg(conn, &a) == nil
 }
 

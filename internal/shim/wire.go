@@ -195,6 +195,11 @@ func readMsg(r *bufio.Reader, m any) error {
 	if err != nil {
 		return err
 	}
+	return readBody(r, n, m)
+}
+
+// readBody reads a message of n bytes (its length read) into m.
+func readBody(r *bufio.Reader, n uint64, m any) error {
 	if n > maxKeepBytes {
 		return fmt.Errorf("state helper message of %d bytes: too long", n)
 	}
