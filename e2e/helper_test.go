@@ -91,13 +91,7 @@ func TestStateHelper(t *testing.T) {
 	// SIGKILL of a call mid-job: the remote job ends as without the helper,
 	// and its rows are the dead call's, reaped as ever.
 	marker := "testsrc=rate=5:duration=51.3"
-	c := e.cmd("ffmpeg", "-re", "-f", "lavfi", "-i", marker, "-f", "null", "-")
-	in, _ := c.StdinPipe()
-	defer in.Close()
-	c.Start()
-	if !waitFor(5*time.Second, func() bool { return len(remotePIDs(marker)) > 0 }) {
-		t.Fatal("remote ffmpeg never started")
-	}
+	c, _ := remoteJob(t, e, marker)
 	time.Sleep(300 * time.Millisecond)
 	c.Process.Kill()
 	c.Wait()

@@ -8,6 +8,21 @@ import (
 	"time"
 )
 
+// holdWriteLock holds w's database write lock until the test ends, as
+// another process would. The store's own lock opens on its first write:
+// this is a descriptor of our own.
+func holdWriteLock(t *testing.T, w *world) {
+	t.Helper()
+	lock, err := os.OpenFile(w.o.Store.Path+".lock", os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A database whose write lock another process holds (here: another open
 // file description of rffmpeg.db.lock) bounds every call: a special flag
 // answers locally within SpecialWait, a job runs on the fallback after
@@ -28,16 +43,7 @@ func TestBusyDatabaseBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t, tt.yaml, "gpu1")
-			// The store's own write lock opens on its first write: hold it
-			// from a descriptor of our own.
-			lock, err := os.OpenFile(w.o.Store.Path+".lock", os.O_RDONLY|os.O_CREATE, 0o600)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer lock.Close()
-			if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-				t.Fatal(err)
-			}
+			holdWriteLock(t, w)
 			f := &fake{}
 			t0 := time.Now()
 			code := w.call(f, tt.args...)

@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -234,14 +233,7 @@ func TestKeeperGoneMidJob(t *testing.T) {
 func TestKeeperBusyDatabaseBounded(t *testing.T) {
 	w := newWorld(t, "rffmpeg:\n  database:\n    wait: 1\n", "gpu1")
 	serveWorld(t, w, w.o)
-	lock, err := os.OpenFile(w.o.Store.Path+".lock", os.O_RDONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
+	holdWriteLock(t, w)
 	f := &fake{}
 	t0 := time.Now()
 	code := w.call(f, "-i", "x")
