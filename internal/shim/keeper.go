@@ -24,7 +24,7 @@ import (
 // The state helper (`rffmpeg serve`, Serve) is an optional process of the
 // service account that keeps the state database open: a call asks it to
 // select a host and record the job, and later to release the job and
-// write its history row, instead of opening the database itself (about a
+// write its history row, instead of opening the database itself (half a
 // millisecond of SQLite set-up, schema and WAL index per call, the pages
 // of the SQLite library in every call's memory) and queueing with
 // hundreds of other calls for the writers' lock. The helper runs the
