@@ -249,7 +249,7 @@ func writeUsage(w io.Writer) {
 }
 
 func (c command) writeHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage: rffmpeg %s %s\n\n  %s\n", c.name, c.args, c.short)
+	fmt.Fprintf(w, "Usage: rffmpeg %s\n\n  %s\n", strings.TrimSpace(c.name+" "+c.args), c.short)
 	if c.long != "" {
 		fmt.Fprintf(w, "\n  %s\n", strings.ReplaceAll(c.long, "\n", "\n  "))
 	}
