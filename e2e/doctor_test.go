@@ -128,6 +128,10 @@ func TestDoctorHealthy(t *testing.T) {
 	if st, msg := rep.check(t, "", "service account"); st != "ok" || !strings.Contains(msg, testUser) {
 		t.Errorf("service account: %s %s, want ok as %s", st, msg, testUser)
 	}
+	// Asked as the account: none runs for it, which is fine.
+	if st, msg := rep.check(t, "", "state helper"); st != "ok" || !strings.Contains(msg, "not running (optional") {
+		t.Errorf("state helper: %s %s, want ok, not running", st, msg)
+	}
 	for _, name := range []string{dir + ": here → host", dir + ": host → here"} {
 		if st, msg := rep.check(t, "127.0.0.2", name); st != "ok" {
 			t.Errorf("%s: %s %s, want ok", name, st, msg)

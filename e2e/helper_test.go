@@ -69,7 +69,13 @@ func startHelper(t *testing.T, e *env) (stop func() (int, string)) {
 func TestStateHelper(t *testing.T) {
 	_, e := twoHosts(t, nil)
 	e.run("ffmpeg", nil, "-version") // checks a host and starts its master
+	if r := e.run("rffmpeg", nil, "serve", "--check"); r.code != 3 || !strings.Contains(string(r.stdout), "not running") {
+		t.Errorf("serve --check without a helper: exit %d, %s", r.code, r.stdout)
+	}
 	stop := startHelper(t, e)
+	if r := e.run("rffmpeg", nil, "serve", "--check"); r.code != 0 || !strings.Contains(string(r.stdout), "serving this account's calls") {
+		t.Errorf("serve --check with a helper: exit %d, %s", r.code, r.stdout)
+	}
 	served := func() int { return strings.Count(e.logText(), "Selected through the state helper") }
 
 	raw := []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=0.3:size=64x48", "-f", "rawvideo", "-"}
@@ -134,5 +140,8 @@ func TestStateHelper(t *testing.T) {
 	}
 	if log := e.logText(); !strings.Contains(log, "restart 'rffmpeg serve' after an upgrade or a configuration change") {
 		t.Errorf("the refusal is not in the log:\n%s", log)
+	}
+	if r := e.run("rffmpeg", nil, "serve", "--check"); r.code != 1 || !strings.Contains(string(r.stdout), "does not serve this account's calls") {
+		t.Errorf("serve --check with a helper of another configuration: exit %d, %s", r.code, r.stdout)
 	}
 }

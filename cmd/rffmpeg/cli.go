@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,6 +33,13 @@ func (a *app) cli(args []string) int {
 		RunJob: a.runJob,
 		TUI:    a.console,
 		Serve:  a.serve,
+		CheckHelper: func(c *config.Config) (string, bool, error) {
+			path, err := shim.Ping(shim.FromConfig(c))
+			if errors.Is(err, shim.ErrNoHelper) {
+				return path, false, nil
+			}
+			return path, true, err
+		},
 	})
 }
 

@@ -48,6 +48,10 @@ type Env struct {
 	// Serve runs the state helper (`rffmpeg serve`) under configuration c
 	// until ctx ends; ready gets its socket's path once it listens.
 	Serve func(ctx context.Context, c *config.Config, ready func(path string)) error
+	// CheckHelper asks the state helper of configuration c whether it
+	// would answer this account's calls: its socket's path, running false
+	// when none listens, and why it would not answer.
+	CheckHelper func(c *config.Config) (path string, running bool, err error)
 }
 
 // Exit codes of the admin CLI.

@@ -142,7 +142,45 @@ func stateChecks(ctx context.Context, c *config.Config, a account, o Options) ([
 		return out, nil, false
 	}
 	ch, hosts, ok := openAsAccount(ctx, c, a, o.Exe)
-	return append(out, ch), hosts, ok
+	out = append(out, ch)
+	if ok {
+		out = append(out, helperCheck(a.run(ctx, []string{o.Exe, "serve", "--check"}, nil, 10*time.Second, configEnv(c)...), a.Name))
+	}
+	return out, hosts, ok
+}
+
+// configEnv points a command run as the account at this configuration.
+func configEnv(c *config.Config) []string {
+	if c.Path == "" {
+		return nil
+	}
+	return []string{"RFFMPEG_CONFIG=" + c.Path}
+}
+
+// HelperNotRunning is `rffmpeg serve --check`'s exit code when no state
+// helper runs for the account.
+const HelperNotRunning = 3
+
+// helperCheck judges `rffmpeg serve --check` run as the account: the
+// state helper is optional, so none running is fine; one that runs but
+// would not answer the account's calls (rffmpeg upgraded, or the
+// configuration changed, since it started) is worth a warning.
+func helperCheck(res output, account string) Check {
+	ch := Check{Section: SectionConfig, Name: "state helper"}
+	msg := firstLine(res.Stdout)
+	switch {
+	case res.Err == nil && res.Code == 0:
+		ch.Status, ch.Message = OK, msg
+	case res.Err == nil && res.Code == HelperNotRunning:
+		ch.Status, ch.Message = OK, "not running (optional: 'rffmpeg serve' as "+account+" keeps the database open for the calls)"
+	default:
+		if msg == "" {
+			msg = firstLine(res.Stderr)
+		}
+		ch.Status, ch.Message = Warn, msg
+		ch.Fix = "restart the state helper (e.g. systemctl restart rffmpeg-serve); calls work without it meanwhile"
+	}
+	return ch
 }
 
 // statusHosts is the part of `rffmpeg status --json` the host checks need.
@@ -165,11 +203,7 @@ type statusHosts struct {
 // looks for).
 func openAsAccount(ctx context.Context, c *config.Config, a account, exe string) (Check, []state.Host, bool) {
 	ch := Check{Section: SectionConfig, Name: "state opens", Timed: true}
-	var env []string
-	if c.Path != "" {
-		env = append(env, "RFFMPEG_CONFIG="+c.Path)
-	}
-	res := a.run(ctx, []string{exe, "status", "--json"}, nil, 20*time.Second, env...)
+	res := a.run(ctx, []string{exe, "status", "--json"}, nil, 20*time.Second, configEnv(c)...)
 	ch.Duration = res.Took
 	desc := setup.Store(c).Describe()
 	var st statusHosts

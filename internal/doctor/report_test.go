@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,30 @@ func TestKnownHostsName(t *testing.T) {
 	}{{"gpu1", 22, "gpu1"}, {"gpu1", 2222, "[gpu1]:2222"}, {"10.0.0.5", 0, "10.0.0.5"}} {
 		if got := knownHostsName(tt.host, tt.port); got != tt.want {
 			t.Errorf("%s:%d: got %q, want %q", tt.host, tt.port, got, tt.want)
+		}
+	}
+}
+
+// The state helper check: serving and not running are fine (it is
+// optional); running but refusing the account's calls is a warning with
+// the fix.
+func TestHelperCheck(t *testing.T) {
+	for _, tt := range []struct {
+		res  output
+		want Status
+		msg  string
+	}{
+		{output{Stdout: []byte("state helper: serving this account's calls on /run/shm/rffmpeg-110/state.sock\n")}, OK, "serving"},
+		{output{Code: HelperNotRunning, Stdout: []byte("state helper: not running\n")}, OK, "not running (optional"},
+		{output{Code: 1, Stdout: []byte("state helper on /x: does not serve this account's calls: refused: another build\n")}, Warn, "refused: another build"},
+		{output{Code: -1, Err: errors.New("exec: no such file")}, Warn, ""},
+	} {
+		c := helperCheck(tt.res, "jellyfin")
+		if c.Status != tt.want || !strings.Contains(c.Message, tt.msg) || c.Section != SectionConfig {
+			t.Errorf("%+v: got %s %q", tt.res, c.Status, c.Message)
+		}
+		if c.Status == Warn && !strings.Contains(c.Fix, "restart") {
+			t.Errorf("a warning without the fix: %+v", c)
 		}
 	}
 }

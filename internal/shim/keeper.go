@@ -136,8 +136,14 @@ type keeper struct {
 // dialKeeper connects to the helper of o, or returns nil: no socket, not
 // a socket of this user, nobody listening.
 func dialKeeper(o Options) *keeper {
-	path := KeeperPath(o)
-	if path == "" || os.Getenv(HelperEnv) == "0" {
+	if os.Getenv(HelperEnv) == "0" {
+		return nil
+	}
+	return dialKeeperAt(KeeperPath(o))
+}
+
+func dialKeeperAt(path string) *keeper {
+	if path == "" {
 		return nil
 	}
 	var st syscall.Stat_t
@@ -230,6 +236,26 @@ func (e storeErr) Error() string { return e.msg }
 func keeperFailed(err error) bool {
 	var se storeErr
 	return err != nil && !errors.Is(err, errKeeperBusy) && !errors.As(err, &se)
+}
+
+// ErrNoHelper: no state helper listens for this account (see Ping).
+var ErrNoHelper = errors.New("no state helper is running for this account (optional: rffmpeg serve)")
+
+// Ping asks the state helper of o whether it would answer this account's
+// calls, as a call of this process would be answered (`rffmpeg serve
+// --check`, the doctor): nil, ErrNoHelper, or why not. path is its socket.
+func Ping(o Options) (path string, err error) {
+	path = KeeperPath(o)
+	k := dialKeeperAt(path)
+	if k == nil {
+		return path, ErrNoHelper
+	}
+	defer k.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := &call{o: o}
+	_, err = k.ask(ctx, keepRequest{Op: "ping", Key: o.KeeperKey(), DBFile: c.dbFile(), Self: owner.Self()}, 0)
+	return path, err
 }
 
 // keepAcquire is the selection through the helper.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -497,5 +498,27 @@ func TestLostAnswerRowReaped(t *testing.T) {
 	}
 	if log := w.logText(); !strings.Contains(log, "no answer") {
 		t.Errorf("log:\n%s", log)
+	}
+}
+
+// Ping says whether the helper would answer this account's calls.
+func TestPing(t *testing.T) {
+	w := newWorld(t, "", "gpu1")
+	if _, err := Ping(w.o); !errors.Is(err, ErrNoHelper) {
+		t.Errorf("no helper: %v", err)
+	}
+	_, stop := serveWorld(t, w, w.o)
+	if path, err := Ping(w.o); err != nil || path != KeeperPath(w.o) {
+		t.Errorf("serving: %s, %v", path, err)
+	}
+	stop()
+	other := w.o
+	other.KeeperKey = func() string { return "another build" }
+	serveWorld(t, w, other)
+	if _, err := Ping(w.o); err == nil || !strings.Contains(err.Error(), "another build of rffmpeg") {
+		t.Errorf("a helper of another configuration: %v", err)
+	}
+	if got := w.history(); len(got) != 0 {
+		t.Errorf("a ping wrote %d history rows", len(got))
 	}
 }

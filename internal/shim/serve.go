@@ -260,6 +260,8 @@ func (s *keeperServer) handle(r keepRequest, pid int, gone func() bool) keepRepl
 		return keepReply{Refused: "the call hung up"}
 	}
 	switch r.Op {
+	case "ping": // would answer this call (Ping)
+		return keepReply{}
 	case "acquire":
 		return s.acquire(ctx, r)
 	case "release":
