@@ -57,7 +57,10 @@ install -m 0644 README.md docs/agent.md docs/doctor.md "$doc/"
 gzip -9n "$doc/changelog"
 install -D -m 0644 packaging/lintian-overrides "$stage/usr/share/lintian/overrides/rffmpeg"
 
+install -D -m 0644 packaging/rffmpeg-serve@.service "$stage/lib/systemd/system/rffmpeg-serve@.service"
+
 install -m 0755 packaging/postinst "$stage/DEBIAN/postinst"
+install -m 0755 packaging/prerm "$stage/DEBIAN/prerm"
 echo /etc/rffmpeg/rffmpeg.yml >"$stage/DEBIAN/conffiles"
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s|@MAINTAINER@|$MAINTAINER|" \
   -e "s/@SIZE@/$(du -sk --exclude=DEBIAN "$stage" | cut -f1)/" packaging/control >"$stage/DEBIAN/control"

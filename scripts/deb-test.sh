@@ -43,6 +43,13 @@ check_files() {
   grep -q '^# configuration file: /etc/rffmpeg/rffmpeg.yml$' "$W/config.out" || fail "rffmpeg config did not read the conffile"
   grep -v '^#' "$W/config.out" | grep -v '# default$' && fail "the sample configuration changes a default"
   ok "conffile /etc/rffmpeg/rffmpeg.yml, read without a warning, every key at its default"
+  unit=/lib/systemd/system/rffmpeg-serve@.service
+  grep -qx 'ExecStart=/usr/bin/rffmpeg serve' "$unit" && grep -qx 'User=%i' "$unit" ||
+    fail "$unit does not run 'rffmpeg serve' as the instance's account"
+  code=0
+  /usr/bin/rffmpeg serve --check >/dev/null || code=$?
+  [ "$code" = 3 ] || fail "rffmpeg serve --check with no helper running exited $code, want 3"
+  ok "state helper unit $unit (rffmpeg-serve@ACCOUNT); serve --check: none running"
 }
 
 # check_docs: the man page is found and renders; the completions parse and
@@ -249,6 +256,10 @@ check_files
 check_docs
 echo "== a real remote transcode through /usr/lib/rffmpeg/ffmpeg"
 transcode
+echo "== dpkg -i again (an upgrade: the postinst restarts state helpers where systemd runs)"
+dpkg -i "$DEB" >"$W/upgrade.out" 2>&1 || { cat "$W/upgrade.out"; fail "dpkg -i over the installed package"; }
+grep -q "rffmpeg init" "$W/upgrade.out" && fail "the postinst printed the first-install steps on an upgrade"
+ok "upgraded in place"
 check_remove
 check_purge
 flock -u 9
