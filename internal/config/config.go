@@ -48,9 +48,8 @@ const (
 // Config is the effective configuration. Field names follow the YAML keys.
 type Config struct {
 	Path string // the file read, "" when none was found
-	// Digest is the SHA-256 of the file's bytes (hex): with the environment
-	// (RFFMPEG_POSTGRES_*, libpq's PG*) it makes the configuration.
-	Digest string
+	// data is the file's bytes, as parsed (see Digest).
+	data []byte
 
 	Logging struct {
 		LogToFile     bool
@@ -277,11 +276,18 @@ func Load(env Env) (*Config, error) {
 	return c, nil
 }
 
+// Digest is the SHA-256 of the file's bytes (hex): with the environment
+// (RFFMPEG_POSTGRES_*, libpq's PG*) they make the configuration. Computed
+// when asked (the state helper's key), not by every call.
+func (c *Config) Digest() string {
+	sum := sha256.Sum256(c.data)
+	return hex.EncodeToString(sum[:])
+}
+
 // Parse builds the effective configuration from a file's bytes (nil: no file)
 // and the environment.
 func Parse(data []byte, env Env) (*Config, error) {
-	sum := sha256.Sum256(data)
-	c := &Config{Sources: map[string]Source{}, Digest: hex.EncodeToString(sum[:])}
+	c := &Config{Sources: map[string]Source{}, data: data}
 	fields := c.fields()
 	for _, f := range fields {
 		set(f, f.def)

@@ -69,7 +69,7 @@ func KeeperKey(c *config.Config) string {
 	if err := syscall.Stat("/proc/self/exe", &st); err == nil {
 		fmt.Fprintf(h, "exe %d %d %d %d\n", st.Dev, st.Ino, st.Size, st.Mtim.Nano())
 	}
-	fmt.Fprintf(h, "config %s\n", c.Digest)
+	fmt.Fprintf(h, "config %s\n", c.Digest())
 	for _, name := range keyEnv {
 		v, ok := os.LookupEnv(name)
 		fmt.Fprintf(h, "%s %t %q\n", name, ok, v)
