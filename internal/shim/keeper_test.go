@@ -285,6 +285,19 @@ func TestServeSocket(t *testing.T) {
 		t.Errorf("a second helper: %v", err)
 	}
 	stop()
+	// The lock file is opened without following a link.
+	target := filepath.Join(t.TempDir(), "target")
+	os.Remove(path + ".lock")
+	if err := os.Symlink(target, path+".lock"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Serve(context.Background(), w.o, log, func(string) {}); err == nil {
+		t.Error("a helper started through a symlinked lock file")
+	}
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		t.Errorf("the link's target was created: %v", err)
+	}
+	os.Remove(path + ".lock")
 	if err := os.WriteFile(path, []byte("not a socket"), 0o600); err != nil {
 		t.Fatal(err)
 	}

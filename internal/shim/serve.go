@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rffmpeg/rffmpeg/internal/logging"
+	"github.com/rffmpeg/rffmpeg/internal/safefs"
 	"github.com/rffmpeg/rffmpeg/internal/state"
 )
 
@@ -118,7 +119,7 @@ func (s *keeperServer) shutdown() {
 // keeperLock makes this the one helper of the directory (two started at
 // once would both replace a dead helper's socket) for as long as it runs.
 func keeperLock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path+".lock", os.O_RDONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, _, err := safefs.Open(path+".lock", os.O_RDONLY, 0o600, true)
 	if err != nil {
 		return nil, fmt.Errorf("state helper lock: %w", err)
 	}

@@ -164,16 +164,7 @@ func (s *Store) RecordJob(ctx context.Context, j JobRecord) error {
 // ReleaseAndRecord is Release and RecordJob in one transaction, so a job
 // is never released without its record.
 func (s *Store) ReleaseAndRecord(ctx context.Context, l Lease, j JobRecord) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.release(ctx, tx, l); err != nil {
-			return err
-		}
-		return s.recordJob(ctx, tx, j)
-	})
-	if err != nil {
-		return fmt.Errorf("release and record job: %w", err)
-	}
-	return nil
+	return s.releaseAndRecord(ctx, l, j, false)
 }
 
 // ReleaseAndRecordHeld is ReleaseAndRecord for a lease that may have been
@@ -181,13 +172,17 @@ func (s *Store) ReleaseAndRecord(ctx context.Context, l Lease, j JobRecord) erro
 // job's processes row is gone it writes nothing, so the job keeps one
 // history row.
 func (s *Store) ReleaseAndRecordHeld(ctx context.Context, l Lease, j JobRecord) error {
+	return s.releaseAndRecord(ctx, l, j, true)
+}
+
+// releaseAndRecord: with onlyHeld, nothing when the processes row is gone.
+func (s *Store) releaseAndRecord(ctx context.Context, l Lease, j JobRecord, onlyHeld bool) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var held int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM processes WHERE id = ?`), l.ProcessID).Scan(&held); err != nil {
-			return err
-		}
-		if held == 0 {
-			return nil
+		if onlyHeld {
+			var held int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM processes WHERE id = ?`), l.ProcessID).Scan(&held); err != nil || held == 0 {
+				return err
+			}
 		}
 		if err := s.release(ctx, tx, l); err != nil {
 			return err
