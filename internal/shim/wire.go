@@ -87,16 +87,16 @@ var errWire = errors.New("malformed state helper message")
 
 func (r *wireReader) uvarint() uint64 {
 	n, k := binary.Uvarint(r.b)
-	if k <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[k:]
-	return n
+	return r.took(n, k)
 }
 
 func (r *wireReader) varint() int64 {
 	n, k := binary.Varint(r.b)
+	return int64(r.took(uint64(n), k))
+}
+
+// took consumes a varint of k bytes (k <= 0: malformed) and returns n.
+func (r *wireReader) took(n uint64, k int) uint64 {
 	if k <= 0 {
 		r.fail()
 		return 0

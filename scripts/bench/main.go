@@ -112,17 +112,9 @@ func benchRemote(base []byte) (e inst, bareArgv, trueArgv []string) {
 // ignores the helper (RFFMPEG_STATE_HELPER=0), interleaved.
 func benchRemoteHelper(e inst, bareArgv, trueArgv []string) {
 	defer startHelper(e)()
-	alone := e.with(shim.HelperEnv + "=0")
-	for _, row := range []struct {
-		name string
-		bare []string
-		args []string
-	}{{"ffmpeg -version", bareArgv, []string{"ffmpeg", "-version"}}, {"run /bin/true", trueArgv, []string{"rffmpeg", "run", "/bin/true"}}} {
-		_, helped, added := paired(func() { run(row.bare...) }, func() { e.call(row.args[0], row.args[1:]...) })
-		_, _, gain := paired(func() { alone.call(row.args[0], row.args[1:]...) }, func() { e.call(row.args[0], row.args[1:]...) })
-		fmt.Printf("helper  rffmpeg %-16s (state helper)  %s   added %+.1f ms over bare ssh, %+.1f ms against no helper (paired medians)\n",
-			row.name, helped, ms(added), ms(gain))
-	}
+	helperRows(e, "helper  rffmpeg %-16s (state helper)  %s   added %+.1f ms over bare ssh, %+.1f ms against no helper (paired medians)\n",
+		helperRow{"ffmpeg -version", bareArgv, []string{"ffmpeg", "-version"}},
+		helperRow{"run /bin/true", trueArgv, []string{"rffmpeg", "run", "/bin/true"}})
 	n := min(*runs, 20)
 	fmt.Printf("memory  rffmpeg ffmpeg -version (remote, helper) %s  [target <= 12 MiB]\n", memStats(n, func() *exec.Cmd { return e.cmd("ffmpeg", "-version") }))
 	log := filepath.Join(e.dir, "rffmpeg.log")
@@ -130,6 +122,25 @@ func benchRemoteHelper(e inst, bareArgv, trueArgv []string) {
 	peak, pss, took := scanMemory(200, func() *exec.Cmd { return e.cmd("ffprobe", "-v", "error", "-show_format", media()) })
 	fmt.Printf("scan    200 ffprobe calls at once, MUX=1, state helper: peak %6.1f MiB summed RSS, %6.1f MiB summed PSS (%.1f MiB per call), %.1f s, %d ran locally (database busy)\n",
 		mib(peak), mib(pss), mib(pss)/200, took.Seconds(), countLines(log, ", running on the fallback: ")-busy0)
+}
+
+// helperRow is a call measured with the helper running: against its
+// baseline (base, run directly) and against itself ignoring the helper.
+type helperRow struct {
+	name string
+	base []string
+	args []string
+}
+
+// helperRows prints each row with format (name, stats, added, gain).
+func helperRows(i inst, format string, rows ...helperRow) {
+	alone := i.with(shim.HelperEnv + "=0")
+	for _, row := range rows {
+		call := func() { i.call(row.args[0], row.args[1:]...) }
+		_, helped, added := paired(func() { run(row.base...) }, call)
+		_, _, gain := paired(func() { alone.call(row.args[0], row.args[1:]...) }, call)
+		fmt.Printf(format, row.name, helped, ms(added), ms(gain))
+	}
 }
 
 // startHelper runs `rffmpeg serve` for i until the returned stop; it
@@ -189,18 +200,9 @@ func benchFallback(base []byte) inst {
 // benchFallbackHelper: the fallback rows with the state helper running.
 func benchFallbackHelper(f inst) {
 	defer startHelper(f)()
-	alone := f.with(shim.HelperEnv + "=0")
-	for _, row := range []struct {
-		name   string
-		direct []string
-		args   []string
-	}{{"ffmpeg -version", []string{"/usr/bin/ffmpeg", "-version"}, []string{"ffmpeg", "-version"}},
-		{"run /bin/true", []string{"/bin/true"}, []string{"rffmpeg", "run", "/bin/true"}}} {
-		_, helped, added := paired(func() { run(row.direct...) }, func() { f.call(row.args[0], row.args[1:]...) })
-		_, _, gain := paired(func() { alone.call(row.args[0], row.args[1:]...) }, func() { f.call(row.args[0], row.args[1:]...) })
-		fmt.Printf("local   rffmpeg fallback %-15s (helper) %s   added %+.1f ms over direct exec, %+.1f ms against no helper (paired medians)  [target <= +3 ms]\n",
-			row.name, helped, ms(added), ms(gain))
-	}
+	helperRows(f, "local   rffmpeg fallback %-15s (helper) %s   added %+.1f ms over direct exec, %+.1f ms against no helper (paired medians)  [target <= +3 ms]\n",
+		helperRow{"ffmpeg -version", []string{"/usr/bin/ffmpeg", "-version"}, []string{"ffmpeg", "-version"}},
+		helperRow{"run /bin/true", []string{"/bin/true"}, []string{"rffmpeg", "run", "/bin/true"}})
 	n := min(*runs, 20)
 	fmt.Printf("memory  rffmpeg fallback ffmpeg -version, helper %s\n", memStats(n, func() *exec.Cmd { return f.cmd("ffmpeg", "-version") }))
 }
